@@ -1,0 +1,41 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "dist-check/", "node_modules/", "bench/results/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["**/cli/*"], message: "Nothing imports the composition root (DESIGN.md §2)." }] },
+      ],
+    },
+  },
+  {
+    // The data plane never talks to the API server and never reaches into sources or status.
+    files: ["src/dataplane/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [{ name: "@kubernetes/client-node", message: "The data plane never calls the API (DESIGN.md §2)." }],
+          patterns: [{ group: ["**/sources/*", "**/status/*", "**/cli/*"], message: "Imports point inward (DESIGN.md §2)." }],
+        },
+      ],
+    },
+  },
+  {
+    // routing knows only api.
+    files: ["src/routing/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["**/sources/*", "**/status/*", "**/dataplane/*", "**/observability/*", "**/cli/*", "**/config/*"], message: "routing knows only api (DESIGN.md §2)." }] },
+      ],
+    },
+  },
+);

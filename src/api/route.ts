@@ -1,0 +1,212 @@
+/**
+ * The `WebSocketRoute` API (group `wsgate.io`, version `v1alpha1`) as a zod schema.
+ *
+ * The CRD in `crds/wsgate.io_websocketroutes.yaml` is what the API server enforces
+ * and what `kubectl explain` shows; this schema is its runtime twin for standalone
+ * manifests and `wsgate validate`. `route-schema-agreement.test.ts` proves the two
+ * accept and reject the same corpus, so a change to one must be made to the other.
+ * Field validation is strict (unknown fields are errors), as `kubectl apply` does by
+ * default with server-side field validation.
+ */
+import { z } from "zod";
+import { DURATION_PATTERN } from "./duration.js";
+import { objectMetaSchema } from "./meta.js";
+
+export const ROUTE_GROUP = "wsgate.io";
+export const ROUTE_VERSION = "v1alpha1";
+export const ROUTE_API_VERSION = `${ROUTE_GROUP}/${ROUTE_VERSION}`;
+export const ROUTE_KIND = "WebSocketRoute";
+
+/** Gateway API hostname: a DNS name, optionally with a leading `*.` label. */
+export const HOSTNAME_PATTERN =
+  "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/** DNS-1123 subdomain: names of Services and Secrets. */
+export const DNS_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/** HTTP header field name (RFC 9110 token). */
+export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+/**
+ * An absolute `http://` or `https://` URL in plain ASCII: RFC 3986 authority characters, then an optional
+ * path, query or fragment. A regex the API server can enforce; `z.url` alone also accepts what the WHATWG
+ * parser repairs (`HTTP://`, surrounding spaces, embedded tabs), which the CRD would reject.
+ */
+export const HTTP_URL_PATTERN = "^https?://[A-Za-z0-9._~%!$&'()*+,;=:@\\[\\]-]+([/?#][!-~]*)?$";
+
+const duration = z.string().regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s, 1m30s or 500ms");
+const objectName = z.string().min(1).max(253).regex(new RegExp(DNS_SUBDOMAIN_PATTERN), "must be a DNS subdomain name");
+const headerName = z.string().min(1).max(256).regex(new RegExp(HEADER_NAME_PATTERN), "must be an HTTP header name");
+const positiveInt = z.number().int().min(1);
+const httpUrl = z
+  .string()
+  .max(2048)
+  .regex(new RegExp(HTTP_URL_PATTERN), "must be an http:// or https:// URL")
+  .pipe(z.url({ protocol: /^https?$/ }));
+
+export const pathMatchSchema = z.strictObject({
+  type: z.enum(["PathPrefix", "Exact"]).default("PathPrefix"),
+  value: z.string().min(1).max(1024).startsWith("/", "must start with /").default("/"),
+});
+
+export const routeMatchSchema = z.strictObject({
+  path: pathMatchSchema.prefault({}),
+});
+
+export const backendRefSchema = z.strictObject({
+  name: objectName,
+  port: z.number().int().min(1).max(65535),
+  weight: z.number().int().min(0).max(1_000_000).default(1),
+});
+
+export const ruleSchema = z.strictObject({
+  matches: z.array(routeMatchSchema).max(16).default([{ path: { type: "PathPrefix", value: "/" } }]),
+  backendRefs: z.array(backendRefSchema).min(1).max(16),
+});
+
+export const healthCheckSchema = z.strictObject({
+  type: z.enum(["HTTP", "TCP", "WebSocket"]).default("HTTP"),
+  path: z.string().startsWith("/", "must start with /").max(1024).default("/healthz"),
+  interval: duration.default("5s"),
+  timeout: duration.default("2s"),
+  healthyThreshold: positiveInt.max(100).default(2),
+  unhealthyThreshold: positiveInt.max(100).default(3),
+});
+
+/** An allowed Origin: `scheme://host[:port]`, the host optionally `*.`-prefixed. */
+export const ORIGIN_PATTERN = "^(https?)://(\\*\\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?$";
+
+export const originsSchema = z.strictObject({
+  allow: z.array(z.string().regex(new RegExp(ORIGIN_PATTERN), "must look like https://host[:port] or https://*.domain")).max(64).default([]),
+  allowMissing: z.boolean().default(false),
+});
+
+export const tokenSourceSchema = z
+  .strictObject({
+    header: headerName.optional(),
+    prefix: z.string().max(64).optional(),
+    cookie: z.string().min(1).max(256).optional(),
+    query: z.string().min(1).max(256).optional(),
+    subprotocol: z.strictObject({}).optional(),
+  })
+  .refine(
+    (s) => [s.header, s.cookie, s.query, s.subprotocol].filter((v) => v !== undefined).length === 1,
+    "exactly one of header, cookie, query or subprotocol must be set",
+  )
+  .refine((s) => s.prefix === undefined || s.header !== undefined, "prefix is only valid with header");
+
+export const secretKeyRefSchema = z.strictObject({ name: objectName, key: z.string().min(1).max(253) });
+
+export const jwtSchema = z.strictObject({
+  issuer: z.string().min(1).max(2048).optional(),
+  audiences: z.array(z.string().min(1).max(2048)).max(16).default([]),
+  keys: z
+    .strictObject({
+      secretRef: secretKeyRefSchema.optional(),
+      jwksUri: httpUrl.optional(),
+    })
+    .refine((k) => (k.secretRef === undefined) !== (k.jwksUri === undefined), "exactly one of secretRef or jwksUri must be set"),
+  tokenFrom: z
+    .array(tokenSourceSchema)
+    .min(1)
+    .max(8)
+    .default([{ header: "Authorization", prefix: "Bearer " }]),
+  claimsToHeaders: z
+    .record(z.string().min(1), headerName)
+    .refine((claims) => Object.keys(claims).length <= 32, "at most 32 claims may be copied to headers")
+    .default({}),
+  closeOnExpiry: z.boolean().default(false),
+});
+
+export const forwardAuthSchema = z.strictObject({
+  url: httpUrl,
+  requestHeaders: z.array(headerName).max(32).default([]),
+  responseHeaders: z.array(headerName).max(32).default([]),
+  timeout: duration.default("2s"),
+});
+
+export const authSchema = z
+  .strictObject({ jwt: jwtSchema.optional(), forwardAuth: forwardAuthSchema.optional() })
+  .refine((a) => a.jwt === undefined || a.forwardAuth === undefined, "at most one of jwt or forwardAuth may be set");
+
+export const timeoutsSchema = z.strictObject({
+  connect: duration.default("5s"),
+  handshake: duration.default("10s"),
+  idle: duration.default("1h"),
+  maxLifetime: duration.default("0s"),
+});
+
+export const keepaliveSchema = z.strictObject({
+  interval: duration.default("30s"),
+  timeout: duration.default("10s"),
+});
+
+export const limitsSchema = z.strictObject({
+  maxConnections: positiveInt.optional(),
+  maxConnectionsPerClient: positiveInt.optional(),
+  handshakesPerClient: z.strictObject({ perSecond: positiveInt, burst: positiveInt.optional() }).optional(),
+  maxMessageBytes: positiveInt.optional(),
+});
+
+/** Close codes an endpoint may send: the registered ones that make sense for a drain, or the application range. */
+export function isDrainCloseCode(code: number): boolean {
+  return [1000, 1001, 1011, 1012, 1013].includes(code) || (code >= 3000 && code <= 4999);
+}
+
+export const drainSchema = z.strictObject({
+  window: duration.default("30s"),
+  closeCode: z.number().int().refine(isDrainCloseCode, "must be 1000, 1001, 1011, 1012, 1013 or 3000-4999").default(1012),
+});
+
+export const routeSpecSchema = z.strictObject({
+  ingressClassName: z.string().min(1).max(253).optional(),
+  hostnames: z
+    .array(z.string().min(1).max(253).regex(new RegExp(HOSTNAME_PATTERN), "must be a lower-case DNS name, optionally starting with *."))
+    .max(16)
+    .default([]),
+  tls: z.strictObject({ secretName: objectName }).optional(),
+  rules: z.array(ruleSchema).min(1).max(16),
+  loadBalancing: z.strictObject({ policy: z.enum(["LeastConnections", "RoundRobin"]).default("LeastConnections") }).prefault({}),
+  healthCheck: healthCheckSchema.optional(),
+  origins: originsSchema.optional(),
+  auth: authSchema.optional(),
+  timeouts: timeoutsSchema.prefault({}),
+  keepalive: keepaliveSchema.optional(),
+  limits: limitsSchema.prefault({}),
+  drain: drainSchema.prefault({}),
+});
+
+export const conditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string(),
+  message: z.string().default(""),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.number().int().optional(),
+});
+
+export const routeStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).default([]),
+  endpoints: z.object({ ready: z.number().int(), total: z.number().int() }).optional(),
+});
+
+export const webSocketRouteSchema = z.object({
+  apiVersion: z.literal(ROUTE_API_VERSION),
+  kind: z.literal(ROUTE_KIND),
+  metadata: objectMetaSchema,
+  spec: routeSpecSchema,
+  status: routeStatusSchema.optional(),
+});
+
+export type PathMatch = z.output<typeof pathMatchSchema>;
+export type BackendRef = z.output<typeof backendRefSchema>;
+export type RouteRule = z.output<typeof ruleSchema>;
+export type HealthCheck = z.output<typeof healthCheckSchema>;
+export type Origins = z.output<typeof originsSchema>;
+export type RouteAuth = z.output<typeof authSchema>;
+export type RouteTimeouts = z.output<typeof timeoutsSchema>;
+export type RouteLimits = z.output<typeof limitsSchema>;
+export type RouteDrain = z.output<typeof drainSchema>;
+export type RouteSpec = z.output<typeof routeSpecSchema>;
+export type Condition = z.output<typeof conditionSchema>;
+export type RouteStatus = z.output<typeof routeStatusSchema>;
+/** A validated WebSocketRoute with defaults applied. */
+export type WebSocketRoute = z.output<typeof webSocketRouteSchema>;

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * The `wsgate` command: `serve` and `validate`. Reads argv and the environment
+ * once, handles signals, and exits with a meaningful status.
+ */
+import { ConfigError, SERVE_HELP, parseServeConfig } from "../config/config.js";
+import { createLogger } from "../observability/logger.js";
+import { startServe } from "./serve.js";
+import { validateFiles } from "./validate.js";
+
+const HELP = `Usage: wsgate <command> [options]
+
+Commands:
+  serve      run the gateway (see wsgate serve --help)
+  validate   check manifests offline: wsgate validate FILE...; exit 1 on errors
+`;
+
+async function serve(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const config = parseServeConfig(argv, process.env);
+  const logger = createLogger(config.logLevel);
+  const running = await startServe(config, logger);
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: "shutdown", signal }, "stopping: listeners close, connections end");
+      running.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+}
+
+function validate(argv: string[]): number {
+  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write("Usage: wsgate validate FILE...\n\nChecks manifests against the schema and compiles them; exit 1 on errors.\n");
+    return argv.length === 0 ? 2 : 0;
+  }
+  const report = validateFiles(argv);
+  (report.ok ? process.stdout : process.stderr).write(`${report.lines.join("\n")}\n`);
+  return report.ok ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(rest);
+    case "validate":
+      return validate(rest);
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`wsgate: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

@@ -1,0 +1,122 @@
+/**
+ * The composition root of `wsgate serve`: wires the manifest source, the store,
+ * the recompiler, the table holder, the gateway, metrics, logs and the admin
+ * listener, and owns their start and stop order.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Gateway } from "../dataplane/gateway.js";
+import type { ServeConfig } from "../config/config.js";
+import { createAdminServer } from "../observability/admin.js";
+import { logDataplaneEvents } from "../observability/log-events.js";
+import type { Logger } from "../observability/logger.js";
+import { Metrics } from "../observability/metrics.js";
+import { TableHolder } from "../routing/holder.js";
+import { Recompiler } from "../routing/recompiler.js";
+import { ObjectStore } from "../routing/store.js";
+import type { RoutingTable } from "../routing/table.js";
+import { ManifestDirectory } from "../sources/manifests.js";
+import { StatusLedger } from "../status/ledger.js";
+
+export interface RunningGateway {
+  readonly httpAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly holder: TableHolder;
+  readonly gateway: Gateway;
+  readonly manifests: ManifestDirectory;
+  /** Stops accepting, closes the listeners and ends every connection. */
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server, address: { host: string; port: number }): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** JSON view of a table: routes as compiled, TLS hosts without key material. */
+export function tableToJSON(table: RoutingTable): unknown {
+  return {
+    generation: table.generation,
+    routes: table.routes,
+    tls: [...table.certificates.entries()].map(([host, cert]) => ({ host, secret: cert.secret })),
+  };
+}
+
+export async function startServe(config: ServeConfig, logger: Logger): Promise<RunningGateway> {
+  const store = new ObjectStore();
+  const holder = new TableHolder();
+  const ledger = new StatusLedger();
+  const manifests = new ManifestDirectory(config.manifests, store, { log: logger.child({ component: "manifests" }) });
+  const recompiler = new Recompiler(store, holder, { ingressClass: config.ingressClass });
+  const gateway = new Gateway({ tables: holder });
+  const metrics = new Metrics({ connections: gateway.connections, onPublish: (l) => holder.onPublish(l) });
+  const stopLogging = logDataplaneEvents(logger);
+  let shuttingDown = false;
+
+  holder.onPublish((p) => {
+    ledger.update(p.diagnostics, new Date());
+    logger.info(
+      { event: "table_published", generation: p.table.generation, routes: p.table.routes.length, compileMs: Number(p.compileMs.toFixed(2)) },
+      "routing table published",
+    );
+  });
+
+  try {
+    manifests.load();
+  } catch (err) {
+    throw new Error(`cannot read the manifest directory ${config.manifests}: ${(err as Error).message}`, { cause: err });
+  }
+  recompiler.start();
+  manifests.start();
+
+  const trafficServer = http.createServer({ keepAliveTimeout: 5_000 });
+  gateway.attach(trafficServer, "http");
+  const adminServer = createAdminServer({
+    registry: metrics.registry,
+    ready: () => !shuttingDown && holder.current.generation > 0,
+    healthy: () => true,
+    debugConfig: () => ({
+      table: tableToJSON(holder.current),
+      routes: ledger.routes(),
+      sources: { manifests: { dir: config.manifests, problems: manifests.problems } },
+      endpoints: gateway.states.view(),
+      connections: gateway.connections.size,
+    }),
+  });
+
+  const httpAddress = await listen(trafficServer, config.httpListen);
+  const adminAddress = await listen(adminServer, config.adminListen);
+  logger.info(
+    { event: "listening", http: `${httpAddress.address}:${httpAddress.port}`, admin: `${adminAddress.address}:${adminAddress.port}` },
+    "wsgate serving",
+  );
+
+  return {
+    httpAddress,
+    adminAddress,
+    holder,
+    gateway,
+    manifests,
+    async stop() {
+      shuttingDown = true;
+      manifests.stop();
+      recompiler.stop();
+      const closing = close(trafficServer);
+      trafficServer.closeIdleConnections();
+      gateway.destroyAll();
+      await closing;
+      await close(adminServer);
+      metrics.close();
+      stopLogging();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Command line and `WSGATE_*` environment → one frozen, validated configuration.
+ * Parsed once in the CLI and injected; nothing reads `process.env` anywhere else.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { formatIssues } from "../api/parse.js";
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(text: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`"${text}" is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080, :8080)`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+const listen = z.string().transform((text, ctx) => {
+  try {
+    return parseListen(text);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const serveSchema = z.object({
+  manifests: z.string().min(1, "--manifests needs a directory"),
+  httpListen: listen.prefault("0.0.0.0:8080"),
+  adminListen: listen.prefault("0.0.0.0:9090"),
+  ingressClass: z.string().min(1).default("wsgate"),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+});
+
+export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
+
+/** The flags of `wsgate serve`: flag name → config key. */
+const SERVE_FLAGS = {
+  manifests: "manifests",
+  "http-listen": "httpListen",
+  "admin-listen": "adminListen",
+  "ingress-class": "ingressClass",
+  "log-level": "logLevel",
+} as const;
+
+export const SERVE_HELP = `Usage: wsgate serve --manifests DIR [options]
+
+Serve WebSocket (and plain HTTP) traffic routed by WebSocketRoute resources.
+
+Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
+  --manifests DIR          YAML manifests (WebSocketRoute, Service, EndpointSlice,
+                           Secret) in DIR are the only source; watched for changes
+  --http-listen HOST:PORT  traffic listener (default 0.0.0.0:8080)
+  --admin-listen HOST:PORT /metrics /healthz /readyz /debug/config (default 0.0.0.0:9090)
+  --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
+  --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
+  -h, --help               show this help
+
+Cluster mode (informers against the Kubernetes API) is not available in this
+build yet; run with --manifests.
+`;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** `WSGATE_HTTP_LISTEN` for `http-listen`. */
+export function envName(flag: string): string {
+  return `WSGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/**
+ * Builds the serve configuration from argv (after `serve`) and the environment.
+ * Flags win over the environment.
+ * @throws ConfigError with a readable message on unknown flags or bad values.
+ */
+export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.keys(SERVE_FLAGS).map((flag) => [flag, { type: "string" as const }])),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n\n${SERVE_HELP}`, { cause: err });
+  }
+  const raw: Record<string, string> = {};
+  for (const [flag, key] of Object.entries(SERVE_FLAGS)) {
+    const value = values[flag] ?? env[envName(flag)];
+    if (typeof value === "string" && value !== "") raw[key] = value;
+  }
+  if (raw.manifests === undefined) {
+    throw new ConfigError(`--manifests DIR (or ${envName("manifests")}) is required: cluster mode is not available in this build yet\n\n${SERVE_HELP}`);
+  }
+  const result = serveSchema.safeParse(raw);
+  if (!result.success) {
+    const flagOf = (key: string): string => `--${Object.entries(SERVE_FLAGS).find(([, k]) => k === key)?.[0] ?? key}`;
+    const lines = formatIssues(result.error.issues).map((line) => {
+      const [key, ...rest] = line.split(": ");
+      return `${flagOf(key ?? "")}: ${rest.join(": ")}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,82 @@
+/**
+ * Endpoint selection for a rule: weighted least-connections (default) or smooth
+ * weighted round-robin. Long-lived connections make round-robin skew badly, which
+ * is why least-connections — lowest `active / weight` — is the default.
+ */
+import type { Endpoint, Rule } from "../routing/table.js";
+import type { EndpointStates } from "./endpoint-state.js";
+
+/** A source of numbers in [0, 1); injected so tie-breaking is testable. */
+export type RandomSource = () => number;
+
+export class Balancer {
+  readonly #states: EndpointStates;
+  readonly #random: RandomSource;
+  /** Smooth weighted round-robin "current weight" per rule and endpoint. */
+  readonly #roundRobin = new Map<string, Map<string, number>>();
+
+  constructor(states: EndpointStates, random: RandomSource = Math.random) {
+    this.#states = states;
+    this.#random = random;
+  }
+
+  /**
+   * The endpoints that may take a new connection: ready, not terminating, weight > 0,
+   * not in `exclude`. Passively ejected endpoints are left out unless every candidate
+   * is ejected — then they are all tried (better a likely failure than a certain 503).
+   */
+  candidates(rule: Rule, exclude: ReadonlySet<string>): Endpoint[] {
+    const eligible: Endpoint[] = [];
+    for (const backend of rule.backends) {
+      for (const endpoint of backend.endpoints) {
+        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0 && !exclude.has(endpoint.id)) {
+          eligible.push(endpoint);
+        }
+      }
+    }
+    const healthy = eligible.filter((e) => !this.#states.isEjected(e.id));
+    return healthy.length > 0 ? healthy : eligible;
+  }
+
+  /** Picks an endpoint for a new connection, or `undefined` when none can take one. */
+  pick(rule: Rule, policy: "LeastConnections" | "RoundRobin", exclude: ReadonlySet<string> = new Set()): Endpoint | undefined {
+    const candidates = this.candidates(rule, exclude);
+    if (candidates.length === 0) return undefined;
+    return policy === "RoundRobin" ? this.#pickRoundRobin(rule.key, candidates) : this.#pickLeastConnections(candidates);
+  }
+
+  #pickLeastConnections(candidates: Endpoint[]): Endpoint {
+    let best: Endpoint[] = [];
+    let bestLoad = Infinity;
+    for (const endpoint of candidates) {
+      const load = this.#states.active(endpoint.id) / endpoint.weight;
+      if (load < bestLoad) {
+        bestLoad = load;
+        best = [endpoint];
+      } else if (load === bestLoad) {
+        best.push(endpoint);
+      }
+    }
+    return best[Math.floor(this.#random() * best.length)] ?? (best[0] as Endpoint);
+  }
+
+  // nginx's smooth weighted round-robin: even spread, weights respected, no bursts.
+  #pickRoundRobin(ruleKey: string, candidates: Endpoint[]): Endpoint {
+    let current = this.#roundRobin.get(ruleKey);
+    if (!current) this.#roundRobin.set(ruleKey, (current = new Map()));
+    let total = 0;
+    let best: Endpoint = candidates[0] as Endpoint;
+    let bestWeight = -Infinity;
+    for (const endpoint of candidates) {
+      const weight = (current.get(endpoint.id) ?? 0) + endpoint.weight;
+      current.set(endpoint.id, weight);
+      total += endpoint.weight;
+      if (weight > bestWeight) {
+        bestWeight = weight;
+        best = endpoint;
+      }
+    }
+    current.set(best.id, bestWeight - total);
+    return best;
+  }
+}

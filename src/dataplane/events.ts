@@ -1,0 +1,75 @@
+/**
+ * Data-plane lifecycle events on `diagnostics_channel`. The data plane only
+ * publishes; observability/ subscribes and turns them into log lines and metrics,
+ * so the hot path never calls a logger or a metrics registry.
+ */
+import diagnostics_channel from "node:diagnostics_channel";
+
+/** Where a connection belongs, the labels of every per-connection event. */
+export interface ConnectionLabels {
+  readonly namespace: string;
+  readonly route: string;
+  /** `namespace/service:port`. */
+  readonly backend: string;
+  /** Endpoint identity, `namespace/service:port@ip:port`. */
+  readonly endpoint: string;
+  /** Client address as seen by the gateway. */
+  readonly client: string;
+}
+
+export interface ConnectionOpened extends ConnectionLabels {
+  /** Request headers to 101 written to the client. */
+  readonly handshakeMs: number;
+}
+
+export type CloseInitiator = "client" | "backend" | "proxy";
+
+export interface ConnectionClosed extends ConnectionLabels {
+  readonly durationMs: number;
+  /** Bytes received from the client and relayed to the backend. */
+  readonly bytesFromClient: number;
+  /** Bytes received from the backend and relayed to the client. */
+  readonly bytesToClient: number;
+  /** Who ended the TCP stream first. */
+  readonly initiator: CloseInitiator;
+  readonly error?: string;
+}
+
+/** Why a handshake was refused; the `reason` label of `wsgate_handshake_rejections_total`. */
+export type RejectionReason =
+  | "malformed"
+  | "unsupported_version"
+  | "no_route"
+  | "origin"
+  | "no_ready_endpoint"
+  | "backend_refused"
+  | "backend_error"
+  | "backend_timeout"
+  | "handshake_timeout"
+  | "backend_rejected"
+  | "shutting_down";
+
+export interface HandshakeRejected {
+  readonly namespace: string;
+  readonly route: string;
+  readonly status: number;
+  readonly reason: RejectionReason;
+  readonly client: string;
+  /** Request path without the query string (query strings may carry tokens). */
+  readonly path: string;
+  readonly detail?: string;
+}
+
+export interface EndpointEjected {
+  readonly endpoint: string;
+  readonly failures: number;
+  readonly ejectedForMs: number;
+  readonly error: string;
+}
+
+export const channels = {
+  connectionOpened: diagnostics_channel.channel("wsgate:connection:opened"),
+  connectionClosed: diagnostics_channel.channel("wsgate:connection:closed"),
+  handshakeRejected: diagnostics_channel.channel("wsgate:handshake:rejected"),
+  endpointEjected: diagnostics_channel.channel("wsgate:endpoint:ejected"),
+} as const;

@@ -1,0 +1,90 @@
+/**
+ * Plain HTTP on a matched route (Socket.IO/SockJS polling, app pages) is proxied
+ * too, through http-proxy-3, with the same endpoint choice and passive health as
+ * WebSocket handshakes.
+ */
+import http from "node:http";
+import { createProxyServer } from "http-proxy-3";
+import type { RoutingTable } from "../routing/table.js";
+import type { Balancer } from "./balancer.js";
+import type { EndpointStates } from "./endpoint-state.js";
+import type { ForwardingContext } from "./forwarded.js";
+import { pathOf } from "./handshake.js";
+
+/** Errors that mean the endpoint never got the request: count against its health. */
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ECONNECT_TIMEOUT", "ETIMEDOUT"]);
+const FORWARDING_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip"];
+
+function plain(res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", ...headers });
+  res.end(`${message}\n`);
+}
+
+export class HttpForwarder {
+  readonly #states: EndpointStates;
+  readonly #balancer: Balancer;
+  readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  readonly #proxy = createProxyServer({ agent: this.#agent, xfwd: false, ws: false });
+
+  constructor(states: EndpointStates, balancer: Balancer) {
+    this.#states = states;
+    this.#balancer = balancer;
+    // Client-sent forwarding headers are replaced, never passed on (they are spoofable).
+    this.#proxy.on("proxyReq", (proxyReq, req) => {
+      for (const name of FORWARDING_HEADERS) proxyReq.removeHeader(name);
+      const context = (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate;
+      if (!context) return;
+      proxyReq.setHeader("X-Forwarded-For", context.clientAddress);
+      proxyReq.setHeader("X-Forwarded-Proto", context.proto);
+      if (req.headers.host) proxyReq.setHeader("X-Forwarded-Host", req.headers.host);
+    });
+  }
+
+  handle(req: http.IncomingMessage, res: http.ServerResponse, table: RoutingTable, proto: ForwardingContext["proto"]): void {
+    const path = pathOf(req.url);
+    const match = table.match(req.headers.host ?? "", path);
+    if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);
+    const { route, rule } = match;
+    const endpoint = this.#balancer.pick(rule, route.settings.policy);
+    if (!endpoint) return plain(res, 503, "no ready endpoint for this route", { "Retry-After": "5" });
+
+    const remote = req.socket.remoteAddress ?? "";
+    (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate = {
+      clientAddress: remote.startsWith("::ffff:") ? remote.slice(7) : remote,
+      proto,
+    };
+    this.#states.acquire(endpoint.id);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#states.release(endpoint.id);
+    };
+    res.once("close", release);
+    this.#proxy.web(
+      req,
+      res,
+      {
+        target: { host: endpoint.address, port: endpoint.port },
+        connectTimeout: route.settings.timeouts.connectMs,
+        ...(route.settings.timeouts.idleMs > 0 ? { proxyTimeout: route.settings.timeouts.idleMs } : {}),
+      },
+      (err: NodeJS.ErrnoException) => {
+        release();
+        const code = err.code ?? "";
+        if (CONNECT_ERRORS.has(code)) this.#states.recordFailure(endpoint.id, err.message || code);
+        const timedOut = code === "ECONNECT_TIMEOUT" || code === "ETIMEDOUT";
+        plain(res, timedOut ? 504 : 502, timedOut ? "backend timed out" : "backend failed");
+      },
+    );
+  }
+
+  close(): void {
+    this.#proxy.close();
+    this.#agent.destroy();
+  }
+}

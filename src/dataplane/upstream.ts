@@ -1,0 +1,84 @@
+/**
+ * One attempt at a WebSocket handshake with one endpoint. The outcome says whether
+ * the caller may retry on another endpoint: only failures before the backend said
+ * anything are retryable — once it answered (101 or not), the answer stands.
+ */
+import http from "node:http";
+import type { Socket } from "node:net";
+import type { Endpoint } from "../routing/table.js";
+
+export type AttemptOutcome =
+  | { kind: "upgraded"; response: http.IncomingMessage; socket: Socket; head: Buffer }
+  | { kind: "answered"; response: http.IncomingMessage }
+  /** No answer: refused, reset, unreachable, or not connected within the connect budget. Retryable. */
+  | { kind: "unreachable"; error: Error; timedOut: boolean }
+  /** Connected, but no answer before the handshake deadline. Not retried. */
+  | { kind: "timeout" };
+
+export interface AttemptOptions {
+  readonly endpoint: Endpoint;
+  readonly path: string;
+  readonly headers: readonly string[];
+  /** Time left to establish TCP; the connect budget is shared by all attempts. */
+  readonly connectTimeoutMs: number;
+  /** Absolute time (ms since epoch, Date.now()) by which the backend must answer. */
+  readonly handshakeDeadline: number;
+}
+
+export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcome> {
+  const { endpoint } = options;
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (outcome: AttemptOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const request = http.request({
+      host: endpoint.address,
+      port: endpoint.port,
+      method: "GET",
+      path: options.path,
+      headers: options.headers as string[],
+      agent: false,
+      setHost: false,
+    });
+    timer = setTimeout(() => {
+      request.destroy();
+      settle({ kind: "unreachable", error: new Error(`connect to ${endpoint.id} timed out`), timedOut: true });
+    }, Math.max(1, options.connectTimeoutMs));
+    request.on("socket", (socket) => {
+      socket.setNoDelay(true);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          () => {
+            request.destroy();
+            settle({ kind: "timeout" });
+          },
+          Math.max(1, options.handshakeDeadline - Date.now()),
+        );
+      });
+    });
+    request.on("upgrade", (response, socket, head) => {
+      if (settled) {
+        socket.destroy();
+        return;
+      }
+      settle({ kind: "upgraded", response, socket, head });
+    });
+    request.on("response", (response) => {
+      if (settled) {
+        response.destroy();
+        return;
+      }
+      settle({ kind: "answered", response });
+    });
+    request.on("error", (error) => {
+      settle({ kind: "unreachable", error, timedOut: false });
+    });
+    request.end();
+  });
+}

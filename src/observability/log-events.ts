@@ -1,0 +1,64 @@
+/**
+ * Log lines for data-plane events: one line per closed connection, one per
+ * rejected handshake, one per ejected endpoint. Paths are logged without query
+ * strings; headers are never logged.
+ */
+import diagnostics_channel from "node:diagnostics_channel";
+import { channels, type ConnectionClosed, type EndpointEjected, type HandshakeRejected } from "../dataplane/events.js";
+import type { Logger } from "./logger.js";
+
+/** Subscribes `logger` to data-plane events; returns the unsubscribe function. */
+export function logDataplaneEvents(logger: Logger): () => void {
+  const subscriptions: [diagnostics_channel.Channel, (m: unknown) => void][] = [
+    [
+      channels.connectionClosed,
+      (m) => {
+        const e = m as ConnectionClosed;
+        logger.info(
+          {
+            event: "connection_closed",
+            route: `${e.namespace}/${e.route}`,
+            backend: e.backend,
+            endpoint: e.endpoint,
+            client: e.client,
+            durationMs: e.durationMs,
+            bytesFromClient: e.bytesFromClient,
+            bytesToClient: e.bytesToClient,
+            initiator: e.initiator,
+            ...(e.error ? { error: e.error } : {}),
+          },
+          "connection closed",
+        );
+      },
+    ],
+    [
+      channels.handshakeRejected,
+      (m) => {
+        const e = m as HandshakeRejected;
+        logger.info(
+          {
+            event: "handshake_rejected",
+            route: e.route ? `${e.namespace}/${e.route}` : undefined,
+            status: e.status,
+            reason: e.reason,
+            client: e.client,
+            path: e.path,
+            detail: e.detail,
+          },
+          "handshake rejected",
+        );
+      },
+    ],
+    [
+      channels.endpointEjected,
+      (m) => {
+        const e = m as EndpointEjected;
+        logger.warn({ event: "endpoint_ejected", ...e }, "endpoint ejected after a failed connect");
+      },
+    ],
+  ];
+  for (const [channel, handler] of subscriptions) channel.subscribe(handler);
+  return () => {
+    for (const [channel, handler] of subscriptions) channel.unsubscribe(handler);
+  };
+}

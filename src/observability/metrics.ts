@@ -1,0 +1,130 @@
+/**
+ * The Prometheus metrics of DESIGN.md §4, on an injected registry, fed by
+ * diagnostics_channel subscriptions — the data plane never touches the registry.
+ */
+import diagnostics_channel from "node:diagnostics_channel";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { LiveConnection } from "../dataplane/connections.js";
+import { channels, type ConnectionClosed, type ConnectionOpened, type HandshakeRejected } from "../dataplane/events.js";
+import type { Publication } from "../routing/holder.js";
+
+export interface MetricsSources {
+  /** Live connections, read at scrape time for byte counts of open connections. */
+  readonly connections: Iterable<LiveConnection>;
+  /** Subscribes to table publications. */
+  onPublish(listener: (p: Publication) => void): () => void;
+}
+
+type Direction = "from_client" | "to_client";
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly #unsubscribe: (() => void)[] = [];
+  /** Bytes of closed connections; open ones are added at scrape time. */
+  readonly #closedBytes = new Map<string, number>();
+
+  constructor(sources: MetricsSources, registry = new Registry()) {
+    this.registry = registry;
+    collectDefaultMetrics({ register: registry, prefix: "wsgate_" });
+    const registers = [registry];
+
+    const active = new Gauge({
+      name: "wsgate_connections_active",
+      help: "Established WebSocket connections",
+      labelNames: ["namespace", "route", "backend"],
+      registers,
+    });
+    const total = new Counter({
+      name: "wsgate_connections_total",
+      help: "WebSocket connections established (101 sent to the client)",
+      labelNames: ["namespace", "route"],
+      registers,
+    });
+    const rejections = new Counter({
+      name: "wsgate_handshake_rejections_total",
+      help: "Upgrade requests answered with something other than 101, by reason",
+      labelNames: ["namespace", "route", "reason"],
+      registers,
+    });
+    const handshakeDuration = new Histogram({
+      name: "wsgate_handshake_duration_seconds",
+      help: "Time from the upgrade request to the 101 sent to the client",
+      labelNames: ["namespace", "route"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    const connectionDuration = new Histogram({
+      name: "wsgate_connection_duration_seconds",
+      help: "Lifetime of WebSocket connections, from 101 to close",
+      labelNames: ["namespace", "route"],
+      buckets: [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600],
+      registers,
+    });
+    const closedBytes = this.#closedBytes;
+    new Counter({
+      name: "wsgate_bytes_total",
+      help: "Bytes relayed on WebSocket connections (frames, after the handshake)",
+      labelNames: ["namespace", "route", "direction"],
+      registers,
+      collect() {
+        this.reset();
+        const sums = new Map(closedBytes);
+        for (const c of sources.connections) {
+          const base = `${c.labels.namespace}\0${c.labels.route}\0`;
+          sums.set(`${base}from_client`, (sums.get(`${base}from_client`) ?? 0) + c.stats.bytesFromClient);
+          sums.set(`${base}to_client`, (sums.get(`${base}to_client`) ?? 0) + c.stats.bytesToClient);
+        }
+        for (const [key, value] of sums) {
+          const [namespace, route, direction] = key.split("\0") as [string, string, Direction];
+          this.inc({ namespace, route, direction }, value);
+        }
+      },
+    });
+    const generation = new Gauge({
+      name: "wsgate_routing_table_generation",
+      help: "Generation of the routing table in force",
+      registers,
+    });
+    const compileDuration = new Histogram({
+      name: "wsgate_routing_compile_duration_seconds",
+      help: "Time to compile the object store into a routing table",
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+
+    this.#subscribe(channels.connectionOpened, (m) => {
+      const e = m as ConnectionOpened;
+      active.inc({ namespace: e.namespace, route: e.route, backend: e.backend });
+      total.inc({ namespace: e.namespace, route: e.route });
+      handshakeDuration.observe({ namespace: e.namespace, route: e.route }, e.handshakeMs / 1000);
+    });
+    this.#subscribe(channels.connectionClosed, (m) => {
+      const e = m as ConnectionClosed;
+      active.dec({ namespace: e.namespace, route: e.route, backend: e.backend });
+      connectionDuration.observe({ namespace: e.namespace, route: e.route }, e.durationMs / 1000);
+      const base = `${e.namespace}\0${e.route}\0`;
+      closedBytes.set(`${base}from_client`, (closedBytes.get(`${base}from_client`) ?? 0) + e.bytesFromClient);
+      closedBytes.set(`${base}to_client`, (closedBytes.get(`${base}to_client`) ?? 0) + e.bytesToClient);
+    });
+    this.#subscribe(channels.handshakeRejected, (m) => {
+      const e = m as HandshakeRejected;
+      rejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
+    });
+    this.#unsubscribe.push(
+      sources.onPublish((p) => {
+        generation.set(p.table.generation);
+        compileDuration.observe(p.compileMs / 1000);
+      }),
+    );
+  }
+
+  /** Stops listening to events (the registry keeps its values). */
+  close(): void {
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+  }
+
+  #subscribe(channel: diagnostics_channel.Channel, handler: (message: unknown) => void): void {
+    channel.subscribe(handler);
+    this.#unsubscribe.push(() => channel.unsubscribe(handler));
+  }
+}

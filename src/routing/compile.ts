@@ -1,0 +1,352 @@
+/**
+ * compile(snapshot) → { table, diagnostics }: the whole control-plane logic as one
+ * pure, deterministic function. No I/O, no clock, no throwing on bad input — a bad
+ * route becomes conditions and every other route keeps working.
+ */
+import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
+import { durationToMs } from "../api/duration.js";
+import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
+import type { WebSocketRoute } from "../api/route.js";
+import { checkCertificate } from "./certificate.js";
+import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
+import {
+  buildTable,
+  type Backend,
+  type Endpoint,
+  type Route,
+  type RouteDiagnostics,
+  type RoutingTable,
+  type Rule,
+  type TlsCertificate,
+} from "./table.js";
+
+export interface CompileOptions {
+  /** Routes whose `ingressClassName` is absent or equal to this are ours. */
+  readonly ingressClass: string;
+  /** The generation the resulting table will carry. */
+  readonly generation: number;
+}
+
+export interface CompileResult {
+  readonly table: RoutingTable;
+  /** One entry per route in the snapshot, sorted by `namespace/name`. */
+  readonly diagnostics: readonly RouteDiagnostics[];
+}
+
+type AnyRoute = WebSocketRoute | InvalidRoute;
+
+/** Older first (creationTimestamp, then namespace/name): the precedence for conflicts. */
+function byAge(a: AnyRoute, b: AnyRoute): number {
+  const ta = a.metadata.creationTimestamp ?? "";
+  const tb = b.metadata.creationTimestamp ?? "";
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function condition(
+  type: ConditionVerdict["type"],
+  status: ConditionVerdict["status"],
+  reason: ConditionVerdict["reason"],
+  message: string,
+): ConditionVerdict {
+  return { type, status, reason, message };
+}
+
+/** Indexes of the snapshot the compiler looks things up in. */
+class Lookup {
+  readonly services = new Map<string, Service>();
+  readonly secrets = new Map<string, Secret>();
+  readonly slicesByService = new Map<string, EndpointSlice[]>();
+
+  constructor(snapshot: Snapshot) {
+    for (const s of snapshot.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    for (const s of snapshot.secrets) this.secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    for (const slice of snapshot.endpointSlices) {
+      const service = slice.metadata.labels[SERVICE_NAME_LABEL];
+      if (!service) continue;
+      const key = `${slice.metadata.namespace}/${service}`;
+      const list = this.slicesByService.get(key) ?? [];
+      list.push(slice);
+      this.slicesByService.set(key, list);
+    }
+  }
+}
+
+interface ResolvedBackends {
+  rules: Rule[];
+  missing: string[];
+  ready: number;
+  total: number;
+}
+
+/**
+ * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
+ * that name in the Service's EndpointSlices.
+ */
+function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackends {
+  const ns = route.metadata.namespace;
+  const routeKey = `${ns}/${route.metadata.name}`;
+  const missing: string[] = [];
+  const readyIds = new Set<string>();
+  const allIds = new Set<string>();
+  const rules = route.spec.rules.map((rule, index): Rule => {
+    const backends: Backend[] = [];
+    for (const ref of rule.backendRefs) {
+      const service = lookup.services.get(`${ns}/${ref.name}`);
+      if (!service) {
+        missing.push(`Service ${ns}/${ref.name} not found`);
+        continue;
+      }
+      const servicePort = service.spec.ports.find((p) => p.port === ref.port && p.protocol === "TCP");
+      if (!servicePort) {
+        missing.push(`Service ${ns}/${ref.name} has no TCP port ${ref.port}`);
+        continue;
+      }
+      const key = `${ns}/${ref.name}:${ref.port}`;
+      const byAddress = new Map<string, { address: string; port: number; ready: boolean; terminating: boolean }>();
+      for (const slice of lookup.slicesByService.get(`${ns}/${ref.name}`) ?? []) {
+        if (slice.addressType === "FQDN") continue;
+        const slicePort = slice.ports.find(
+          (p) => (p.name ?? "") === (servicePort.name ?? "") && p.protocol === "TCP" && p.port !== undefined,
+        );
+        if (!slicePort) continue;
+        for (const ep of slice.endpoints) {
+          const address = ep.addresses[0] as string;
+          const terminating = ep.conditions.terminating === true;
+          const ready = ep.conditions.ready !== false && !terminating;
+          const id = `${key}@${address.includes(":") ? `[${address}]` : address}:${slicePort.port}`;
+          const seen = byAddress.get(id);
+          // The same address may sit in two slices while they hand over; readiness wins.
+          if (!seen || (!seen.ready && ready)) {
+            byAddress.set(id, { address, port: slicePort.port as number, ready, terminating });
+          }
+        }
+      }
+      const ids = [...byAddress.keys()].sort();
+      const readyCount = ids.filter((id) => byAddress.get(id)?.ready).length;
+      const endpoints: Endpoint[] = ids.map((id) => {
+        const e = byAddress.get(id) as { address: string; port: number; ready: boolean; terminating: boolean };
+        allIds.add(id);
+        if (e.ready) readyIds.add(id);
+        return Object.freeze({
+          id,
+          backend: key,
+          ...e,
+          weight: e.ready && readyCount > 0 ? ref.weight / readyCount : 0,
+        });
+      });
+      backends.push(Object.freeze({ key, weight: ref.weight, endpoints: Object.freeze(endpoints) }));
+    }
+    return Object.freeze({
+      key: `${routeKey}#${index}`,
+      matches: Object.freeze(rule.matches.map((m) => Object.freeze({ ...m.path }))),
+      backends: Object.freeze(backends),
+    });
+  });
+  return { rules, missing, ready: readyIds.size, total: allIds.size };
+}
+
+/** Checks the spec for what its schema cannot express. Returns readable problems. */
+function semanticProblems(route: WebSocketRoute): string[] {
+  const problems: string[] = [];
+  const spec = route.spec;
+  const seen = new Set<string>();
+  for (const h of spec.hostnames) {
+    if (seen.has(h)) problems.push(`spec.hostnames: ${h} is listed twice`);
+    seen.add(h);
+  }
+  if (spec.healthCheck && durationToMs(spec.healthCheck.timeout) >= durationToMs(spec.healthCheck.interval)) {
+    problems.push("spec.healthCheck.timeout must be shorter than spec.healthCheck.interval");
+  }
+  if (spec.keepalive && durationToMs(spec.keepalive.interval) === 0) {
+    problems.push("spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off");
+  }
+  if (spec.auth) {
+    // Fail closed: a route that asks for authentication is never served without it.
+    problems.push("spec.auth is not supported by this wsgate version yet; the route is not served rather than served unauthenticated");
+  }
+  return problems;
+}
+
+function routeSettings(route: WebSocketRoute): Route["settings"] {
+  const s = route.spec;
+  return Object.freeze({
+    policy: s.loadBalancing.policy,
+    timeouts: Object.freeze({
+      connectMs: durationToMs(s.timeouts.connect),
+      handshakeMs: durationToMs(s.timeouts.handshake),
+      idleMs: durationToMs(s.timeouts.idle),
+      maxLifetimeMs: durationToMs(s.timeouts.maxLifetime),
+    }),
+    ...(s.keepalive
+      ? { keepalive: { intervalMs: durationToMs(s.keepalive.interval), timeoutMs: durationToMs(s.keepalive.timeout) } }
+      : {}),
+    limits: s.limits,
+    drain: Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode }),
+    ...(s.origins ? { origins: s.origins } : {}),
+    ...(s.healthCheck ? { healthCheck: s.healthCheck } : {}),
+  });
+}
+
+/** The host+path pairs a route claims; `""` stands for "any host". */
+function claimsOf(route: WebSocketRoute): string[] {
+  const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : [""];
+  const claims = new Set<string>();
+  for (const rule of route.spec.rules) {
+    for (const m of rule.matches) for (const h of hosts) claims.add(`${h} ${m.path.type} ${m.path.value}`);
+  }
+  return [...claims];
+}
+
+function describeClaim(claim: string): string {
+  const [host, type, value] = claim.split(" ");
+  return `${host || "(any host)"} ${type} ${value}`;
+}
+
+/**
+ * Compiles a snapshot into a routing table and per-route diagnostics.
+ * Pure and deterministic: the same snapshot and options give the same result.
+ */
+export function compile(snapshot: Snapshot, options: CompileOptions): CompileResult {
+  const lookup = new Lookup(snapshot);
+  const claimedBy = new Map<string, string>();
+  const tlsHosts = new Map<string, TlsCertificate>();
+  const served: Route[] = [];
+  const diagnostics: RouteDiagnostics[] = [];
+
+  for (const route of [...snapshot.routes].sort(byAge)) {
+    const { namespace, name, generation } = route.metadata;
+    const key = `${namespace}/${name}`;
+    const base = { namespace, name, ...(generation === undefined ? {} : { generation }) };
+
+    if (isInvalidRoute(route)) {
+      diagnostics.push({
+        ...base,
+        claimed: true,
+        conditions: [
+          condition(ConditionType.Accepted, "False", Reason.Invalid, route.errors.join("; ")),
+          condition(ConditionType.ResolvedRefs, "Unknown", Reason.Pending, "References are checked once the route is valid"),
+          condition(ConditionType.Programmed, "False", Reason.Pending, "The route is not served until it is valid"),
+        ],
+        endpoints: { ready: 0, total: 0 },
+      });
+      continue;
+    }
+
+    const routeClass = route.spec.ingressClassName;
+    if (routeClass !== undefined && routeClass !== options.ingressClass) {
+      diagnostics.push({
+        ...base,
+        claimed: false,
+        conditions: [
+          condition(
+            ConditionType.Accepted,
+            "False",
+            Reason.NotClaimed,
+            `ingressClassName "${routeClass}" is not this gateway's class "${options.ingressClass}"`,
+          ),
+        ],
+        endpoints: { ready: 0, total: 0 },
+      });
+      continue;
+    }
+
+    const resolved = resolveBackends(route, lookup);
+    const refProblems: { reason: Reason; message: string }[] = resolved.missing.map((message) => ({
+      reason: Reason.BackendNotFound,
+      message,
+    }));
+    let certificate: TlsCertificate | undefined;
+    if (route.spec.tls) {
+      const secretKey = `${namespace}/${route.spec.tls.secretName}`;
+      const secret = lookup.secrets.get(secretKey);
+      if (!secret) {
+        refProblems.push({ reason: Reason.SecretNotFound, message: `Secret ${secretKey} not found` });
+      } else {
+        const checked = checkCertificate(secret);
+        if (checked.ok) certificate = { secret: secretKey, certPem: checked.certPem, keyPem: checked.keyPem };
+        else refProblems.push({ reason: Reason.InvalidCertificate, message: `Secret ${secretKey}: ${checked.problem}` });
+      }
+    }
+    const resolvedRefs =
+      refProblems.length === 0
+        ? condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved")
+        : condition(
+            ConditionType.ResolvedRefs,
+            "False",
+            (refProblems[0] as { reason: Reason }).reason,
+            refProblems.map((p) => p.message).join("; "),
+          );
+
+    let accepted: ConditionVerdict;
+    const problems = semanticProblems(route);
+    const claims = claimsOf(route);
+    const conflict = claims.find((c) => claimedBy.has(c));
+    const tlsConflict = certificate
+      ? route.spec.hostnames.find((h) => {
+          const other = tlsHosts.get(h);
+          return other !== undefined && other.secret !== certificate.secret;
+        })
+      : undefined;
+    if (problems.length > 0) {
+      accepted = condition(ConditionType.Accepted, "False", Reason.Invalid, problems.join("; "));
+    } else if (conflict !== undefined) {
+      accepted = condition(
+        ConditionType.Accepted,
+        "False",
+        Reason.Conflicted,
+        `${describeClaim(conflict)} is already served by the older route ${claimedBy.get(conflict)}`,
+      );
+    } else if (tlsConflict !== undefined) {
+      accepted = condition(
+        ConditionType.Accepted,
+        "False",
+        Reason.Conflicted,
+        `hostname ${tlsConflict} already has the TLS Secret ${tlsHosts.get(tlsConflict)?.secret} from an older route`,
+      );
+    } else {
+      accepted = condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted");
+      for (const c of claims) claimedBy.set(c, key);
+      if (certificate) for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
+      served.push(
+        Object.freeze({
+          namespace,
+          name,
+          key,
+          hostnames: Object.freeze([...route.spec.hostnames]),
+          rules: Object.freeze(resolved.rules),
+          settings: routeSettings(route),
+        }),
+      );
+    }
+
+    const programmed =
+      accepted.status !== "True"
+        ? condition(ConditionType.Programmed, "False", Reason.Pending, "The route is not served until it is accepted")
+        : resolved.ready > 0
+          ? condition(ConditionType.Programmed, "True", Reason.Programmed, `Serving with ${resolved.ready} ready endpoint(s)`)
+          : condition(
+              ConditionType.Programmed,
+              "False",
+              Reason.NoReadyEndpoints,
+              "No ready endpoint; handshakes are answered 503 until one is ready",
+            );
+
+    diagnostics.push({
+      ...base,
+      claimed: true,
+      conditions: [accepted, resolvedRefs, programmed],
+      endpoints: { ready: resolved.ready, total: resolved.total },
+    });
+  }
+
+  diagnostics.sort((a, b) => {
+    const ka = `${a.namespace}/${a.name}`;
+    const kb = `${b.namespace}/${b.name}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  const certificates = new Map([...tlsHosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return { table: buildTable(options.generation, served, certificates), diagnostics };
+}

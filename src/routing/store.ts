@@ -1,0 +1,96 @@
+/**
+ * The object store: every Kubernetes object wsgate reads, by kind and
+ * `namespace/name`. Sources (cluster informers or a manifest directory) write it;
+ * the compiler reads immutable snapshots of it.
+ */
+import { objectKey } from "../api/meta.js";
+import type { EndpointSlice, Secret, Service } from "../api/objects.js";
+import type { Kind, KubeObject } from "../api/parse.js";
+import type { WebSocketRoute } from "../api/route.js";
+
+/**
+ * A route whose document failed validation. It is kept so that the route can be
+ * reported (`Accepted=False, reason=Invalid`) instead of silently vanishing.
+ */
+export interface InvalidRoute {
+  kind: "WebSocketRoute";
+  invalid: true;
+  metadata: { namespace: string; name: string; generation?: number; creationTimestamp?: string };
+  errors: string[];
+}
+
+export type StoredObject = KubeObject | InvalidRoute;
+
+/** A consistent, immutable view of the store, each list sorted by `namespace/name`. */
+export interface Snapshot {
+  readonly routes: readonly (WebSocketRoute | InvalidRoute)[];
+  readonly services: readonly Service[];
+  readonly endpointSlices: readonly EndpointSlice[];
+  readonly secrets: readonly Secret[];
+}
+
+export function isInvalidRoute(route: WebSocketRoute | InvalidRoute): route is InvalidRoute {
+  return "invalid" in route;
+}
+
+type Listener = (kind: Kind) => void;
+
+export class ObjectStore {
+  readonly #objects = new Map<Kind, Map<string, StoredObject>>();
+  readonly #listeners = new Set<Listener>();
+
+  /** Inserts or replaces an object; listeners hear of it. */
+  upsert(object: StoredObject): void {
+    this.#bucket(object.kind).set(objectKey(object.metadata as { namespace: string; name: string }), object);
+    this.#notify(object.kind);
+  }
+
+  /** Removes an object if present; listeners hear of it only when something was removed. */
+  remove(kind: Kind, namespace: string, name: string): void {
+    if (this.#bucket(kind).delete(`${namespace}/${name}`)) this.#notify(kind);
+  }
+
+  /** Replaces the whole content (a manifest directory reload); notifies once per kind. */
+  replaceAll(objects: readonly StoredObject[]): void {
+    this.#objects.clear();
+    for (const object of objects) {
+      this.#bucket(object.kind).set(objectKey(object.metadata as { namespace: string; name: string }), object);
+    }
+    for (const kind of ["WebSocketRoute", "Service", "EndpointSlice", "Secret"] as const) this.#notify(kind);
+  }
+
+  get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
+    return this.#objects.get(kind)?.get(`${namespace}/${name}`);
+  }
+
+  /** Subscribes to changes; returns the unsubscribe function. */
+  onChange(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  snapshot(): Snapshot {
+    return Object.freeze({
+      routes: this.#sorted("WebSocketRoute") as (WebSocketRoute | InvalidRoute)[],
+      services: this.#sorted("Service") as Service[],
+      endpointSlices: this.#sorted("EndpointSlice") as EndpointSlice[],
+      secrets: this.#sorted("Secret") as Secret[],
+    });
+  }
+
+  #bucket(kind: Kind): Map<string, StoredObject> {
+    let bucket = this.#objects.get(kind);
+    if (!bucket) this.#objects.set(kind, (bucket = new Map()));
+    return bucket;
+  }
+
+  #sorted(kind: Kind): StoredObject[] {
+    const bucket = this.#objects.get(kind);
+    if (!bucket) return [];
+    return [...bucket.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+  }
+
+  #notify(kind: Kind): void {
+    for (const listener of this.#listeners) listener(kind);
+  }
+}
