@@ -8,7 +8,16 @@ const children = [
   spawn(process.execPath, [here("./echo-backend.mjs")], { stdio: "inherit" }),
   spawn(
     process.execPath,
-    [here("../../dist/cli/main.js"), "serve", "--manifests", here("./manifests"), "--http-listen", "127.0.0.1:8080", "--admin-listen", "127.0.0.1:9090"],
+    [
+      here("../../dist/cli/main.js"),
+      "serve",
+      "--manifests",
+      here("./manifests"),
+      "--http-listen",
+      "127.0.0.1:8080",
+      "--admin-listen",
+      "127.0.0.1:9090",
+    ],
     { stdio: "inherit" },
   ),
 ];
@@ -16,4 +25,10 @@ console.log("wsgate quickstart: try `node examples/quickstart/client.mjs` in ano
 const stop = () => children.forEach((c) => c.kill("SIGTERM"));
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
-for (const child of children) child.on("exit", (code) => { if (code) { stop(); process.exitCode = code; } });
+for (const child of children)
+  child.on("exit", (code) => {
+    if (code) {
+      stop();
+      process.exitCode = code;
+    }
+  });

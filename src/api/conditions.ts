@@ -59,7 +59,9 @@ export function stampConditions(
   return verdicts.map((v) => {
     const before = previous.find((c) => c.type === v.type);
     const lastTransitionTime =
-      before && before.status === v.status ? before.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+      before && before.status === v.status
+        ? before.lastTransitionTime
+        : now.toISOString().replace(/\.\d{3}Z$/, "Z");
     return {
       ...v,
       lastTransitionTime,

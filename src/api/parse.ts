@@ -3,7 +3,14 @@
  * defaulted objects of the kinds wsgate reads — or into readable errors.
  */
 import type { z } from "zod";
-import { endpointSliceSchema, secretSchema, serviceSchema, type EndpointSlice, type Secret, type Service } from "./objects.js";
+import {
+  endpointSliceSchema,
+  secretSchema,
+  serviceSchema,
+  type EndpointSlice,
+  type Secret,
+  type Service,
+} from "./objects.js";
 import { ROUTE_API_VERSION, ROUTE_KIND, webSocketRouteSchema, type WebSocketRoute } from "./route.js";
 
 /** Every kind the object store holds. */
@@ -27,7 +34,9 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path
-      .map((part, i) => (typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+      .map((part, i) =>
+        typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
       .join("");
     return `${path || "(object)"}: ${issue.message}`;
   });
@@ -43,7 +52,10 @@ export function parseObject(doc: unknown): ParseResult {
     return { outcome: "invalid", errors: ["apiVersion and kind must be strings"] };
   }
   if (kind === ROUTE_KIND && apiVersion !== ROUTE_API_VERSION) {
-    return { outcome: "invalid", errors: [`apiVersion: ${kind} is served as ${ROUTE_API_VERSION}, not ${apiVersion}`] };
+    return {
+      outcome: "invalid",
+      errors: [`apiVersion: ${kind} is served as ${ROUTE_API_VERSION}, not ${apiVersion}`],
+    };
   }
   const schema = SCHEMAS[`${apiVersion} ${kind}`];
   if (!schema) return { outcome: "ignored", reason: `${apiVersion} ${kind} is not read by wsgate` };

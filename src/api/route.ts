@@ -18,8 +18,7 @@ export const ROUTE_API_VERSION = `${ROUTE_GROUP}/${ROUTE_VERSION}`;
 export const ROUTE_KIND = "WebSocketRoute";
 
 /** Gateway API hostname: a DNS name, optionally with a leading `*.` label. */
-export const HOSTNAME_PATTERN =
-  "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+export const HOSTNAME_PATTERN = "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /** DNS-1123 subdomain: names of Services and Secrets. */
 export const DNS_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /** HTTP header field name (RFC 9110 token). */
@@ -31,9 +30,19 @@ export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
  */
 export const HTTP_URL_PATTERN = "^https?://[A-Za-z0-9._~%!$&'()*+,;=:@\\[\\]-]+([/?#][!-~]*)?$";
 
-const duration = z.string().regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s, 1m30s or 500ms");
-const objectName = z.string().min(1).max(253).regex(new RegExp(DNS_SUBDOMAIN_PATTERN), "must be a DNS subdomain name");
-const headerName = z.string().min(1).max(256).regex(new RegExp(HEADER_NAME_PATTERN), "must be an HTTP header name");
+const duration = z
+  .string()
+  .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s, 1m30s or 500ms");
+const objectName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), "must be a DNS subdomain name");
+const headerName = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(new RegExp(HEADER_NAME_PATTERN), "must be an HTTP header name");
 const positiveInt = z.number().int().min(1);
 const httpUrl = z
   .string()
@@ -57,7 +66,10 @@ export const backendRefSchema = z.strictObject({
 });
 
 export const ruleSchema = z.strictObject({
-  matches: z.array(routeMatchSchema).max(16).default([{ path: { type: "PathPrefix", value: "/" } }]),
+  matches: z
+    .array(routeMatchSchema)
+    .max(16)
+    .default([{ path: { type: "PathPrefix", value: "/" } }]),
   backendRefs: z.array(backendRefSchema).min(1).max(16),
 });
 
@@ -74,7 +86,12 @@ export const healthCheckSchema = z.strictObject({
 export const ORIGIN_PATTERN = "^(https?)://(\\*\\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?$";
 
 export const originsSchema = z.strictObject({
-  allow: z.array(z.string().regex(new RegExp(ORIGIN_PATTERN), "must look like https://host[:port] or https://*.domain")).max(64).default([]),
+  allow: z
+    .array(
+      z.string().regex(new RegExp(ORIGIN_PATTERN), "must look like https://host[:port] or https://*.domain"),
+    )
+    .max(64)
+    .default([]),
   allowMissing: z.boolean().default(false),
 });
 
@@ -102,7 +119,10 @@ export const jwtSchema = z.strictObject({
       secretRef: secretKeyRefSchema.optional(),
       jwksUri: httpUrl.optional(),
     })
-    .refine((k) => (k.secretRef === undefined) !== (k.jwksUri === undefined), "exactly one of secretRef or jwksUri must be set"),
+    .refine(
+      (k) => (k.secretRef === undefined) !== (k.jwksUri === undefined),
+      "exactly one of secretRef or jwksUri must be set",
+    ),
   tokenFrom: z
     .array(tokenSourceSchema)
     .min(1)
@@ -124,7 +144,10 @@ export const forwardAuthSchema = z.strictObject({
 
 export const authSchema = z
   .strictObject({ jwt: jwtSchema.optional(), forwardAuth: forwardAuthSchema.optional() })
-  .refine((a) => a.jwt === undefined || a.forwardAuth === undefined, "at most one of jwt or forwardAuth may be set");
+  .refine(
+    (a) => a.jwt === undefined || a.forwardAuth === undefined,
+    "at most one of jwt or forwardAuth may be set",
+  );
 
 export const timeoutsSchema = z.strictObject({
   connect: duration.default("5s"),
@@ -152,18 +175,30 @@ export function isDrainCloseCode(code: number): boolean {
 
 export const drainSchema = z.strictObject({
   window: duration.default("30s"),
-  closeCode: z.number().int().refine(isDrainCloseCode, "must be 1000, 1001, 1011, 1012, 1013 or 3000-4999").default(1012),
+  closeCode: z
+    .number()
+    .int()
+    .refine(isDrainCloseCode, "must be 1000, 1001, 1011, 1012, 1013 or 3000-4999")
+    .default(1012),
 });
 
 export const routeSpecSchema = z.strictObject({
   ingressClassName: z.string().min(1).max(253).optional(),
   hostnames: z
-    .array(z.string().min(1).max(253).regex(new RegExp(HOSTNAME_PATTERN), "must be a lower-case DNS name, optionally starting with *."))
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(new RegExp(HOSTNAME_PATTERN), "must be a lower-case DNS name, optionally starting with *."),
+    )
     .max(16)
     .default([]),
   tls: z.strictObject({ secretName: objectName }).optional(),
   rules: z.array(ruleSchema).min(1).max(16),
-  loadBalancing: z.strictObject({ policy: z.enum(["LeastConnections", "RoundRobin"]).default("LeastConnections") }).prefault({}),
+  loadBalancing: z
+    .strictObject({ policy: z.enum(["LeastConnections", "RoundRobin"]).default("LeastConnections") })
+    .prefault({}),
   healthCheck: healthCheckSchema.optional(),
   origins: originsSchema.optional(),
   auth: authSchema.optional(),

@@ -44,7 +44,9 @@ async function serve(argv: string[]): Promise<number> {
 
 function validate(argv: string[]): number {
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write("Usage: wsgate validate FILE...\n\nChecks manifests against the schema and compiles them; exit 1 on errors.\n");
+    process.stdout.write(
+      "Usage: wsgate validate FILE...\n\nChecks manifests against the schema and compiles them; exit 1 on errors.\n",
+    );
     return argv.length === 0 ? 2 : 0;
   }
   const report = validateFiles(argv);
@@ -74,7 +76,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`wsgate: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(
+      `wsgate: ${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`,
+    );
     process.exit(err instanceof ConfigError ? 2 : 1);
   },
 );

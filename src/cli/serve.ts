@@ -55,7 +55,9 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   const store = new ObjectStore();
   const holder = new TableHolder();
   const ledger = new StatusLedger();
-  const manifests = new ManifestDirectory(config.manifests, store, { log: logger.child({ component: "manifests" }) });
+  const manifests = new ManifestDirectory(config.manifests, store, {
+    log: logger.child({ component: "manifests" }),
+  });
   const recompiler = new Recompiler(store, holder, { ingressClass: config.ingressClass });
   const gateway = new Gateway({ tables: holder });
   const metrics = new Metrics({ connections: gateway.connections, onPublish: (l) => holder.onPublish(l) });
@@ -65,7 +67,12 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   holder.onPublish((p) => {
     ledger.update(p.diagnostics, new Date());
     logger.info(
-      { event: "table_published", generation: p.table.generation, routes: p.table.routes.length, compileMs: Number(p.compileMs.toFixed(2)) },
+      {
+        event: "table_published",
+        generation: p.table.generation,
+        routes: p.table.routes.length,
+        compileMs: Number(p.compileMs.toFixed(2)),
+      },
       "routing table published",
     );
   });
@@ -73,7 +80,9 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   try {
     manifests.load();
   } catch (err) {
-    throw new Error(`cannot read the manifest directory ${config.manifests}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot read the manifest directory ${config.manifests}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   recompiler.start();
   manifests.start();
@@ -96,7 +105,11 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   const httpAddress = await listen(trafficServer, config.httpListen);
   const adminAddress = await listen(adminServer, config.adminListen);
   logger.info(
-    { event: "listening", http: `${httpAddress.address}:${httpAddress.port}`, admin: `${adminAddress.address}:${adminAddress.port}` },
+    {
+      event: "listening",
+      http: `${httpAddress.address}:${httpAddress.port}`,
+      admin: `${adminAddress.address}:${adminAddress.port}`,
+    },
     "wsgate serving",
   );
 
@@ -113,6 +126,7 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
       const closing = close(trafficServer);
       trafficServer.closeIdleConnections();
       gateway.destroyAll();
+      await gateway.connections.whenEmpty();
       await closing;
       await close(adminServer);
       metrics.close();

@@ -44,7 +44,9 @@ export function validateFiles(files: readonly string[], ingressClass = "wsgate")
       // Missing Services and Secrets are normal offline (they may live elsewhere): warn, do not fail.
       const fatal = c.type === "Accepted" && c.reason !== "NotClaimed";
       if (fatal) ok = false;
-      lines.push(`WebSocketRoute ${key}: ${fatal ? "error" : "warning"}: ${c.type}=${c.status} ${c.reason}: ${c.message}`);
+      lines.push(
+        `WebSocketRoute ${key}: ${fatal ? "error" : "warning"}: ${c.type}=${c.status} ${c.reason}: ${c.message}`,
+      );
     }
   }
   lines.push(ok ? `${files.length} file(s) valid` : "validation failed");

@@ -80,12 +80,17 @@ export function envName(flag: string): string {
  * Flags win over the environment.
  * @throws ConfigError with a readable message on unknown flags or bad values.
  */
-export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeConfig {
+export function parseServeConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ServeConfig {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(Object.keys(SERVE_FLAGS).map((flag) => [flag, { type: "string" as const }])),
+      options: Object.fromEntries(
+        Object.keys(SERVE_FLAGS).map((flag) => [flag, { type: "string" as const }]),
+      ),
       strict: true,
       allowPositionals: false,
     }));
@@ -98,11 +103,14 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     if (typeof value === "string" && value !== "") raw[key] = value;
   }
   if (raw.manifests === undefined) {
-    throw new ConfigError(`--manifests DIR (or ${envName("manifests")}) is required: cluster mode is not available in this build yet\n\n${SERVE_HELP}`);
+    throw new ConfigError(
+      `--manifests DIR (or ${envName("manifests")}) is required: cluster mode is not available in this build yet\n\n${SERVE_HELP}`,
+    );
   }
   const result = serveSchema.safeParse(raw);
   if (!result.success) {
-    const flagOf = (key: string): string => `--${Object.entries(SERVE_FLAGS).find(([, k]) => k === key)?.[0] ?? key}`;
+    const flagOf = (key: string): string =>
+      `--${Object.entries(SERVE_FLAGS).find(([, k]) => k === key)?.[0] ?? key}`;
     const lines = formatIssues(result.error.issues).map((line) => {
       const [key, ...rest] = line.split(": ");
       return `${flagOf(key ?? "")}: ${rest.join(": ")}`;

@@ -39,10 +39,16 @@ export class Balancer {
   }
 
   /** Picks an endpoint for a new connection, or `undefined` when none can take one. */
-  pick(rule: Rule, policy: "LeastConnections" | "RoundRobin", exclude: ReadonlySet<string> = new Set()): Endpoint | undefined {
+  pick(
+    rule: Rule,
+    policy: "LeastConnections" | "RoundRobin",
+    exclude: ReadonlySet<string> = new Set(),
+  ): Endpoint | undefined {
     const candidates = this.candidates(rule, exclude);
     if (candidates.length === 0) return undefined;
-    return policy === "RoundRobin" ? this.#pickRoundRobin(rule.key, candidates) : this.#pickLeastConnections(candidates);
+    return policy === "RoundRobin"
+      ? this.#pickRoundRobin(rule.key, candidates)
+      : this.#pickLeastConnections(candidates);
   }
 
   #pickLeastConnections(candidates: Endpoint[]): Endpoint {

@@ -9,7 +9,13 @@ import type { RoutingTable } from "../routing/table.js";
 import { Balancer, type RandomSource } from "./balancer.js";
 import { ConnectionRegistry, type LiveConnection } from "./connections.js";
 import { EndpointStates } from "./endpoint-state.js";
-import { channels, type ConnectionClosed, type ConnectionOpened, type HandshakeRejected, type RejectionReason } from "./events.js";
+import {
+  channels,
+  type ConnectionClosed,
+  type ConnectionOpened,
+  type HandshakeRejected,
+  type RejectionReason,
+} from "./events.js";
 import { upstreamHeaders, type ForwardingContext } from "./forwarded.js";
 import { checkHandshake, pathOf } from "./handshake.js";
 import { HttpForwarder } from "./http-forwarder.js";
@@ -76,7 +82,12 @@ export class Gateway {
     }
   }
 
-  async handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, proto: ForwardingContext["proto"]): Promise<void> {
+  async handleUpgrade(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    proto: ForwardingContext["proto"],
+  ): Promise<void> {
     const startedAt = Date.now();
     const client = clientAddress(req.socket);
     const path = pathOf(req.url);
@@ -84,7 +95,14 @@ export class Gateway {
     socket.on("error", () => socket.destroy());
     socket.once("close", () => (clientGone = true));
 
-    const reject = (namespace: string, route: string, status: number, reason: RejectionReason, message: string, headers?: Record<string, string>): void => {
+    const reject = (
+      namespace: string,
+      route: string,
+      status: number,
+      reason: RejectionReason,
+      message: string,
+      headers?: Record<string, string>,
+    ): void => {
       const event: HandshakeRejected = { namespace, route, status, reason, client, path, detail: message };
       if (channels.handshakeRejected.hasSubscribers) channels.handshakeRejected.publish(event);
       writeRejection(socket, status, message, headers);
@@ -98,8 +116,9 @@ export class Gateway {
     const { route, rule } = match;
     const { namespace, name } = route;
     const timeouts = route.settings.timeouts;
-    const connectDeadline = startedAt + timeouts.connectMs;
-    const handshakeDeadline = startedAt + timeouts.handshakeMs;
+    // 0s means "no limit" for every timeout of the route.
+    const connectDeadline = timeouts.connectMs > 0 ? startedAt + timeouts.connectMs : Infinity;
+    const handshakeDeadline = timeouts.handshakeMs > 0 ? startedAt + timeouts.handshakeMs : Infinity;
     const headers = upstreamHeaders(req, { clientAddress: client, proto }, true);
     const tried = new Set<string>();
     let lastFailure: AttemptOutcome | undefined;
@@ -113,13 +132,25 @@ export class Gateway {
           });
         }
         if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
-          return reject(namespace, name, 504, "backend_timeout", "backend did not accept the connection in time");
+          return reject(
+            namespace,
+            name,
+            504,
+            "backend_timeout",
+            "backend did not accept the connection in time",
+          );
         }
         return reject(namespace, name, 502, "backend_refused", "no backend accepted the connection");
       }
       const now = Date.now();
       if (now >= connectDeadline || now >= handshakeDeadline) {
-        return reject(namespace, name, 504, "backend_timeout", "backend did not accept the connection in time");
+        return reject(
+          namespace,
+          name,
+          504,
+          "backend_timeout",
+          "backend did not accept the connection in time",
+        );
       }
       tried.add(endpoint.id);
       this.states.acquire(endpoint.id);
@@ -173,7 +204,13 @@ export class Gateway {
           continue;
         case "timeout":
           this.states.release(endpoint.id);
-          return reject(namespace, name, 504, "handshake_timeout", "backend did not complete the handshake in time");
+          return reject(
+            namespace,
+            name,
+            504,
+            "handshake_timeout",
+            "backend did not complete the handshake in time",
+          );
       }
     }
   }

@@ -6,7 +6,13 @@ import type { IncomingMessage } from "node:http";
 
 export type HandshakeCheck =
   | { ok: true }
-  | { ok: false; status: 400 | 426; reason: "malformed" | "unsupported_version"; message: string; headers?: Record<string, string> };
+  | {
+      ok: false;
+      status: 400 | 426;
+      reason: "malformed" | "unsupported_version";
+      message: string;
+      headers?: Record<string, string>;
+    };
 
 const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
@@ -29,7 +35,12 @@ export function checkHandshake(req: IncomingMessage): HandshakeCheck {
   }
   const key = req.headers["sec-websocket-key"];
   if (typeof key !== "string" || !KEY_RE.test(key.trim())) {
-    return { ok: false, status: 400, reason: "malformed", message: "Sec-WebSocket-Key must be 16 bytes in base64" };
+    return {
+      ok: false,
+      status: 400,
+      reason: "malformed",
+      message: "Sec-WebSocket-Key must be 16 bytes in base64",
+    };
   }
   if (req.headers["sec-websocket-version"] !== "13") {
     return {

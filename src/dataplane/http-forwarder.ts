@@ -12,10 +12,28 @@ import type { ForwardingContext } from "./forwarded.js";
 import { pathOf } from "./handshake.js";
 
 /** Errors that mean the endpoint never got the request: count against its health. */
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ECONNECT_TIMEOUT", "ETIMEDOUT"]);
-const FORWARDING_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip"];
+const CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNECT_TIMEOUT",
+  "ETIMEDOUT",
+]);
+const FORWARDING_HEADERS = [
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-real-ip",
+];
 
-function plain(res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+function plain(
+  res: http.ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -44,7 +62,12 @@ export class HttpForwarder {
     });
   }
 
-  handle(req: http.IncomingMessage, res: http.ServerResponse, table: RoutingTable, proto: ForwardingContext["proto"]): void {
+  handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    table: RoutingTable,
+    proto: ForwardingContext["proto"],
+  ): void {
     const path = pathOf(req.url);
     const match = table.match(req.headers.host ?? "", path);
     if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);

@@ -31,7 +31,12 @@ function pump(from: Duplex, to: Duplex, count: (n: number) => void): void {
  * Starts relaying and calls `onEnd` once, when both sockets are closed.
  * `stats` is updated live so that metrics can read bytes of open connections.
  */
-export function relay(client: Duplex, backend: Duplex, stats: RelayStats, onEnd: (end: RelayEnd) => void): void {
+export function relay(
+  client: Duplex,
+  backend: Duplex,
+  stats: RelayStats,
+  onEnd: (end: RelayEnd) => void,
+): void {
   let initiator: CloseInitiator | undefined;
   let error: string | undefined;
   let open = 2;

@@ -19,9 +19,9 @@ export interface AttemptOptions {
   readonly endpoint: Endpoint;
   readonly path: string;
   readonly headers: readonly string[];
-  /** Time left to establish TCP; the connect budget is shared by all attempts. */
+  /** Time left to establish TCP (Infinity: no limit); the connect budget is shared by all attempts. */
   readonly connectTimeoutMs: number;
-  /** Absolute time (ms since epoch, Date.now()) by which the backend must answer. */
+  /** Absolute time (ms since epoch, Date.now()) by which the backend must answer; Infinity: no limit. */
   readonly handshakeDeadline: number;
 }
 
@@ -45,14 +45,25 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
       agent: false,
       setHost: false,
     });
-    timer = setTimeout(() => {
-      request.destroy();
-      settle({ kind: "unreachable", error: new Error(`connect to ${endpoint.id} timed out`), timedOut: true });
-    }, Math.max(1, options.connectTimeoutMs));
+    // An infinite budget (a route timeout of 0s) sets no timer at all.
+    if (Number.isFinite(options.connectTimeoutMs)) {
+      timer = setTimeout(
+        () => {
+          request.destroy();
+          settle({
+            kind: "unreachable",
+            error: new Error(`connect to ${endpoint.id} timed out`),
+            timedOut: true,
+          });
+        },
+        Math.max(1, options.connectTimeoutMs),
+      );
+    }
     request.on("socket", (socket) => {
       socket.setNoDelay(true);
       socket.once("connect", () => {
         clearTimeout(timer);
+        if (!Number.isFinite(options.handshakeDeadline)) return;
         timer = setTimeout(
           () => {
             request.destroy();

@@ -23,7 +23,8 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 export function createAdminServer(sources: AdminSources): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "text/plain", "method not allowed\n");
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return send(res, 405, "text/plain", "method not allowed\n");
     switch (path) {
       case "/metrics":
         sources.registry.metrics().then(
@@ -32,9 +33,13 @@ export function createAdminServer(sources: AdminSources): http.Server {
         );
         return;
       case "/healthz":
-        return sources.healthy() ? send(res, 200, "text/plain", "ok\n") : send(res, 503, "text/plain", "unhealthy\n");
+        return sources.healthy()
+          ? send(res, 200, "text/plain", "ok\n")
+          : send(res, 503, "text/plain", "unhealthy\n");
       case "/readyz":
-        return sources.ready() ? send(res, 200, "text/plain", "ready\n") : send(res, 503, "text/plain", "not ready\n");
+        return sources.ready()
+          ? send(res, 200, "text/plain", "ready\n")
+          : send(res, 503, "text/plain", "not ready\n");
       case "/debug/config":
         return send(res, 200, "application/json", `${JSON.stringify(sources.debugConfig(), null, 2)}\n`);
       default:

@@ -4,7 +4,12 @@
  * strings; headers are never logged.
  */
 import diagnostics_channel from "node:diagnostics_channel";
-import { channels, type ConnectionClosed, type EndpointEjected, type HandshakeRejected } from "../dataplane/events.js";
+import {
+  channels,
+  type ConnectionClosed,
+  type EndpointEjected,
+  type HandshakeRejected,
+} from "../dataplane/events.js";
 import type { Logger } from "./logger.js";
 
 /** Subscribes `logger` to data-plane events; returns the unsubscribe function. */

@@ -5,7 +5,12 @@
 import diagnostics_channel from "node:diagnostics_channel";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LiveConnection } from "../dataplane/connections.js";
-import { channels, type ConnectionClosed, type ConnectionOpened, type HandshakeRejected } from "../dataplane/events.js";
+import {
+  channels,
+  type ConnectionClosed,
+  type ConnectionOpened,
+  type HandshakeRejected,
+} from "../dataplane/events.js";
 import type { Publication } from "../routing/holder.js";
 
 export interface MetricsSources {

@@ -54,7 +54,10 @@ export class ObjectStore {
   replaceAll(objects: readonly StoredObject[]): void {
     this.#objects.clear();
     for (const object of objects) {
-      this.#bucket(object.kind).set(objectKey(object.metadata as { namespace: string; name: string }), object);
+      this.#bucket(object.kind).set(
+        objectKey(object.metadata as { namespace: string; name: string }),
+        object,
+      );
     }
     for (const kind of ["WebSocketRoute", "Service", "EndpointSlice", "Secret"] as const) this.#notify(kind);
   }

@@ -52,7 +52,11 @@ function describe(doc: unknown): string {
 }
 
 /** Parses one file's text into objects, or the reasons it cannot be used. */
-export function parseManifestText(text: string): { objects: StoredObject[]; errors: string[]; invalidRoutes: StoredObject[] } {
+export function parseManifestText(text: string): {
+  objects: StoredObject[];
+  errors: string[];
+  invalidRoutes: StoredObject[];
+} {
   const objects: StoredObject[] = [];
   const invalidRoutes: StoredObject[] = [];
   const errors: string[] = [];
@@ -74,12 +78,16 @@ export function parseManifestText(text: string): { objects: StoredObject[]; erro
       if (result.outcome === "ok") objects.push(result.object);
       else if (result.outcome === "invalid") {
         for (const e of result.errors) errors.push(`document ${index + 1} (${describe(item)}): ${e}`);
-        const meta = (item as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } }).metadata;
+        const meta = (item as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } })
+          .metadata;
         if ((item as { kind?: unknown }).kind === "WebSocketRoute" && typeof meta?.name === "string") {
           invalidRoutes.push({
             kind: "WebSocketRoute",
             invalid: true,
-            metadata: { name: meta.name, namespace: typeof meta.namespace === "string" ? meta.namespace : "default" },
+            metadata: {
+              name: meta.name,
+              namespace: typeof meta.namespace === "string" ? meta.namespace : "default",
+            },
             errors: result.errors,
           });
         }
@@ -126,7 +134,9 @@ export class ManifestDirectory {
   /** Watches the directory for changes (and polls as a safety net). */
   start(): void {
     this.#watcher = watch(this.#dir, () => this.#scheduleScan());
-    this.#watcher.on("error", (err) => this.#log.warn({ err, dir: this.#dir }, "manifest directory watch failed; polling only"));
+    this.#watcher.on("error", (err) =>
+      this.#log.warn({ err, dir: this.#dir }, "manifest directory watch failed; polling only"),
+    );
     this.#poll = setInterval(() => this.rescan(), this.#pollMs);
     this.#poll.unref();
   }
@@ -143,7 +153,10 @@ export class ManifestDirectory {
     try {
       names = readdirSync(this.#dir);
     } catch (err) {
-      this.#log.warn({ err, dir: this.#dir }, "manifest directory unreadable; keeping the last good configuration");
+      this.#log.warn(
+        { err, dir: this.#dir },
+        "manifest directory unreadable; keeping the last good configuration",
+      );
       return;
     }
     this.#scan(names);
