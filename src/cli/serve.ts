@@ -4,8 +4,11 @@
  * listener, and owns their start and stop order.
  */
 import http from "node:http";
+import type net from "node:net";
 import type { AddressInfo } from "node:net";
+import { TrustedProxies } from "../dataplane/client-identity.js";
 import { Gateway } from "../dataplane/gateway.js";
+import { createProxyProtocolServer } from "../dataplane/proxy-protocol.js";
 import type { ServeConfig } from "../config/config.js";
 import { createAdminServer } from "../observability/admin.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
@@ -24,11 +27,14 @@ export interface RunningGateway {
   readonly holder: TableHolder;
   readonly gateway: Gateway;
   readonly manifests: ManifestDirectory;
-  /** Stops accepting, closes the listeners and ends every connection. */
-  stop(): Promise<void>;
+  /**
+   * Shuts down: /readyz fails at once, listeners stop accepting, connections are
+   * closed with 1001 spread over `drainMs` (default `--shutdown-drain`).
+   */
+  stop(drainMs?: number): Promise<void>;
 }
 
-function listen(server: http.Server, address: { host: string; port: number }): Promise<AddressInfo> {
+function listen(server: net.Server, address: { host: string; port: number }): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => {
@@ -38,7 +44,7 @@ function listen(server: http.Server, address: { host: string; port: number }): P
   });
 }
 
-function close(server: http.Server): Promise<void> {
+function close(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
@@ -59,13 +65,15 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
     log: logger.child({ component: "manifests" }),
   });
   const recompiler = new Recompiler(store, holder, { ingressClass: config.ingressClass });
-  const gateway = new Gateway({ tables: holder });
+  const gateway = new Gateway({ tables: holder, trustedProxies: new TrustedProxies(config.trustedProxies) });
   const metrics = new Metrics({ connections: gateway.connections, onPublish: (l) => holder.onPublish(l) });
   const stopLogging = logDataplaneEvents(logger);
   let shuttingDown = false;
 
   holder.onPublish((p) => {
     ledger.update(p.diagnostics, new Date());
+    const draining = gateway.reconcile(p.table);
+    if (draining > 0) logger.info({ event: "drain_scheduled", connections: draining }, "draining connections of endpoints that left");
     logger.info(
       {
         event: "table_published",
@@ -86,9 +94,12 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   }
   recompiler.start();
   manifests.start();
+  gateway.start();
 
   const trafficServer = http.createServer({ keepAliveTimeout: 5_000 });
   gateway.attach(trafficServer, "http");
+  // Behind a load balancer that sends PROXY headers, a TCP server reads them first.
+  const trafficListener: net.Server = config.proxyProtocol ? createProxyProtocolServer(trafficServer) : trafficServer;
   const adminServer = createAdminServer({
     registry: metrics.registry,
     ready: () => !shuttingDown && holder.current.generation > 0,
@@ -102,7 +113,7 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
     }),
   });
 
-  const httpAddress = await listen(trafficServer, config.httpListen);
+  const httpAddress = await listen(trafficListener, config.httpListen);
   const adminAddress = await listen(adminServer, config.adminListen);
   logger.info(
     {
@@ -119,15 +130,16 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
     holder,
     gateway,
     manifests,
-    async stop() {
+    async stop(drainMs = config.shutdownDrain) {
       shuttingDown = true;
       manifests.stop();
       recompiler.stop();
-      const closing = close(trafficServer);
+      const closing = trafficListener === trafficServer ? close(trafficServer) : Promise.all([close(trafficListener), close(trafficServer)]);
       trafficServer.closeIdleConnections();
-      gateway.destroyAll();
-      await gateway.connections.whenEmpty();
+      logger.info({ event: "draining", connections: gateway.connections.size, windowMs: drainMs }, "closing connections with 1001");
+      await gateway.drainAll(drainMs);
       await closing;
+      gateway.stop();
       await close(adminServer);
       metrics.close();
       stopLogging();

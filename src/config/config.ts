@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { DURATION_PATTERN, durationToMs } from "../api/duration.js";
 import { formatIssues } from "../api/parse.js";
 
 export interface ListenAddress {
@@ -36,6 +37,21 @@ const serveSchema = z.object({
   adminListen: listen.prefault("0.0.0.0:9090"),
   ingressClass: z.string().min(1).default("wsgate"),
   logLevel: z.enum(LOG_LEVELS).default("info"),
+  trustedProxies: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  proxyProtocol: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  shutdownDrain: z
+    .string()
+    .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s or 1m")
+    .default("30s")
+    .transform(durationToMs),
 });
 
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
@@ -47,7 +63,13 @@ const SERVE_FLAGS = {
   "admin-listen": "adminListen",
   "ingress-class": "ingressClass",
   "log-level": "logLevel",
+  "trusted-proxies": "trustedProxies",
+  "proxy-protocol": "proxyProtocol",
+  "shutdown-drain": "shutdownDrain",
 } as const;
+
+/** Flags that take no value. */
+const BOOLEAN_FLAGS = new Set(["proxy-protocol"]);
 
 export const SERVE_HELP = `Usage: wsgate serve --manifests DIR [options]
 
@@ -60,6 +82,11 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --admin-listen HOST:PORT /metrics /healthz /readyz /debug/config (default 0.0.0.0:9090)
   --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
+  --trusted-proxies CIDR,… peers whose X-Forwarded-For / Forwarded headers are believed
+  --proxy-protocol         expect a PROXY protocol v1/v2 header on every connection
+                           (behind a cloud load balancer that sends one)
+  --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
+                           window, then exit (default 30s)
   -h, --help               show this help
 
 Cluster mode (informers against the Kubernetes API) is not available in this
@@ -100,7 +127,8 @@ export function parseServeConfig(
   const raw: Record<string, string> = {};
   for (const [flag, key] of Object.entries(SERVE_FLAGS)) {
     const value = values[flag] ?? env[envName(flag)];
-    if (typeof value === "string" && value !== "") raw[key] = value;
+    if (typeof value === "boolean") raw[key] = String(value);
+    else if (typeof value === "string" && value !== "") raw[key] = value;
   }
   if (raw.manifests === undefined) {
     throw new ConfigError(

@@ -1,22 +1,28 @@
 /**
- * The registry of established (upgraded) connections: what metrics read live byte
- * counts from and what shutdown and draining walk.
+ * The registry of established (upgraded) connections: what metrics read live
+ * counts from, and what the sweeper, draining and shutdown walk.
  */
-import type { Duplex } from "node:stream";
+import type { RouteSettings } from "../routing/table.js";
 import type { ConnectionLabels } from "./events.js";
-import type { RelayStats } from "./relay.js";
+import type { RelayedConnection } from "./relay.js";
 
 export interface LiveConnection {
   readonly labels: ConnectionLabels;
-  readonly stats: RelayStats;
+  readonly relay: RelayedConnection;
   readonly openedAt: number;
-  readonly client: Duplex;
-  readonly backend: Duplex;
+  /** The route's settings when the connection opened; refreshed while the route exists. */
+  settings: RouteSettings;
+  /** When maxLifetime closes it (jittered ±10%); Infinity for none. */
+  readonly lifetimeEndsAt: number;
+  /** When draining closes it; undefined while it is not draining. */
+  drainAt: number | undefined;
+  /** The close code a drain uses. */
+  drainCode: number;
 }
 
 export class ConnectionRegistry {
   readonly #live = new Set<LiveConnection>();
-  #onEmpty: (() => void) | undefined;
+  readonly #emptyWaiters: (() => void)[] = [];
 
   add(connection: LiveConnection): void {
     this.#live.add(connection);
@@ -24,7 +30,7 @@ export class ConnectionRegistry {
 
   delete(connection: LiveConnection): void {
     this.#live.delete(connection);
-    if (this.#live.size === 0) this.#onEmpty?.();
+    if (this.#live.size === 0) for (const resolve of this.#emptyWaiters.splice(0)) resolve();
   }
 
   get size(): number {
@@ -38,8 +44,6 @@ export class ConnectionRegistry {
   /** Resolves when no connection is left. */
   whenEmpty(): Promise<void> {
     if (this.#live.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#onEmpty = resolve;
-    });
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
   }
 }

@@ -30,7 +30,12 @@ export interface ConnectionClosed extends ConnectionLabels {
   readonly bytesFromClient: number;
   /** Bytes received from the backend and relayed to the client. */
   readonly bytesToClient: number;
-  /** Who ended the TCP stream first. */
+  /** Complete WebSocket messages (data frames with FIN) from the client. */
+  readonly messagesFromClient: number;
+  readonly messagesToClient: number;
+  /** The first Close frame's code (from either peer or the proxy); 1006 when none was sent. */
+  readonly code: number;
+  /** Who sent the first Close frame, or, without one, who ended TCP first. */
   readonly initiator: CloseInitiator;
   readonly error?: string;
 }
@@ -41,6 +46,9 @@ export type RejectionReason =
   | "unsupported_version"
   | "no_route"
   | "origin"
+  | "client_rate"
+  | "client_connections"
+  | "route_connections"
   | "no_ready_endpoint"
   | "backend_refused"
   | "backend_error"

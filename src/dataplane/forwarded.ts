@@ -1,7 +1,7 @@
 /**
  * The request headers sent upstream: the client's headers minus hop-by-hop ones,
- * plus X-Forwarded-*. Client-supplied forwarding headers are replaced, never passed
- * on: until trusted proxies are configurable, every peer is untrusted.
+ * plus X-Forwarded-*. Forwarding headers from an untrusted peer are replaced,
+ * never passed on; from a trusted proxy they are extended with the peer.
  */
 import type { IncomingMessage } from "node:http";
 
@@ -24,12 +24,34 @@ const DROPPED = new Set([
 ]);
 
 export interface ForwardingContext {
+  /** The client as wsgate understands it (see client-identity.ts). */
   readonly clientAddress: string;
+  /** The socket peer (or the PROXY protocol source). */
+  readonly peerAddress: string;
+  /** The peer is in --trusted-proxies: its forwarding headers are believed. */
+  readonly peerTrusted: boolean;
   /** `http` or `https`: the scheme the client used to reach the gateway. */
   readonly proto: "http" | "https";
 }
 
-/** Flat `[name, value, name, value…]` headers for an upgrade request to the backend. */
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** The X-Forwarded-* values to send upstream. */
+export function forwardingHeaders(req: IncomingMessage, ctx: ForwardingContext): [string, string][] {
+  const xff = ctx.peerTrusted ? single(req.headers["x-forwarded-for"]) : undefined;
+  const proto = (ctx.peerTrusted && single(req.headers["x-forwarded-proto"])) || ctx.proto;
+  const host = (ctx.peerTrusted && single(req.headers["x-forwarded-host"])) || req.headers.host;
+  const out: [string, string][] = [
+    ["X-Forwarded-For", xff ? `${xff}, ${ctx.peerAddress}` : ctx.clientAddress],
+    ["X-Forwarded-Proto", proto],
+  ];
+  if (host) out.push(["X-Forwarded-Host", host]);
+  return out;
+}
+
+/** Flat `[name, value, name, value…]` headers for the request to the backend. */
 export function upstreamHeaders(req: IncomingMessage, ctx: ForwardingContext, upgrade: boolean): string[] {
   const raw = req.rawHeaders;
   const connectionTokens = new Set(
@@ -46,7 +68,6 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardingContext, up
     out.push(name, raw[i + 1] as string);
   }
   if (upgrade) out.push("Connection", "Upgrade", "Upgrade", "websocket");
-  out.push("X-Forwarded-For", ctx.clientAddress, "X-Forwarded-Proto", ctx.proto);
-  if (req.headers.host) out.push("X-Forwarded-Host", req.headers.host);
+  for (const [name, value] of forwardingHeaders(req, ctx)) out.push(name, value);
   return out;
 }

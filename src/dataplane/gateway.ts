@@ -3,24 +3,24 @@
  * routing table in force. It reads the table once per request and never holds it,
  * so a swap affects new requests only and never an established connection.
  */
-import http from "node:http";
+import type http from "node:http";
 import type { Duplex } from "node:stream";
 import type { RoutingTable } from "../routing/table.js";
+import { passOnAnswer } from "./answer.js";
 import { Balancer, type RandomSource } from "./balancer.js";
+import { TrustedProxies, clientAddress, plainAddress } from "./client-identity.js";
 import { ConnectionRegistry, type LiveConnection } from "./connections.js";
+import { planEndpointDrains, spread } from "./drain.js";
 import { EndpointStates } from "./endpoint-state.js";
-import {
-  channels,
-  type ConnectionClosed,
-  type ConnectionOpened,
-  type HandshakeRejected,
-  type RejectionReason,
-} from "./events.js";
+import { channels, type ConnectionClosed, type ConnectionOpened, type HandshakeRejected } from "./events.js";
 import { upstreamHeaders, type ForwardingContext } from "./forwarded.js";
-import { checkHandshake, pathOf } from "./handshake.js";
+import { admitUpgrade, type Refusal } from "./gates.js";
+import { pathOf } from "./handshake.js";
 import { HttpForwarder } from "./http-forwarder.js";
-import { relay } from "./relay.js";
+import { Limits } from "./limits.js";
+import { RelayedConnection } from "./relay.js";
 import { writeRejection } from "./reject.js";
+import { Sweeper } from "./sweeper.js";
 import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
 
 /** Where the gateway reads the table in force (the table holder, in practice). */
@@ -34,39 +34,66 @@ export interface GatewayOptions {
   readonly random?: RandomSource;
   /** Seconds suggested to clients in `Retry-After` when no endpoint is ready. */
   readonly retryAfterSeconds?: number;
+  /** Peers whose X-Forwarded-For / Forwarded headers are believed (`--trusted-proxies`). */
+  readonly trustedProxies?: TrustedProxies;
+  /** Period of the sweep for idle, lifetime, keepalive and drain (default 250 ms). */
+  readonly sweepIntervalMs?: number;
+  /** How long a proxy-initiated close waits for the close handshake (default 2 s). */
+  readonly closeTimeoutMs?: number;
 }
 
-/** Largest backend rejection body passed on to the client. */
-const MAX_ANSWER_BODY = 64 * 1024;
-
-function clientAddress(socket: Duplex & { remoteAddress?: string }): string {
-  const address = socket.remoteAddress ?? "";
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
-}
+/** The scheme a listener serves, and the peer address a PROXY protocol header may have set. */
+type Proto = ForwardingContext["proto"];
 
 export class Gateway {
   readonly states: EndpointStates;
   readonly connections = new ConnectionRegistry();
+  readonly limits = new Limits();
+  /** The coarse clock relays read; advanced by the sweeper. */
+  readonly clock = { now: Date.now() };
   readonly #tables: TableSource;
   readonly #balancer: Balancer;
   readonly #http: HttpForwarder;
   readonly #retryAfter: string;
+  readonly #trusted: TrustedProxies;
+  readonly #sweeper: Sweeper;
+  readonly #closeTimeoutMs: number;
+  readonly #random: RandomSource;
 
   constructor(options: GatewayOptions) {
     this.#tables = options.tables;
     this.states = options.states ?? new EndpointStates();
-    this.#balancer = new Balancer(this.states, options.random);
+    this.#random = options.random ?? Math.random;
+    this.#balancer = new Balancer(this.states, this.#random);
     this.#http = new HttpForwarder(this.states, this.#balancer);
     this.#retryAfter = String(options.retryAfterSeconds ?? 5);
+    this.#trusted = options.trustedProxies ?? new TrustedProxies();
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
+    this.#sweeper = new Sweeper(
+      { connections: this.connections, housekeeping: () => this.limits.sweep() },
+      this.clock,
+      options.sweepIntervalMs ?? 250,
+    );
+  }
+
+  /** Starts the periodic sweep (idle, lifetime, keepalive, drain). */
+  start(): void {
+    this.#sweeper.start();
+  }
+
+  /** Stops the sweep and the HTTP forwarder's pooled connections. */
+  stop(): void {
+    this.#sweeper.stop();
+    this.#http.close();
   }
 
   /** Wires the gateway into an HTTP (or HTTPS) server. */
-  attach(server: http.Server, proto: ForwardingContext["proto"]): void {
+  attach(server: http.Server, proto: Proto): void {
     server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.handleUpgrade(req, socket, head, proto);
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.#http.handle(req, res, this.#tables.current, proto);
+      this.#http.handle(req, res, this.#tables.current, this.forwardingContext(req, proto));
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
       const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
@@ -74,52 +101,81 @@ export class Gateway {
     });
   }
 
-  /** Ends every established connection now (shutdown without drain). */
-  destroyAll(): void {
-    for (const connection of this.connections) {
-      connection.client.destroy();
-      connection.backend.destroy();
-    }
+  /** Who the client is and what to tell the backend about it. */
+  forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext {
+    const socket = req.socket as typeof req.socket & { proxiedAddress?: string };
+    const peer = socket.proxiedAddress ?? plainAddress(socket.remoteAddress);
+    return {
+      clientAddress: clientAddress(peer, req.headers, this.#trusted),
+      peerAddress: peer,
+      peerTrusted: this.#trusted.has(peer),
+      proto,
+    };
   }
 
-  async handleUpgrade(
-    req: http.IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    proto: ForwardingContext["proto"],
-  ): Promise<void> {
+  /** After a table swap: drain connections whose endpoint left or is terminating. */
+  reconcile(table: RoutingTable): number {
+    return planEndpointDrains(this.connections, table, Date.now());
+  }
+
+  /**
+   * Shutdown: closes every connection with 1001, spread over `windowMs`; resolves
+   * when all are closed or the window (plus the close timeout) has passed.
+   */
+  async drainAll(windowMs: number): Promise<void> {
+    const now = Date.now();
+    const all = [...this.connections].filter((c) => c.drainAt === undefined || c.drainAt > now + windowMs);
+    spread(all, windowMs, now, 1001);
+    this.#sweeper.start();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, windowMs + this.#closeTimeoutMs);
+    });
+    await Promise.race([this.connections.whenEmpty(), deadline]);
+    clearTimeout(timer);
+    this.destroyAll();
+  }
+
+  /** Ends every established connection now. */
+  destroyAll(): void {
+    for (const connection of this.connections) connection.relay.destroy();
+  }
+
+  async handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, proto: Proto): Promise<void> {
     const startedAt = Date.now();
-    const client = clientAddress(req.socket);
+    const context = this.forwardingContext(req, proto);
+    const client = context.clientAddress;
     const path = pathOf(req.url);
     let clientGone = false;
     socket.on("error", () => socket.destroy());
     socket.once("close", () => (clientGone = true));
 
-    const reject = (
-      namespace: string,
-      route: string,
-      status: number,
-      reason: RejectionReason,
-      message: string,
-      headers?: Record<string, string>,
-    ): void => {
+    const reject = (refusal: Refusal): void => {
+      const { namespace, route, status, reason, message } = refusal;
       const event: HandshakeRejected = { namespace, route, status, reason, client, path, detail: message };
       if (channels.handshakeRejected.hasSubscribers) channels.handshakeRejected.publish(event);
-      writeRejection(socket, status, message, headers);
+      writeRejection(socket, status, message, refusal.headers);
     };
 
-    const check = checkHandshake(req);
-    if (!check.ok) return reject("", "", check.status, check.reason, check.message, check.headers);
-
-    const match = this.#tables.current.match(req.headers.host ?? "", path);
-    if (!match) return reject("", "", 404, "no_route", `no route for ${req.headers.host ?? ""}${path}`);
-    const { route, rule } = match;
+    const admission = admitUpgrade(req, path, client, this.#tables.current, this.limits);
+    if (!admission.ok) return reject(admission);
+    const { route, rule } = admission.match;
     const { namespace, name } = route;
+    let admitted = true;
+    const release = (): void => {
+      if (admitted) admission.release();
+      admitted = false;
+    };
+    const refuse = (status: number, reason: Refusal["reason"], message: string, headers?: Record<string, string>): void => {
+      release();
+      reject({ namespace, route: name, status, reason, message, ...(headers ? { headers } : {}) });
+    };
+
     const timeouts = route.settings.timeouts;
     // 0s means "no limit" for every timeout of the route.
     const connectDeadline = timeouts.connectMs > 0 ? startedAt + timeouts.connectMs : Infinity;
     const handshakeDeadline = timeouts.handshakeMs > 0 ? startedAt + timeouts.handshakeMs : Infinity;
-    const headers = upstreamHeaders(req, { clientAddress: client, proto }, true);
+    const headers = upstreamHeaders(req, context, true);
     const tried = new Set<string>();
     let lastFailure: AttemptOutcome | undefined;
 
@@ -127,30 +183,16 @@ export class Gateway {
       const endpoint = this.#balancer.pick(rule, route.settings.policy, tried);
       if (!endpoint) {
         if (tried.size === 0) {
-          return reject(namespace, name, 503, "no_ready_endpoint", "no ready endpoint for this route", {
-            "Retry-After": this.#retryAfter,
-          });
+          return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", { "Retry-After": this.#retryAfter });
         }
         if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
-          return reject(
-            namespace,
-            name,
-            504,
-            "backend_timeout",
-            "backend did not accept the connection in time",
-          );
+          return refuse(504, "backend_timeout", "backend did not accept the connection in time");
         }
-        return reject(namespace, name, 502, "backend_refused", "no backend accepted the connection");
+        return refuse(502, "backend_refused", "no backend accepted the connection");
       }
       const now = Date.now();
       if (now >= connectDeadline || now >= handshakeDeadline) {
-        return reject(
-          namespace,
-          name,
-          504,
-          "backend_timeout",
-          "backend did not accept the connection in time",
-        );
+        return refuse(504, "backend_timeout", "backend did not accept the connection in time");
       }
       tried.add(endpoint.id);
       this.states.acquire(endpoint.id);
@@ -164,6 +206,7 @@ export class Gateway {
 
       if (clientGone) {
         this.states.release(endpoint.id);
+        release();
         if (outcome.kind === "upgraded") outcome.socket.destroy();
         if (outcome.kind === "answered") outcome.response.destroy();
         return;
@@ -172,19 +215,21 @@ export class Gateway {
       switch (outcome.kind) {
         case "upgraded": {
           this.states.recordSuccess(endpoint.id);
-          this.#establish(socket, head, outcome, {
+          const opened: ConnectionOpened = {
             namespace,
             route: name,
             backend: endpoint.backend,
             endpoint: endpoint.id,
             client,
             handshakeMs: Date.now() - startedAt,
-          });
+          };
+          this.#establish(socket, head, outcome, opened, route.settings, release);
           return;
         }
         case "answered": {
           this.states.release(endpoint.id);
           this.states.recordSuccess(endpoint.id);
+          release();
           const event: HandshakeRejected = {
             namespace,
             route: name,
@@ -204,13 +249,7 @@ export class Gateway {
           continue;
         case "timeout":
           this.states.release(endpoint.id);
-          return reject(
-            namespace,
-            name,
-            504,
-            "handshake_timeout",
-            "backend did not complete the handshake in time",
-          );
+          return refuse(504, "handshake_timeout", "backend did not complete the handshake in time");
       }
     }
   }
@@ -220,67 +259,63 @@ export class Gateway {
     head: Buffer,
     outcome: Extract<AttemptOutcome, { kind: "upgraded" }>,
     opened: ConnectionOpened,
+    settings: LiveConnection["settings"],
+    release: () => void,
   ): void {
     const { response, socket: backend, head: backendHead } = outcome;
     const raw = response.rawHeaders;
     let text = `HTTP/1.1 101 ${response.statusMessage || "Switching Protocols"}\r\n`;
     for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     socket.write(`${text}\r\n`);
-    if (backendHead.length > 0) socket.write(backendHead);
-    if (head.length > 0) backend.write(head);
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
 
+    const extensions = response.headers["sec-websocket-extensions"] ?? "";
+    const now = Date.now();
+    const lifetime = settings.timeouts.maxLifetimeMs;
+    // ±10% jitter, so a cohort that connected together does not reconnect together.
+    const lifetimeEndsAt = lifetime > 0 ? now + lifetime * (0.9 + 0.2 * this.#random()) : Infinity;
     const connection: LiveConnection = {
       labels: opened,
-      stats: { bytesFromClient: head.length, bytesToClient: backendHead.length },
-      openedAt: Date.now(),
-      client: socket,
-      backend,
+      relay: new RelayedConnection(
+        socket,
+        backend,
+        {
+          maxMessageBytes: settings.limits.maxMessageBytes ?? 0,
+          extensions: Array.isArray(extensions) ? extensions.join(", ") : extensions,
+          closeTimeoutMs: this.#closeTimeoutMs,
+          clock: this.clock,
+        },
+        (end) => {
+          this.connections.delete(connection);
+          this.states.release(opened.endpoint);
+          release();
+          const stats = connection.relay.stats;
+          const closed: ConnectionClosed = {
+            namespace: opened.namespace,
+            route: opened.route,
+            backend: opened.backend,
+            endpoint: opened.endpoint,
+            client: opened.client,
+            durationMs: Date.now() - connection.openedAt,
+            bytesFromClient: stats.bytesFromClient,
+            bytesToClient: stats.bytesToClient,
+            messagesFromClient: stats.messagesFromClient,
+            messagesToClient: stats.messagesToClient,
+            code: end.code,
+            initiator: end.initiator,
+            ...(end.error ? { error: end.error } : {}),
+          };
+          if (channels.connectionClosed.hasSubscribers) channels.connectionClosed.publish(closed);
+        },
+      ),
+      openedAt: now,
+      settings,
+      lifetimeEndsAt,
+      drainAt: undefined,
+      drainCode: settings.drain.closeCode,
     };
     this.connections.add(connection);
     if (channels.connectionOpened.hasSubscribers) channels.connectionOpened.publish(opened);
-    relay(socket, backend, connection.stats, (end) => {
-      this.connections.delete(connection);
-      this.states.release(opened.endpoint);
-      const closed: ConnectionClosed = {
-        namespace: opened.namespace,
-        route: opened.route,
-        backend: opened.backend,
-        endpoint: opened.endpoint,
-        client: opened.client,
-        durationMs: Date.now() - connection.openedAt,
-        bytesFromClient: connection.stats.bytesFromClient,
-        bytesToClient: connection.stats.bytesToClient,
-        initiator: end.initiator,
-        ...(end.error ? { error: end.error } : {}),
-      };
-      if (channels.connectionClosed.hasSubscribers) channels.connectionClosed.publish(closed);
-    });
+    connection.relay.prime(head, backendHead);
   }
-}
-
-/** Passes a backend's non-101 answer (e.g. 403 from the app) on to the client, then closes. */
-function passOnAnswer(response: http.IncomingMessage, socket: Duplex): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  response.on("data", (chunk: Buffer) => {
-    if (size < MAX_ANSWER_BODY) chunks.push(chunk.subarray(0, MAX_ANSWER_BODY - size));
-    size += chunk.length;
-  });
-  const finish = (): void => {
-    const body = Buffer.concat(chunks);
-    const raw = response.rawHeaders;
-    let text = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ""}\r\n`;
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = (raw[i] as string).toLowerCase();
-      if (lower === "content-length" || lower === "transfer-encoding" || lower === "connection") continue;
-      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    }
-    text += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
-    socket.once("finish", () => socket.destroy());
-    socket.end(Buffer.concat([Buffer.from(text), body]));
-    response.destroy();
-  };
-  response.once("end", finish);
-  response.once("error", () => writeRejection(socket, 502, "backend failed while answering the handshake"));
 }

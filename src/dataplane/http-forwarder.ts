@@ -8,7 +8,7 @@ import { createProxyServer } from "http-proxy-3";
 import type { RoutingTable } from "../routing/table.js";
 import type { Balancer } from "./balancer.js";
 import type { EndpointStates } from "./endpoint-state.js";
-import type { ForwardingContext } from "./forwarded.js";
+import { forwardingHeaders, type ForwardingContext } from "./forwarded.js";
 import { pathOf } from "./handshake.js";
 
 /** Errors that mean the endpoint never got the request: count against its health. */
@@ -56,18 +56,11 @@ export class HttpForwarder {
       for (const name of FORWARDING_HEADERS) proxyReq.removeHeader(name);
       const context = (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate;
       if (!context) return;
-      proxyReq.setHeader("X-Forwarded-For", context.clientAddress);
-      proxyReq.setHeader("X-Forwarded-Proto", context.proto);
-      if (req.headers.host) proxyReq.setHeader("X-Forwarded-Host", req.headers.host);
+      for (const [name, value] of forwardingHeaders(req, context)) proxyReq.setHeader(name, value);
     });
   }
 
-  handle(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    table: RoutingTable,
-    proto: ForwardingContext["proto"],
-  ): void {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, table: RoutingTable, context: ForwardingContext): void {
     const path = pathOf(req.url);
     const match = table.match(req.headers.host ?? "", path);
     if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);
@@ -75,11 +68,7 @@ export class HttpForwarder {
     const endpoint = this.#balancer.pick(rule, route.settings.policy);
     if (!endpoint) return plain(res, 503, "no ready endpoint for this route", { "Retry-After": "5" });
 
-    const remote = req.socket.remoteAddress ?? "";
-    (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate = {
-      clientAddress: remote.startsWith("::ffff:") ? remote.slice(7) : remote,
-      proto,
-    };
+    (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate = context;
     this.#states.acquire(endpoint.id);
     let released = false;
     const release = (): void => {

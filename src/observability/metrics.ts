@@ -5,6 +5,7 @@
 import diagnostics_channel from "node:diagnostics_channel";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LiveConnection } from "../dataplane/connections.js";
+import type { RelayStats } from "../dataplane/relay.js";
 import {
   channels,
   type ConnectionClosed,
@@ -25,8 +26,8 @@ type Direction = "from_client" | "to_client";
 export class Metrics {
   readonly registry: Registry;
   readonly #unsubscribe: (() => void)[] = [];
-  /** Bytes of closed connections; open ones are added at scrape time. */
-  readonly #closedBytes = new Map<string, number>();
+  /** Bytes and messages of closed connections by metric, labels; open ones are added at scrape time. */
+  readonly #closedTotals = new Map<string, number>();
 
   constructor(sources: MetricsSources, registry = new Registry()) {
     this.registry = registry;
@@ -65,23 +66,58 @@ export class Metrics {
       buckets: [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600],
       registers,
     });
-    const closedBytes = this.#closedBytes;
-    new Counter({
-      name: "wsgate_bytes_total",
-      help: "Bytes relayed on WebSocket connections (frames, after the handshake)",
-      labelNames: ["namespace", "route", "direction"],
+    const closedTotals = this.#closedTotals;
+    // Bytes and messages of open connections are read from their relays at scrape
+    // time and added to the totals of closed ones: exact, and nothing in the hot path.
+    const liveCounter = (name: string, help: string, fromClient: keyof RelayStats, toClient: keyof RelayStats): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ["namespace", "route", "direction"],
+        registers,
+        collect() {
+          this.reset();
+          const sums = new Map<string, number>();
+          for (const [key, value] of closedTotals) if (key.startsWith(`${name}\0`)) sums.set(key, value);
+          for (const c of sources.connections) {
+            const base = `${name}\0${c.labels.namespace}\0${c.labels.route}\0`;
+            sums.set(`${base}from_client`, (sums.get(`${base}from_client`) ?? 0) + c.relay.stats[fromClient]);
+            sums.set(`${base}to_client`, (sums.get(`${base}to_client`) ?? 0) + c.relay.stats[toClient]);
+          }
+          for (const [key, value] of sums) {
+            const [, namespace, route, direction] = key.split("\0") as [string, string, string, Direction];
+            this.inc({ namespace, route, direction }, value);
+          }
+        },
+      });
+    };
+    liveCounter(
+      "wsgate_bytes_total",
+      "Bytes relayed on WebSocket connections after the handshake, open connections included",
+      "bytesFromClient",
+      "bytesToClient",
+    );
+    liveCounter(
+      "wsgate_messages_total",
+      "Complete WebSocket messages relayed, open connections included",
+      "messagesFromClient",
+      "messagesToClient",
+    );
+    const closes = new Counter({
+      name: "wsgate_closes_total",
+      help: "Closed WebSocket connections by the first Close frame's code (1006: none) and who sent it",
+      labelNames: ["namespace", "route", "code", "initiator"],
+      registers,
+    });
+    new Gauge({
+      name: "wsgate_connections_draining",
+      help: "Open connections scheduled to be closed by a drain (endpoint leaving, or shutdown)",
+      labelNames: ["namespace", "route"],
       registers,
       collect() {
         this.reset();
-        const sums = new Map(closedBytes);
         for (const c of sources.connections) {
-          const base = `${c.labels.namespace}\0${c.labels.route}\0`;
-          sums.set(`${base}from_client`, (sums.get(`${base}from_client`) ?? 0) + c.stats.bytesFromClient);
-          sums.set(`${base}to_client`, (sums.get(`${base}to_client`) ?? 0) + c.stats.bytesToClient);
-        }
-        for (const [key, value] of sums) {
-          const [namespace, route, direction] = key.split("\0") as [string, string, Direction];
-          this.inc({ namespace, route, direction }, value);
+          if (c.drainAt !== undefined) this.inc({ namespace: c.labels.namespace, route: c.labels.route });
         }
       },
     });
@@ -107,9 +143,15 @@ export class Metrics {
       const e = m as ConnectionClosed;
       active.dec({ namespace: e.namespace, route: e.route, backend: e.backend });
       connectionDuration.observe({ namespace: e.namespace, route: e.route }, e.durationMs / 1000);
-      const base = `${e.namespace}\0${e.route}\0`;
-      closedBytes.set(`${base}from_client`, (closedBytes.get(`${base}from_client`) ?? 0) + e.bytesFromClient);
-      closedBytes.set(`${base}to_client`, (closedBytes.get(`${base}to_client`) ?? 0) + e.bytesToClient);
+      closes.inc({ namespace: e.namespace, route: e.route, code: String(e.code), initiator: e.initiator });
+      const add = (name: string, direction: Direction, value: number): void => {
+        const key = `${name}\0${e.namespace}\0${e.route}\0${direction}`;
+        closedTotals.set(key, (closedTotals.get(key) ?? 0) + value);
+      };
+      add("wsgate_bytes_total", "from_client", e.bytesFromClient);
+      add("wsgate_bytes_total", "to_client", e.bytesToClient);
+      add("wsgate_messages_total", "from_client", e.messagesFromClient);
+      add("wsgate_messages_total", "to_client", e.messagesToClient);
     });
     this.#subscribe(channels.handshakeRejected, (m) => {
       const e = m as HandshakeRejected;

@@ -1,0 +1,69 @@
+/**
+ * One periodic sweep over every live connection instead of a timer per socket:
+ * idle timeouts, maximum lifetimes, keepalive pings and their deadlines, and
+ * scheduled drain closes. It also advances the coarse clock the relays read.
+ */
+import type { ConnectionRegistry, LiveConnection } from "./connections.js";
+
+export interface SweepTarget {
+  readonly connections: ConnectionRegistry;
+  /** Called once per sweep for housekeeping (e.g. expiring rate-limit buckets). */
+  housekeeping?(): void;
+}
+
+/** Closes or pings one connection as its route's settings and the time demand. */
+export function sweepConnection(connection: LiveConnection, now: number): void {
+  const relay = connection.relay;
+  if (relay.closing) return;
+  const { timeouts, keepalive } = connection.settings;
+  if (connection.drainAt !== undefined && now >= connection.drainAt) {
+    relay.close(connection.drainCode, "going away: endpoint draining");
+    return;
+  }
+  if (now >= connection.lifetimeEndsAt) {
+    relay.close(1001, "maximum connection lifetime reached");
+    return;
+  }
+  if (timeouts.idleMs > 0 && now - relay.lastFrameAt >= timeouts.idleMs) {
+    relay.close(1001, "idle timeout");
+    return;
+  }
+  if (!keepalive) return;
+  if (relay.awaitingPong && relay.lastClientFrameAt < relay.pingSentAt) {
+    if (now - relay.pingSentAt >= keepalive.timeoutMs) relay.close(1001, "keepalive timeout");
+    return;
+  }
+  if (now - relay.lastClientFrameAt >= keepalive.intervalMs && (!relay.awaitingPong || relay.lastClientFrameAt >= relay.pingSentAt)) {
+    relay.ping();
+  }
+}
+
+export class Sweeper {
+  readonly #target: SweepTarget;
+  readonly #clock: { now: number };
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(target: SweepTarget, clock: { now: number }, intervalMs: number) {
+    this.#target = target;
+    this.#clock = clock;
+    this.#intervalMs = intervalMs;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.sweep(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  sweep(): void {
+    const now = (this.#clock.now = Date.now());
+    for (const connection of this.#target.connections) sweepConnection(connection, now);
+    this.#target.housekeeping?.();
+  }
+}
