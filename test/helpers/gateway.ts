@@ -3,11 +3,14 @@
  * gateway → real HTTP listener on port 0), with the table set directly by tests.
  */
 import http from "node:http";
+import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import WebSocket, { type ClientOptions } from "ws";
 import type { RandomSource } from "../../src/dataplane/balancer.js";
+import type { TrustedProxies } from "../../src/dataplane/client-identity.js";
 import { channels } from "../../src/dataplane/events.js";
 import { Gateway } from "../../src/dataplane/gateway.js";
+import { createProxyProtocolServer } from "../../src/dataplane/proxy-protocol.js";
 import { TableHolder } from "../../src/routing/holder.js";
 import { Recompiler } from "../../src/routing/recompiler.js";
 import { ObjectStore, type StoredObject } from "../../src/routing/store.js";
@@ -25,15 +28,29 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(options: { random?: RandomSource } = {}): Promise<TestGateway> {
+export interface TestGatewayOptions {
+  readonly random?: RandomSource;
+  readonly sweepIntervalMs?: number;
+  readonly closeTimeoutMs?: number;
+  readonly trustedProxies?: TrustedProxies;
+  /** Listen behind a PROXY protocol reader, as with `--proxy-protocol`. */
+  readonly proxyProtocol?: boolean;
+}
+
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const store = new ObjectStore();
   const holder = new TableHolder();
   const recompiler = new Recompiler(store, holder, { ingressClass: "wsgate" });
-  const gateway = new Gateway({ tables: holder, ...(options.random ? { random: options.random } : {}) });
+  const { proxyProtocol, ...gatewayOptions } = options;
+  const gateway = new Gateway({ tables: holder, sweepIntervalMs: 20, ...gatewayOptions });
+  // As `wsgate serve` does: every publish lets the gateway schedule drains.
+  holder.onPublish((p) => gateway.reconcile(p.table));
+  gateway.start();
   const server = http.createServer();
   gateway.attach(server, "http");
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  const listener: net.Server = proxyProtocol ? createProxyProtocolServer(server) : server;
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  const port = (listener.address() as AddressInfo).port;
   return {
     store,
     holder,
@@ -48,8 +65,11 @@ export async function startTestGateway(options: { random?: RandomSource } = {}):
     async close() {
       recompiler.stop();
       gateway.destroyAll();
+      await gateway.connections.whenEmpty();
+      gateway.stop();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (listener !== server) await new Promise<void>((resolve) => listener.close(() => resolve()));
+      else await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
