@@ -1,0 +1,106 @@
+/**
+ * SIGTERM on a real `wsgate serve` child process (the built CLI): readiness fails
+ * at once, connections are closed with 1001 spread over --shutdown-drain, and the
+ * process exits 0.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterEach, expect, it } from "vitest";
+import type WebSocket from "ws";
+import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
+import { connect } from "./helpers/gateway.js";
+
+let child: ChildProcess | undefined;
+let backend: EchoBackend | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  child?.kill("SIGKILL");
+  await backend?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface LogLine {
+  event?: string;
+  http?: string;
+  admin?: string;
+}
+
+it("drains connections with 1001 over --shutdown-drain on SIGTERM and exits 0", async () => {
+  backend = await startEchoBackend();
+  dir = mkdtempSync(join(tmpdir(), "wsgate-sigterm-"));
+  writeFileSync(
+    join(dir, "echo.yaml"),
+    `apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: apps }
+spec: { ports: [{ name: ws, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: echo-1, namespace: apps, labels: { kubernetes.io/service-name: echo } }
+addressType: IPv4
+ports: [{ name: ws, port: ${backend.port} }]
+endpoints: [{ addresses: [127.0.0.1] }]
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: echo, namespace: apps }
+spec:
+  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
+`,
+  );
+  const proc = spawn(
+    process.execPath,
+    [
+      "dist/cli/main.js",
+      "serve",
+      "--manifests",
+      dir,
+      "--http-listen",
+      "127.0.0.1:0",
+      "--admin-listen",
+      "127.0.0.1:0",
+      "--shutdown-drain",
+      "1s",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  child = proc;
+  const lines = createInterface({ input: proc.stdout! });
+  const waitFor = (event: string): Promise<LogLine> =>
+    new Promise((resolve) => {
+      const onLine = (line: string): void => {
+        const parsed = JSON.parse(line) as LogLine;
+        if (parsed.event === event) {
+          lines.off("line", onLine);
+          resolve(parsed);
+        }
+      };
+      lines.on("line", onLine);
+    });
+  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+
+  const listening = await waitFor("listening");
+  const url = `ws://${listening.http}/`;
+  const admin = `http://${listening.admin}`;
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < 20; i++) clients.push(await connect(url));
+  const closes = clients.map(
+    (ws) => new Promise<{ code: number; at: number }>((resolve) => ws.once("close", (code) => resolve({ code, at: Date.now() }))),
+  );
+
+  const draining = waitFor("draining");
+  proc.kill("SIGTERM");
+  await draining;
+  expect((await fetch(`${admin}/readyz`)).status).toBe(503);
+
+  const results = await Promise.all(closes);
+  expect(results.map((r) => r.code)).toEqual(Array(20).fill(1001));
+  const spreadMs = Math.max(...results.map((r) => r.at)) - Math.min(...results.map((r) => r.at));
+  expect(spreadMs).toBeGreaterThanOrEqual(600);
+  expect(await exited).toBe(0);
+});
