@@ -34,8 +34,16 @@ const listen = z.string().transform((text, ctx) => {
 const serveSchema = z.object({
   manifests: z.string().min(1, "--manifests needs a directory"),
   httpListen: listen.prefault("0.0.0.0:8080"),
+  httpsListen: listen.prefault("0.0.0.0:8443"),
   adminListen: listen.prefault("0.0.0.0:9090"),
   ingressClass: z.string().min(1).default("wsgate"),
+  defaultTlsSecret: z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/,
+      "must be NAMESPACE/NAME of a kubernetes.io/tls Secret",
+    )
+    .optional(),
   logLevel: z.enum(LOG_LEVELS).default("info"),
   trustedProxies: z
     .string()
@@ -46,7 +54,10 @@ const serveSchema = z.object({
         .map((s) => s.trim())
         .filter(Boolean),
     ),
-  proxyProtocol: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  proxyProtocol: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
   shutdownDrain: z
     .string()
     .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s or 1m")
@@ -60,8 +71,10 @@ export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 const SERVE_FLAGS = {
   manifests: "manifests",
   "http-listen": "httpListen",
+  "https-listen": "httpsListen",
   "admin-listen": "adminListen",
   "ingress-class": "ingressClass",
+  "default-tls-secret": "defaultTlsSecret",
   "log-level": "logLevel",
   "trusted-proxies": "trustedProxies",
   "proxy-protocol": "proxyProtocol",
@@ -79,6 +92,11 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --manifests DIR          YAML manifests (WebSocketRoute, Service, EndpointSlice,
                            Secret) in DIR are the only source; watched for changes
   --http-listen HOST:PORT  traffic listener (default 0.0.0.0:8080)
+  --https-listen HOST:PORT TLS traffic listener; certificates from the routes'
+                           spec.tls Secrets, chosen by SNI (default 0.0.0.0:8443)
+  --default-tls-secret NS/NAME
+                           kubernetes.io/tls Secret served when the client sends
+                           no SNI or one no route has a certificate for
   --admin-listen HOST:PORT /metrics /healthz /readyz /debug/config (default 0.0.0.0:9090)
   --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
@@ -116,7 +134,10 @@ export function parseServeConfig(
     ({ values } = parseArgs({
       args: [...argv],
       options: Object.fromEntries(
-        Object.keys(SERVE_FLAGS).map((flag) => [flag, { type: "string" as const }]),
+        Object.keys(SERVE_FLAGS).map((flag) => [
+          flag,
+          { type: BOOLEAN_FLAGS.has(flag) ? ("boolean" as const) : ("string" as const) },
+        ]),
       ),
       strict: true,
       allowPositionals: false,
