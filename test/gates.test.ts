@@ -7,7 +7,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { TrustedProxies } from "../src/dataplane/client-identity.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
-import { connect, expectRefusal, gatewayClosed, startTestGateway, type TestGateway, type TestGatewayOptions } from "./helpers/gateway.js";
+import {
+  connect,
+  expectRefusal,
+  gatewayClosed,
+  startTestGateway,
+  type TestGateway,
+  type TestGatewayOptions,
+} from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 
 let gw: TestGateway | undefined;
@@ -26,18 +33,27 @@ afterEach(async () => {
 async function setup(extra: Record<string, unknown>, options: TestGatewayOptions = {}): Promise<TestGateway> {
   gw = await startTestGateway(options);
   backend = await startEchoBackend();
-  gw.apply([...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]), simpleRoute("apps", "echo", "echo", extra)]);
+  gw.apply([
+    ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
+    simpleRoute("apps", "echo", "echo", extra),
+  ]);
   return gw;
 }
 
-async function open(url: string, headers: Record<string, string> = {}, options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+async function open(
+  url: string,
+  headers: Record<string, string> = {},
+  options: WebSocket.ClientOptions = {},
+): Promise<WebSocket> {
   const ws = await connect(url, undefined, { headers, ...options });
   clients.push(ws);
   return ws;
 }
 
 describe("Origin", () => {
-  const origins = { origins: { allow: ["https://app.example.com", "https://*.example.org"], allowMissing: false } };
+  const origins = {
+    origins: { allow: ["https://app.example.com", "https://*.example.org"], allowMissing: false },
+  };
 
   it.each([
     ["https://app.example.com", 101],
@@ -81,10 +97,15 @@ describe("limits", () => {
   });
 
   it("answers 429 over maxConnectionsPerClient, counting clients by their forwarded address behind a trusted proxy", async () => {
-    const gw = await setup({ limits: { maxConnectionsPerClient: 2 } }, { trustedProxies: new TrustedProxies(["127.0.0.0/8"]) });
+    const gw = await setup(
+      { limits: { maxConnectionsPerClient: 2 } },
+      { trustedProxies: new TrustedProxies(["127.0.0.0/8"]) },
+    );
     await open(gw.url(), { "X-Forwarded-For": "198.51.100.1" });
     await open(gw.url(), { "X-Forwarded-For": "198.51.100.1" });
-    expect((await expectRefusal(gw.url(), { headers: { "X-Forwarded-For": "198.51.100.1" } })).status).toBe(429);
+    expect((await expectRefusal(gw.url(), { headers: { "X-Forwarded-For": "198.51.100.1" } })).status).toBe(
+      429,
+    );
     // Another client behind the same proxy has its own allowance.
     await open(gw.url(), { "X-Forwarded-For": "198.51.100.2" });
   });
@@ -92,7 +113,9 @@ describe("limits", () => {
   it("ignores X-Forwarded-For from an untrusted peer when counting clients", async () => {
     const gw = await setup({ limits: { maxConnectionsPerClient: 1 } });
     await open(gw.url(), { "X-Forwarded-For": "198.51.100.1" });
-    expect((await expectRefusal(gw.url(), { headers: { "X-Forwarded-For": "198.51.100.2" } })).status).toBe(429);
+    expect((await expectRefusal(gw.url(), { headers: { "X-Forwarded-For": "198.51.100.2" } })).status).toBe(
+      429,
+    );
   });
 
   it("answers 429 with Retry-After when a client's handshake rate exceeds its token bucket", async () => {
@@ -126,13 +149,17 @@ describe("forwarding headers", () => {
 describe("PROXY protocol", () => {
   /** A ws client whose TCP connection starts with `header`. */
   function viaLoadBalancer(gw: TestGateway, header: Buffer): Promise<WebSocket> {
-    return open(gw.url(), {}, {
-      createConnection: () => {
-        const socket = net.connect(gw.port, "127.0.0.1");
-        socket.write(header);
-        return socket;
+    return open(
+      gw.url(),
+      {},
+      {
+        createConnection: () => {
+          const socket = net.connect(gw.port, "127.0.0.1");
+          socket.write(header);
+          return socket;
+        },
       },
-    });
+    );
   }
 
   it("takes the client address from a v1 header", async () => {
@@ -144,7 +171,10 @@ describe("PROXY protocol", () => {
   it("takes the client address from a v2 header (IPv4 and IPv6)", async () => {
     const gw = await setup({}, { proxyProtocol: true });
     const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-    const v4 = Buffer.concat([signature, Buffer.from([0x21, 0x11, 0x00, 0x0c, 198, 51, 100, 23, 10, 0, 0, 1, 0xc8, 0x22, 0x1f, 0x90])]);
+    const v4 = Buffer.concat([
+      signature,
+      Buffer.from([0x21, 0x11, 0x00, 0x0c, 198, 51, 100, 23, 10, 0, 0, 1, 0xc8, 0x22, 0x1f, 0x90]),
+    ]);
     await viaLoadBalancer(gw, v4);
     expect(backend!.requests[0]!.headers["x-forwarded-for"]).toBe("198.51.100.23");
     const address = Buffer.alloc(36);

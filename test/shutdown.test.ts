@@ -90,7 +90,10 @@ spec:
   const clients: WebSocket[] = [];
   for (let i = 0; i < 20; i++) clients.push(await connect(url));
   const closes = clients.map(
-    (ws) => new Promise<{ code: number; at: number }>((resolve) => ws.once("close", (code) => resolve({ code, at: Date.now() }))),
+    (ws) =>
+      new Promise<{ code: number; at: number }>((resolve) =>
+        ws.once("close", (code) => resolve({ code, at: Date.now() })),
+      ),
   );
 
   const draining = waitFor("draining");

@@ -24,10 +24,20 @@ afterEach(async () => {
 });
 
 /** A gateway with one route to `n` echo backends, with `extra` route settings. */
-async function setup(extra: Record<string, unknown> = {}, n = 1): Promise<{ gw: TestGateway; backends: EchoBackend[] }> {
+async function setup(
+  extra: Record<string, unknown> = {},
+  n = 1,
+): Promise<{ gw: TestGateway; backends: EchoBackend[] }> {
   gw = await startTestGateway();
   backends = await Promise.all(Array.from({ length: n }, () => startEchoBackend()));
-  gw.apply([...serviceWithEndpoints("apps", "echo", backends.map((b) => ({ port: b.port }))), simpleRoute("apps", "echo", "echo", extra)]);
+  gw.apply([
+    ...serviceWithEndpoints(
+      "apps",
+      "echo",
+      backends.map((b) => ({ port: b.port })),
+    ),
+    simpleRoute("apps", "echo", "echo", extra),
+  ]);
   return { gw, backends };
 }
 
@@ -38,7 +48,9 @@ async function open(url: string, options: WebSocket.ClientOptions = {}): Promise
 }
 
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; at: number }> {
-  return new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+  return new Promise((resolve) =>
+    ws.once("close", (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+  );
 }
 
 function nextClosedEvent(): Promise<ConnectionClosed> {
@@ -68,7 +80,12 @@ describe("frame accounting", () => {
     const closed = nextClosedEvent();
     backendSocket(backends[0]!).close(4002, "done");
     const event = await closed;
-    expect(event).toMatchObject({ messagesFromClient: 3, messagesToClient: 3, code: 4002, initiator: "backend" });
+    expect(event).toMatchObject({
+      messagesFromClient: 3,
+      messagesToClient: 3,
+      code: 4002,
+      initiator: "backend",
+    });
   });
 
   it("reports 1006 when a connection ends without a Close frame", async () => {
@@ -199,7 +216,10 @@ describe("draining", () => {
     const close = closeOf(ws);
     backendSocket(leaving).send(big);
     // The endpoint leaves while the 8 MiB frame is on its way: the Close waits for the frame's end.
-    gw.apply([...serviceWithEndpoints("apps", "echo", [{ port: remaining.port }]), simpleRoute("apps", "echo", "echo", { drain: { window: "0s", closeCode: 1012 } })]);
+    gw.apply([
+      ...serviceWithEndpoints("apps", "echo", [{ port: remaining.port }]),
+      simpleRoute("apps", "echo", "echo", { drain: { window: "0s", closeCode: 1012 } }),
+    ]);
     expect(await received).toBe(big.length);
     expect((await close).code).toBe(1012);
   });
@@ -213,7 +233,10 @@ describe("draining", () => {
     const closes = opened.map((ws) => closeOf(ws));
     const started = Date.now();
     // The only endpoint is replaced by another: its 100 connections drain.
-    gw.apply([...serviceWithEndpoints("apps", "echo", [{ port: extra.port }]), simpleRoute("apps", "echo", "echo", { drain: { window: "2s", closeCode: 1012 } })]);
+    gw.apply([
+      ...serviceWithEndpoints("apps", "echo", [{ port: extra.port }]),
+      simpleRoute("apps", "echo", "echo", { drain: { window: "2s", closeCode: 1012 } }),
+    ]);
     const results = await Promise.all(closes);
     expect(results.every((r) => r.code === 1012)).toBe(true);
     const buckets = [0, 0, 0, 0];

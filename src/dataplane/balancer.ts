@@ -9,27 +9,43 @@ import type { EndpointStates } from "./endpoint-state.js";
 /** A source of numbers in [0, 1); injected so tie-breaking is testable. */
 export type RandomSource = () => number;
 
+/** What the balancer needs from active health checks (src/dataplane/health.ts provides it). */
+export interface HealthView {
+  /** False once active probes failed the endpoint; endpoints never probed are healthy. */
+  isHealthy(endpointId: string): boolean;
+}
+
 export class Balancer {
   readonly #states: EndpointStates;
   readonly #random: RandomSource;
+  readonly #health: HealthView | undefined;
   /** Smooth weighted round-robin "current weight" per rule and endpoint. */
   readonly #roundRobin = new Map<string, Map<string, number>>();
 
-  constructor(states: EndpointStates, random: RandomSource = Math.random) {
+  constructor(states: EndpointStates, random: RandomSource = Math.random, health?: HealthView) {
     this.#states = states;
     this.#random = random;
+    this.#health = health;
   }
 
   /**
    * The endpoints that may take a new connection: ready, not terminating, weight > 0,
-   * not in `exclude`. Passively ejected endpoints are left out unless every candidate
-   * is ejected — then they are all tried (better a likely failure than a certain 503).
+   * not in `exclude`, and not failed by active health checks (strictly: when every
+   * endpoint fails its probe, none is tried — a 503, as HAProxy and Traefik do).
+   * Passively ejected endpoints are left out unless every candidate is ejected —
+   * then they are all tried (better a likely failure than a certain 503).
    */
   candidates(rule: Rule, exclude: ReadonlySet<string>): Endpoint[] {
     const eligible: Endpoint[] = [];
     for (const backend of rule.backends) {
       for (const endpoint of backend.endpoints) {
-        if (endpoint.ready && !endpoint.terminating && endpoint.weight > 0 && !exclude.has(endpoint.id)) {
+        if (
+          endpoint.ready &&
+          !endpoint.terminating &&
+          endpoint.weight > 0 &&
+          !exclude.has(endpoint.id) &&
+          (this.#health?.isHealthy(endpoint.id) ?? true)
+        ) {
           eligible.push(endpoint);
         }
       }

@@ -8,7 +8,12 @@ import type { RoutingTable } from "../routing/table.js";
 import type { ConnectionRegistry, LiveConnection } from "./connections.js";
 
 /** Gives each connection a close time, evenly spaced over `windowMs` from `now`. */
-export function spread(connections: readonly LiveConnection[], windowMs: number, now: number, code: number): void {
+export function spread(
+  connections: readonly LiveConnection[],
+  windowMs: number,
+  now: number,
+  code: number,
+): void {
   const n = connections.length;
   connections.forEach((c, i) => {
     c.drainAt = now + (windowMs * (i + 1)) / n;
@@ -23,7 +28,11 @@ export function spread(connections: readonly LiveConnection[], windowMs: number,
  * drained: a swap never closes connections by itself, only endpoints leaving do.
  * Returns the number of connections newly scheduled.
  */
-export function planEndpointDrains(connections: ConnectionRegistry, table: RoutingTable, now: number): number {
+export function planEndpointDrains(
+  connections: ConnectionRegistry,
+  table: RoutingTable,
+  now: number,
+): number {
   const serving = new Set<string>();
   const backends = new Set<string>();
   const routes = new Map(table.routes.map((r) => [`${r.namespace}/${r.name}`, r]));
@@ -43,7 +52,8 @@ export function planEndpointDrains(connections: ConnectionRegistry, table: Routi
       c.drainAt = undefined; // the endpoint is back
       continue;
     }
-    if (c.drainAt !== undefined || !backends.has(c.labels.backend) || serving.has(c.labels.endpoint)) continue;
+    if (c.drainAt !== undefined || !backends.has(c.labels.backend) || serving.has(c.labels.endpoint))
+      continue;
     const key = `${c.settings.drain.windowMs} ${c.settings.drain.closeCode}`;
     const group = byWindow.get(key) ?? [];
     group.push(c);

@@ -45,6 +45,7 @@ export type RejectionReason =
   | "malformed"
   | "unsupported_version"
   | "no_route"
+  | "misdirected"
   | "origin"
   | "client_rate"
   | "client_connections"
@@ -75,9 +76,23 @@ export interface EndpointEjected {
   readonly error: string;
 }
 
+/** Active health checks changed their verdict on an endpoint (after the thresholds). */
+export interface EndpointHealthChanged {
+  readonly endpoint: string;
+  /** `namespace/service:port`. */
+  readonly backend: string;
+  readonly healthy: boolean;
+  readonly check: "HTTP" | "TCP" | "WebSocket";
+  /** Consecutive probe results that led to the verdict. */
+  readonly consecutive: number;
+  /** The last probe's failure, when the endpoint became unhealthy. */
+  readonly detail?: string;
+}
+
 export const channels = {
   connectionOpened: diagnostics_channel.channel("wsgate:connection:opened"),
   connectionClosed: diagnostics_channel.channel("wsgate:connection:closed"),
   handshakeRejected: diagnostics_channel.channel("wsgate:handshake:rejected"),
   endpointEjected: diagnostics_channel.channel("wsgate:endpoint:ejected"),
+  endpointHealth: diagnostics_channel.channel("wsgate:endpoint:health"),
 } as const;

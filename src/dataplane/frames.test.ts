@@ -29,7 +29,12 @@ const messageArb = fc
   .record({
     opcode: fc.constantFrom(Opcode.Text, Opcode.Binary),
     fragments: fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 4 }),
-    interleaved: fc.option(fc.record({ opcode: fc.constantFrom(Opcode.Ping, Opcode.Pong), payload: fc.uint8Array({ maxLength: 125 }) })),
+    interleaved: fc.option(
+      fc.record({
+        opcode: fc.constantFrom(Opcode.Ping, Opcode.Pong),
+        payload: fc.uint8Array({ maxLength: 125 }),
+      }),
+    ),
     big: fc.boolean(),
   })
   .map(({ opcode, fragments, interleaved, big }) => {
@@ -41,7 +46,11 @@ const messageArb = fc
     // Exercise the 16-bit and 64-bit length encodings too.
     if (big) frames[0]!.payload = Buffer.alloc(frames.length === 1 ? 70_000 : 200, 7);
     if (interleaved && frames.length > 1) {
-      frames.splice(1, 0, { fin: true, opcode: interleaved.opcode, payload: Buffer.from(interleaved.payload) });
+      frames.splice(1, 0, {
+        fin: true,
+        opcode: interleaved.opcode,
+        payload: Buffer.from(interleaved.payload),
+      });
     }
     return frames;
   });
@@ -143,14 +152,54 @@ describe("FrameScanner", () => {
   });
 
   it.each([
-    ["an unmasked frame from a client", encode({ fin: true, opcode: 1, payload: Buffer.from("x") }, false), true, /unmasked/],
-    ["a masked frame from a server", encode({ fin: true, opcode: 1, payload: Buffer.from("x") }, true), false, /masked frame from the server/],
-    ["a reserved opcode", encode({ fin: true, opcode: 3, payload: Buffer.alloc(0) }, false), false, /reserved data opcode/],
-    ["a reserved control opcode", encode({ fin: true, opcode: 0xb, payload: Buffer.alloc(0) }, false), false, /reserved control/],
-    ["a fragmented ping", encode({ fin: false, opcode: 9, payload: Buffer.alloc(0) }, false), false, /fragmented control/],
-    ["a 126-byte ping", encode({ fin: true, opcode: 9, payload: Buffer.alloc(126) }, false), false, /over 125/],
-    ["a continuation with no message", encode({ fin: true, opcode: 0, payload: Buffer.alloc(1) }, false), false, /continuation/],
-    ["RSV1 without deflate", encode({ fin: true, opcode: 1, payload: Buffer.alloc(1) }, false, true), false, /RSV1/],
+    [
+      "an unmasked frame from a client",
+      encode({ fin: true, opcode: 1, payload: Buffer.from("x") }, false),
+      true,
+      /unmasked/,
+    ],
+    [
+      "a masked frame from a server",
+      encode({ fin: true, opcode: 1, payload: Buffer.from("x") }, true),
+      false,
+      /masked frame from the server/,
+    ],
+    [
+      "a reserved opcode",
+      encode({ fin: true, opcode: 3, payload: Buffer.alloc(0) }, false),
+      false,
+      /reserved data opcode/,
+    ],
+    [
+      "a reserved control opcode",
+      encode({ fin: true, opcode: 0xb, payload: Buffer.alloc(0) }, false),
+      false,
+      /reserved control/,
+    ],
+    [
+      "a fragmented ping",
+      encode({ fin: false, opcode: 9, payload: Buffer.alloc(0) }, false),
+      false,
+      /fragmented control/,
+    ],
+    [
+      "a 126-byte ping",
+      encode({ fin: true, opcode: 9, payload: Buffer.alloc(126) }, false),
+      false,
+      /over 125/,
+    ],
+    [
+      "a continuation with no message",
+      encode({ fin: true, opcode: 0, payload: Buffer.alloc(1) }, false),
+      false,
+      /continuation/,
+    ],
+    [
+      "RSV1 without deflate",
+      encode({ fin: true, opcode: 1, payload: Buffer.alloc(1) }, false, true),
+      false,
+      /RSV1/,
+    ],
     [
       "a new message inside a fragmented one",
       Buffer.concat([
@@ -194,7 +243,10 @@ describe("FrameScanner", () => {
     for (const toClient of [true, false]) {
       const ping = controlFrame(Opcode.Ping, Buffer.from("keepalive"), toClient);
       const { frames } = scanAll([ping], !toClient);
-      expect(frames[0]).toMatchObject({ opcode: Opcode.Ping, control: Buffer.from("keepalive").toString("hex") });
+      expect(frames[0]).toMatchObject({
+        opcode: Opcode.Ping,
+        control: Buffer.from("keepalive").toString("hex"),
+      });
     }
   });
 });

@@ -62,7 +62,14 @@ export class FrameScanner {
   #inFragmentedMessage = false;
   #messageBytes = 0;
   #error: string | undefined;
-  readonly frame: FrameInfo = { fin: true, opcode: 0, masked: false, payloadLength: 0, start: -1, controlPayload: undefined };
+  readonly frame: FrameInfo = {
+    fin: true,
+    opcode: 0,
+    masked: false,
+    payloadLength: 0,
+    start: -1,
+    controlPayload: undefined,
+  };
 
   constructor(options: ScannerOptions, handler: FrameHandler) {
     this.#options = options;
@@ -151,10 +158,14 @@ export class FrameScanner {
     this.#headerNeeded = 2;
 
     if (frame.masked !== this.#options.fromClient) {
-      return this.#fail(this.#options.fromClient ? "unmasked frame from the client" : "masked frame from the server");
+      return this.#fail(
+        this.#options.fromClient ? "unmasked frame from the client" : "masked frame from the server",
+      );
     }
-    if ((b0 & 0x40) !== 0 && !this.#options.allowRsv1) return this.#fail("RSV1 set without a negotiated extension");
-    if ((b0 & 0x30) !== 0 && !this.#options.allowRsv23) return this.#fail("RSV2/RSV3 set without a negotiated extension");
+    if ((b0 & 0x40) !== 0 && !this.#options.allowRsv1)
+      return this.#fail("RSV1 set without a negotiated extension");
+    if ((b0 & 0x30) !== 0 && !this.#options.allowRsv23)
+      return this.#fail("RSV2/RSV3 set without a negotiated extension");
 
     const op = frame.opcode;
     if (op >= 0x8) {

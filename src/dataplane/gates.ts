@@ -30,15 +30,32 @@ export function admitUpgrade(
 ): Admission {
   const check = checkHandshake(req);
   if (!check.ok) {
-    return { ok: false, namespace: "", route: "", status: check.status, reason: check.reason, message: check.message, ...(check.headers ? { headers: check.headers } : {}) };
+    return {
+      ok: false,
+      namespace: "",
+      route: "",
+      status: check.status,
+      reason: check.reason,
+      message: check.message,
+      ...(check.headers ? { headers: check.headers } : {}),
+    };
   }
   const match = table.match(req.headers.host ?? "", path);
-  if (!match) return { ok: false, namespace: "", route: "", status: 404, reason: "no_route", message: `no route for ${req.headers.host ?? ""}${path}` };
+  if (!match)
+    return {
+      ok: false,
+      namespace: "",
+      route: "",
+      status: 404,
+      reason: "no_route",
+      message: `no route for ${req.headers.host ?? ""}${path}`,
+    };
   const { namespace, name } = match.route;
   const settings = match.route.settings;
   if (settings.origins) {
     const origin = checkOrigin(settings.origins, req.headers.origin);
-    if (!origin.ok) return { ok: false, namespace, route: name, status: 403, reason: "origin", message: origin.message };
+    if (!origin.ok)
+      return { ok: false, namespace, route: name, status: 403, reason: "origin", message: origin.message };
   }
   const limit = limits.admit(match.route.key, client, settings.limits);
   if (!limit.ok) {

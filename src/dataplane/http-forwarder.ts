@@ -60,7 +60,12 @@ export class HttpForwarder {
     });
   }
 
-  handle(req: http.IncomingMessage, res: http.ServerResponse, table: RoutingTable, context: ForwardingContext): void {
+  handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    table: RoutingTable,
+    context: ForwardingContext,
+  ): void {
     const path = pathOf(req.url);
     const match = table.match(req.headers.host ?? "", path);
     if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);

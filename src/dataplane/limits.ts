@@ -7,7 +7,13 @@ import type { RouteLimits } from "../api/route.js";
 
 export type LimitVerdict =
   | { ok: true; release: () => void }
-  | { ok: false; status: 429 | 503; reason: "client_connections" | "client_rate" | "route_connections"; message: string; retryAfterSeconds?: number };
+  | {
+      ok: false;
+      status: 429 | 503;
+      reason: "client_connections" | "client_rate" | "route_connections";
+      message: string;
+      retryAfterSeconds?: number;
+    };
 
 interface Bucket {
   tokens: number;
@@ -52,11 +58,23 @@ export class Limits {
     }
     const perClient = this.#perClient.get(clientKey) ?? 0;
     if (limits.maxConnectionsPerClient !== undefined && perClient >= limits.maxConnectionsPerClient) {
-      return { ok: false, status: 429, reason: "client_connections", message: "too many connections from this client", retryAfterSeconds: 5 };
+      return {
+        ok: false,
+        status: 429,
+        reason: "client_connections",
+        message: "too many connections from this client",
+        retryAfterSeconds: 5,
+      };
     }
     const perRoute = this.#perRoute.get(route) ?? 0;
     if (limits.maxConnections !== undefined && perRoute >= limits.maxConnections) {
-      return { ok: false, status: 503, reason: "route_connections", message: "route connection limit reached", retryAfterSeconds: 5 };
+      return {
+        ok: false,
+        status: 503,
+        reason: "route_connections",
+        message: "route connection limit reached",
+        retryAfterSeconds: 5,
+      };
     }
     this.#perRoute.set(route, perRoute + 1);
     this.#perClient.set(clientKey, perClient + 1);

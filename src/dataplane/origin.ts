@@ -41,7 +41,12 @@ export function checkOrigin(policy: Origins, header: string | undefined): Origin
     if (!pattern) continue;
     const p = new URL(pattern);
     const suffix = p.hostname.slice("wildcard".length); // ".example.com"
-    if (p.protocol === url.protocol && p.port === url.port && url.hostname.endsWith(suffix) && url.hostname.length > suffix.length) {
+    if (
+      p.protocol === url.protocol &&
+      p.port === url.port &&
+      url.hostname.endsWith(suffix) &&
+      url.hostname.length > suffix.length
+    ) {
       return { ok: true };
     }
   }

@@ -27,7 +27,9 @@ export function parseProxyHeader(buffer: Buffer): ParseOutcome {
 function parseV1(buffer: Buffer): ParseOutcome {
   const end = buffer.indexOf("\r\n");
   if (end === -1) {
-    return buffer.length >= V1_MAX ? { kind: "invalid", reason: "PROXY v1 header too long" } : { kind: "incomplete" };
+    return buffer.length >= V1_MAX
+      ? { kind: "invalid", reason: "PROXY v1 header too long" }
+      : { kind: "incomplete" };
   }
   const parts = buffer.subarray(0, end).toString("latin1").split(" ");
   if (parts[0] !== "PROXY") return { kind: "invalid", reason: "not a PROXY v1 header" };
@@ -50,7 +52,8 @@ function parseV2(buffer: Buffer): ParseOutcome {
       ? { kind: "incomplete" }
       : { kind: "invalid", reason: "not a PROXY v2 header" };
   }
-  if (!buffer.subarray(0, 12).equals(V2_SIGNATURE)) return { kind: "invalid", reason: "not a PROXY v2 header" };
+  if (!buffer.subarray(0, 12).equals(V2_SIGNATURE))
+    return { kind: "invalid", reason: "not a PROXY v2 header" };
   const versionCommand = buffer[12] as number;
   if (versionCommand >> 4 !== 2) return { kind: "invalid", reason: "unsupported PROXY protocol version" };
   const length = 16 + buffer.readUInt16BE(14);

@@ -9,7 +9,15 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { CloseInitiator } from "./events.js";
-import { FrameScanner, Opcode, closeCodeOf, closeFrame, controlFrame, type FrameHandler, type FrameInfo } from "./frames.js";
+import {
+  FrameScanner,
+  Opcode,
+  closeCodeOf,
+  closeFrame,
+  controlFrame,
+  type FrameHandler,
+  type FrameInfo,
+} from "./frames.js";
 
 export interface RelayStats {
   bytesFromClient: number;
@@ -134,7 +142,12 @@ class Direction implements FrameHandler {
 
 /** An established WebSocket connection between a client and a backend. */
 export class RelayedConnection {
-  readonly stats: RelayStats = { bytesFromClient: 0, bytesToClient: 0, messagesFromClient: 0, messagesToClient: 0 };
+  readonly stats: RelayStats = {
+    bytesFromClient: 0,
+    bytesToClient: 0,
+    messagesFromClient: 0,
+    messagesToClient: 0,
+  };
   /** Last frame seen in either direction (coarse clock), for idle timeouts. */
   lastFrameAt: number;
   /** Last frame from the client (coarse clock), for keepalive. */
@@ -252,7 +265,12 @@ export class RelayedConnection {
       if (direction.discarding) direction.source.end();
       return false;
     }
-    if (op === Opcode.Pong && direction.fromClient && this.#pingPayload && frame.controlPayload?.equals(this.#pingPayload)) {
+    if (
+      op === Opcode.Pong &&
+      direction.fromClient &&
+      this.#pingPayload &&
+      frame.controlPayload?.equals(this.#pingPayload)
+    ) {
       this.#pingPayload = undefined;
       return true;
     }

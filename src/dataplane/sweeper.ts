@@ -33,7 +33,10 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
     if (now - relay.pingSentAt >= keepalive.timeoutMs) relay.close(1001, "keepalive timeout");
     return;
   }
-  if (now - relay.lastClientFrameAt >= keepalive.intervalMs && (!relay.awaitingPong || relay.lastClientFrameAt >= relay.pingSentAt)) {
+  if (
+    now - relay.lastClientFrameAt >= keepalive.intervalMs &&
+    (!relay.awaitingPong || relay.lastClientFrameAt >= relay.pingSentAt)
+  ) {
     relay.ping();
   }
 }

@@ -11,6 +11,7 @@ import { checkCertificate } from "./certificate.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
+  canonicalPrefix,
   type Backend,
   type Endpoint,
   type Route,
@@ -25,12 +26,16 @@ export interface CompileOptions {
   readonly ingressClass: string;
   /** The generation the resulting table will carry. */
   readonly generation: number;
+  /** `namespace/name` of the kubernetes.io/tls Secret served for no or unknown SNI. */
+  readonly defaultTlsSecret?: string;
 }
 
 export interface CompileResult {
   readonly table: RoutingTable;
   /** One entry per route in the snapshot, sorted by `namespace/name`. */
   readonly diagnostics: readonly RouteDiagnostics[];
+  /** Why `defaultTlsSecret` is not served, when it is set and unusable. */
+  readonly defaultTlsProblem?: string;
 }
 
 type AnyRoute = WebSocketRoute | InvalidRoute;
@@ -79,6 +84,8 @@ interface ResolvedBackends {
   missing: string[];
   ready: number;
   total: number;
+  /** Ready endpoints that can take a connection: their backendRef's weight is above 0. */
+  routable: number;
 }
 
 /**
@@ -90,6 +97,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
   const routeKey = `${ns}/${route.metadata.name}`;
   const missing: string[] = [];
   const readyIds = new Set<string>();
+  const routableIds = new Set<string>();
   const allIds = new Set<string>();
   const rules = route.spec.rules.map((rule, index): Rule => {
     const backends: Backend[] = [];
@@ -105,7 +113,10 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
         continue;
       }
       const key = `${ns}/${ref.name}:${ref.port}`;
-      const byAddress = new Map<string, { address: string; port: number; ready: boolean; terminating: boolean }>();
+      const byAddress = new Map<
+        string,
+        { address: string; port: number; ready: boolean; terminating: boolean }
+      >();
       for (const slice of lookup.slicesByService.get(`${ns}/${ref.name}`) ?? []) {
         if (slice.addressType === "FQDN") continue;
         const slicePort = slice.ports.find(
@@ -118,8 +129,9 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
           const ready = ep.conditions.ready !== false && !terminating;
           const id = `${key}@${address.includes(":") ? `[${address}]` : address}:${slicePort.port}`;
           const seen = byAddress.get(id);
-          // The same address may sit in two slices while they hand over; readiness wins.
-          if (!seen || (!seen.ready && ready)) {
+          // The same address may sit in two slices while they hand over; readiness wins, and
+          // between two not-ready copies terminating sticks — whatever order the slices come in.
+          if (!seen || (ready && !seen.ready) || (ready === seen.ready && terminating && !seen.terminating)) {
             byAddress.set(id, { address, port: slicePort.port as number, ready, terminating });
           }
         }
@@ -127,9 +139,15 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       const ids = [...byAddress.keys()].sort();
       const readyCount = ids.filter((id) => byAddress.get(id)?.ready).length;
       const endpoints: Endpoint[] = ids.map((id) => {
-        const e = byAddress.get(id) as { address: string; port: number; ready: boolean; terminating: boolean };
+        const e = byAddress.get(id) as {
+          address: string;
+          port: number;
+          ready: boolean;
+          terminating: boolean;
+        };
         allIds.add(id);
         if (e.ready) readyIds.add(id);
+        if (e.ready && ref.weight > 0) routableIds.add(id);
         return Object.freeze({
           id,
           backend: key,
@@ -145,7 +163,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       backends: Object.freeze(backends),
     });
   });
-  return { rules, missing, ready: readyIds.size, total: allIds.size };
+  return { rules, missing, ready: readyIds.size, total: allIds.size, routable: routableIds.size };
 }
 
 /** Checks the spec for what its schema cannot express. Returns readable problems. */
@@ -161,11 +179,15 @@ function semanticProblems(route: WebSocketRoute): string[] {
     problems.push("spec.healthCheck.timeout must be shorter than spec.healthCheck.interval");
   }
   if (spec.keepalive && durationToMs(spec.keepalive.interval) === 0) {
-    problems.push("spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off");
+    problems.push(
+      "spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off",
+    );
   }
   if (spec.auth) {
     // Fail closed: a route that asks for authentication is never served without it.
-    problems.push("spec.auth is not supported by this wsgate version yet; the route is not served rather than served unauthenticated");
+    problems.push(
+      "spec.auth is not supported by this wsgate version yet; the route is not served rather than served unauthenticated",
+    );
   }
   return problems;
 }
@@ -181,7 +203,12 @@ function routeSettings(route: WebSocketRoute): Route["settings"] {
       maxLifetimeMs: durationToMs(s.timeouts.maxLifetime),
     }),
     ...(s.keepalive
-      ? { keepalive: { intervalMs: durationToMs(s.keepalive.interval), timeoutMs: durationToMs(s.keepalive.timeout) } }
+      ? {
+          keepalive: {
+            intervalMs: durationToMs(s.keepalive.interval),
+            timeoutMs: durationToMs(s.keepalive.timeout),
+          },
+        }
       : {}),
     limits: s.limits,
     drain: Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode }),
@@ -195,7 +222,10 @@ function claimsOf(route: WebSocketRoute): string[] {
   const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : [""];
   const claims = new Set<string>();
   for (const rule of route.spec.rules) {
-    for (const m of rule.matches) for (const h of hosts) claims.add(`${h} ${m.path.type} ${m.path.value}`);
+    for (const m of rule.matches) {
+      const value = m.path.type === "PathPrefix" ? canonicalPrefix(m.path.value) : m.path.value;
+      for (const h of hosts) claims.add(`${h} ${m.path.type} ${value}`);
+    }
   }
   return [...claims];
 }
@@ -203,6 +233,19 @@ function claimsOf(route: WebSocketRoute): string[] {
 function describeClaim(claim: string): string {
   const [host, type, value] = claim.split(" ");
   return `${host || "(any host)"} ${type} ${value}`;
+}
+
+/** The `--default-tls-secret` certificate, checked like a route's. */
+function defaultCertificate(
+  lookup: Lookup,
+  secretKey: string | undefined,
+): { certificate?: TlsCertificate; problem?: string } {
+  if (secretKey === undefined) return {};
+  const secret = lookup.secrets.get(secretKey);
+  if (!secret) return { problem: `default TLS Secret ${secretKey} not found` };
+  const checked = checkCertificate(secret);
+  if (!checked.ok) return { problem: `default TLS Secret ${secretKey}: ${checked.problem}` };
+  return { certificate: { secret: secretKey, certPem: checked.certPem, keyPem: checked.keyPem } };
 }
 
 /**
@@ -227,8 +270,18 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
         claimed: true,
         conditions: [
           condition(ConditionType.Accepted, "False", Reason.Invalid, route.errors.join("; ")),
-          condition(ConditionType.ResolvedRefs, "Unknown", Reason.Pending, "References are checked once the route is valid"),
-          condition(ConditionType.Programmed, "False", Reason.Pending, "The route is not served until it is valid"),
+          condition(
+            ConditionType.ResolvedRefs,
+            "Unknown",
+            Reason.Pending,
+            "References are checked once the route is valid",
+          ),
+          condition(
+            ConditionType.Programmed,
+            "False",
+            Reason.Pending,
+            "The route is not served until it is valid",
+          ),
         ],
         endpoints: { ready: 0, total: 0 },
       });
@@ -267,7 +320,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       } else {
         const checked = checkCertificate(secret);
         if (checked.ok) certificate = { secret: secretKey, certPem: checked.certPem, keyPem: checked.keyPem };
-        else refProblems.push({ reason: Reason.InvalidCertificate, message: `Secret ${secretKey}: ${checked.problem}` });
+        else
+          refProblems.push({
+            reason: Reason.InvalidCertificate,
+            message: `Secret ${secretKey}: ${checked.problem}`,
+          });
       }
     }
     const resolvedRefs =
@@ -309,7 +366,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     } else {
       accepted = condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted");
       for (const c of claims) claimedBy.set(c, key);
-      if (certificate) for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
+      if (certificate)
+        for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
       served.push(
         Object.freeze({
           namespace,
@@ -324,15 +382,32 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
 
     const programmed =
       accepted.status !== "True"
-        ? condition(ConditionType.Programmed, "False", Reason.Pending, "The route is not served until it is accepted")
-        : resolved.ready > 0
-          ? condition(ConditionType.Programmed, "True", Reason.Programmed, `Serving with ${resolved.ready} ready endpoint(s)`)
-          : condition(
+        ? condition(
+            ConditionType.Programmed,
+            "False",
+            Reason.Pending,
+            "The route is not served until it is accepted",
+          )
+        : resolved.routable > 0
+          ? condition(
               ConditionType.Programmed,
-              "False",
-              Reason.NoReadyEndpoints,
-              "No ready endpoint; handshakes are answered 503 until one is ready",
-            );
+              "True",
+              Reason.Programmed,
+              `Serving with ${resolved.ready} ready endpoint(s)`,
+            )
+          : resolved.ready > 0
+            ? condition(
+                ConditionType.Programmed,
+                "False",
+                Reason.NoReadyEndpoints,
+                "Every ready endpoint belongs to a backendRef of weight 0; handshakes are answered 503",
+              )
+            : condition(
+                ConditionType.Programmed,
+                "False",
+                Reason.NoReadyEndpoints,
+                "No ready endpoint; handshakes are answered 503 until one is ready",
+              );
 
     diagnostics.push({
       ...base,
@@ -348,5 +423,10 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
   const certificates = new Map([...tlsHosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
-  return { table: buildTable(options.generation, served, certificates), diagnostics };
+  const fallback = defaultCertificate(lookup, options.defaultTlsSecret);
+  return {
+    table: buildTable(options.generation, served, certificates, fallback.certificate),
+    diagnostics,
+    ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
+  };
 }

@@ -10,6 +10,8 @@ export interface Publication {
   readonly table: RoutingTable;
   readonly diagnostics: readonly RouteDiagnostics[];
   readonly compileMs: number;
+  /** Why the default TLS Secret is not served, when it is configured and unusable. */
+  readonly defaultTlsProblem?: string;
 }
 
 interface Waiter {

@@ -11,6 +11,8 @@ import type { ObjectStore } from "./store.js";
 
 export interface RecompilerOptions {
   readonly ingressClass: string;
+  /** `namespace/name` of the Secret served for no or unknown SNI (`--default-tls-secret`). */
+  readonly defaultTlsSecret?: string;
   readonly holdOffMs?: number;
   readonly maxDelayMs?: number;
 }
@@ -19,6 +21,7 @@ export class Recompiler {
   readonly #store: ObjectStore;
   readonly #holder: TableHolder;
   readonly #ingressClass: string;
+  readonly #defaultTlsSecret: string | undefined;
   readonly #holdOffMs: number;
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -29,6 +32,7 @@ export class Recompiler {
     this.#store = store;
     this.#holder = holder;
     this.#ingressClass = options.ingressClass;
+    this.#defaultTlsSecret = options.defaultTlsSecret;
     this.#holdOffMs = options.holdOffMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 500;
   }
@@ -53,6 +57,7 @@ export class Recompiler {
     const result = compile(this.#store.snapshot(), {
       ingressClass: this.#ingressClass,
       generation: this.#holder.nextGeneration,
+      ...(this.#defaultTlsSecret === undefined ? {} : { defaultTlsSecret: this.#defaultTlsSecret }),
     });
     this.#holder.publish({ ...result, compileMs: performance.now() - started });
   }

@@ -45,7 +45,12 @@ export interface Rule {
 /** Route settings in the units the data plane uses (milliseconds). */
 export interface RouteSettings {
   readonly policy: "LeastConnections" | "RoundRobin";
-  readonly timeouts: { readonly connectMs: number; readonly handshakeMs: number; readonly idleMs: number; readonly maxLifetimeMs: number };
+  readonly timeouts: {
+    readonly connectMs: number;
+    readonly handshakeMs: number;
+    readonly idleMs: number;
+    readonly maxLifetimeMs: number;
+  };
   readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly limits: RouteLimits;
   readonly drain: { readonly windowMs: number; readonly closeCode: number };
@@ -106,6 +111,8 @@ export interface RoutingTable {
   readonly routes: readonly Route[];
   /** SNI name (exact or `*.suffix`) → certificate. */
   readonly certificates: ReadonlyMap<string, TlsCertificate>;
+  /** The certificate for no or unknown SNI (`--default-tls-secret`), when that Secret is usable. */
+  readonly defaultCertificate?: TlsCertificate;
   /** Finds the route and rule for a request; `undefined` means 404. */
   match(host: string, path: string): RouteMatch | undefined;
 }
@@ -123,11 +130,20 @@ export function normalizeHost(host: string | undefined): string {
   return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
+/**
+ * A PathPrefix value without its trailing slash, which matching ignores (Gateway API):
+ * `/ws/` and `/ws` match the same paths, so they are the same claim. `/` stays `/`.
+ */
+export function canonicalPrefix(prefix: string): string {
+  return prefix.length > 1 && prefix.endsWith("/") ? prefix.slice(0, -1) : prefix;
+}
+
 /** True when `path` is matched by a PathPrefix `prefix`, segment-wise. */
 export function prefixMatches(prefix: string, path: string): boolean {
   if (prefix === "/") return true;
-  const p = prefix.endsWith("/") ? prefix.slice(0, -1) : prefix;
-  return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47 /* "/" */);
+  const p = canonicalPrefix(prefix);
+  // The prefix ends at a segment boundary of the path: the path ends there or a "/" (47) follows.
+  return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
 }
 
 /**
@@ -138,6 +154,7 @@ export function buildTable(
   generation: number,
   routes: readonly Route[],
   certificates: ReadonlyMap<string, TlsCertificate>,
+  defaultCertificate?: TlsCertificate,
 ): RoutingTable {
   const hosts = new Map<string, { exact: Map<string, PathEntry>; prefixes: PathEntry[] }>();
   for (const route of routes) {
@@ -150,7 +167,10 @@ export function buildTable(
           const entry = { match, route, rule };
           if (match.type === "Exact") {
             if (!vhost.exact.has(match.value)) vhost.exact.set(match.value, entry);
-          } else if (!vhost.prefixes.some((e) => e.match.value === match.value)) {
+          } else if (
+            !vhost.prefixes.some((e) => canonicalPrefix(e.match.value) === canonicalPrefix(match.value))
+          ) {
+            // `/ws/` and `/ws` are one claim: the older route keeps it.
             vhost.prefixes.push(entry);
           }
         }
@@ -159,7 +179,9 @@ export function buildTable(
   }
   const frozen = new Map<string, VirtualHost>();
   for (const [name, vhost] of hosts) {
-    vhost.prefixes.sort((a, b) => b.match.value.length - a.match.value.length);
+    vhost.prefixes.sort(
+      (a, b) => canonicalPrefix(b.match.value).length - canonicalPrefix(a.match.value).length,
+    );
     frozen.set(name, Object.freeze({ exact: vhost.exact, prefixes: Object.freeze(vhost.prefixes) }));
   }
   // Wildcards checked most specific (longest suffix) first.
@@ -182,6 +204,7 @@ export function buildTable(
     generation,
     routes: Object.freeze([...routes]),
     certificates,
+    ...(defaultCertificate ? { defaultCertificate } : {}),
     // Gateway API precedence: the most specific hostname that has a matching path wins;
     // a host whose routes match no path falls through to wildcards, then to any-host routes.
     match(host: string, path: string): RouteMatch | undefined {
