@@ -1,7 +1,8 @@
 /**
- * The composition root of `wsgate serve`: wires the manifest source, the store,
- * the recompiler, the table holder, the gateway, metrics, logs and the admin
- * listener, and owns their start and stop order.
+ * The composition root of `wsgate serve`: wires the source (a manifest directory,
+ * or the Kubernetes API in cluster mode), the store, the recompiler, the table
+ * holder, the gateway, metrics, logs and the admin listener, and owns their start
+ * and stop order.
  */
 import http from "node:http";
 import type net from "node:net";
@@ -20,13 +21,17 @@ import { ObjectStore } from "../routing/store.js";
 import type { RoutingTable } from "../routing/table.js";
 import { ManifestDirectory } from "../sources/manifests.js";
 import { StatusLedger } from "../status/ledger.js";
+import { startClusterMode, type ClusterMode, type ClusterTuning } from "./cluster.js";
 
 export interface RunningGateway {
   readonly httpAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   readonly holder: TableHolder;
   readonly gateway: Gateway;
-  readonly manifests: ManifestDirectory;
+  /** Standalone mode's source. */
+  readonly manifests: ManifestDirectory | undefined;
+  /** Cluster mode's informers, leader election and status writer. */
+  readonly cluster: ClusterMode | undefined;
   /**
    * Shuts down: /readyz fails at once, listeners stop accepting, connections are
    * closed with 1001 spread over `drainMs` (default `--shutdown-drain`).
@@ -57,13 +62,23 @@ export function tableToJSON(table: RoutingTable): unknown {
   };
 }
 
-export async function startServe(config: ServeConfig, logger: Logger): Promise<RunningGateway> {
+export interface ServeOptions {
+  /** Cluster-mode timings (tests shorten them). */
+  readonly cluster?: ClusterTuning;
+}
+
+export async function startServe(
+  config: ServeConfig,
+  logger: Logger,
+  options: ServeOptions = {},
+): Promise<RunningGateway> {
   const store = new ObjectStore();
   const holder = new TableHolder();
   const ledger = new StatusLedger();
-  const manifests = new ManifestDirectory(config.manifests, store, {
-    log: logger.child({ component: "manifests" }),
-  });
+  const manifests =
+    config.manifests === undefined
+      ? undefined
+      : new ManifestDirectory(config.manifests, store, { log: logger.child({ component: "manifests" }) });
   const recompiler = new Recompiler(store, holder, { ingressClass: config.ingressClass });
   const gateway = new Gateway({ tables: holder, trustedProxies: new TrustedProxies(config.trustedProxies) });
   const metrics = new Metrics({ connections: gateway.connections, onPublish: (l) => holder.onPublish(l) });
@@ -85,15 +100,21 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
     );
   });
 
-  try {
-    manifests.load();
-  } catch (err) {
-    throw new Error(`cannot read the manifest directory ${config.manifests}: ${(err as Error).message}`, {
-      cause: err,
-    });
+  let cluster: ClusterMode | undefined;
+  if (manifests) {
+    try {
+      manifests.load();
+    } catch (err) {
+      throw new Error(`cannot read the manifest directory ${config.manifests}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    recompiler.start();
+    manifests.start();
+  } else {
+    // The recompiler starts once the informers' initial sync is complete.
+    cluster = startClusterMode(config, { store, holder, recompiler, logger }, options.cluster);
   }
-  recompiler.start();
-  manifests.start();
   gateway.start();
 
   const trafficServer = http.createServer({ keepAliveTimeout: 5_000 });
@@ -103,11 +124,13 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
   const adminServer = createAdminServer({
     registry: metrics.registry,
     ready: () => !shuttingDown && holder.current.generation > 0,
-    healthy: () => true,
+    healthy: () => cluster?.healthy() ?? true,
     debugConfig: () => ({
       table: tableToJSON(holder.current),
       routes: ledger.routes(),
-      sources: { manifests: { dir: config.manifests, problems: manifests.problems } },
+      sources: manifests
+        ? { manifests: { dir: config.manifests, problems: manifests.problems } }
+        : { cluster: cluster?.debug() },
       endpoints: gateway.states.view(),
       connections: gateway.connections.size,
     }),
@@ -130,9 +153,12 @@ export async function startServe(config: ServeConfig, logger: Logger): Promise<R
     holder,
     gateway,
     manifests,
+    cluster,
     async stop(drainMs = config.shutdownDrain) {
       shuttingDown = true;
-      manifests.stop();
+      manifests?.stop();
+      // First, so that a standby takes over status writing while connections drain.
+      await cluster?.stop();
       recompiler.stop();
       const closing = trafficListener === trafficServer ? close(trafficServer) : Promise.all([close(trafficListener), close(trafficServer)]);
       trafficServer.closeIdleConnections();

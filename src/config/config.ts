@@ -32,7 +32,36 @@ const listen = z.string().transform((text, ctx) => {
 });
 
 const serveSchema = z.object({
-  manifests: z.string().min(1, "--manifests needs a directory"),
+  manifests: z.string().min(1, "--manifests needs a directory").optional(),
+  kubeconfig: z.string().min(1).optional(),
+  namespaces: z
+    .string()
+    .default("")
+    .transform((text) =>
+      [
+        ...new Set(
+          text
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
+      ].sort(),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name")).max(64)),
+  leaderElectionNamespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name")
+    .optional(),
+  leaderElectionId: z
+    .string()
+    .regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, "must be a Lease name (DNS subdomain)")
+    .optional(),
+  leaderElectionLeaseDuration: z
+    .string()
+    .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 15s")
+    .default("15s")
+    .transform(durationToMs)
+    .pipe(z.number().min(2_000, "must be at least 2s")),
   httpListen: listen.prefault("0.0.0.0:8080"),
   httpsListen: listen.prefault("0.0.0.0:8443"),
   adminListen: listen.prefault("0.0.0.0:9090"),
@@ -70,6 +99,11 @@ export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 /** The flags of `wsgate serve`: flag name → config key. */
 const SERVE_FLAGS = {
   manifests: "manifests",
+  kubeconfig: "kubeconfig",
+  namespace: "namespaces",
+  "leader-election-namespace": "leaderElectionNamespace",
+  "leader-election-id": "leaderElectionId",
+  "leader-election-lease-duration": "leaderElectionLeaseDuration",
   "http-listen": "httpListen",
   "https-listen": "httpsListen",
   "admin-listen": "adminListen",
@@ -83,14 +117,32 @@ const SERVE_FLAGS = {
 
 /** Flags that take no value. */
 const BOOLEAN_FLAGS = new Set(["proxy-protocol"]);
+/** Flags that may be given several times (their environment variable takes a comma-separated list). */
+const REPEATABLE_FLAGS = new Set(["namespace"]);
 
-export const SERVE_HELP = `Usage: wsgate serve --manifests DIR [options]
+export const SERVE_HELP = `Usage: wsgate serve [--manifests DIR | --kubeconfig FILE] [options]
 
 Serve WebSocket (and plain HTTP) traffic routed by WebSocketRoute resources.
 
+Without --manifests, wsgate runs in cluster mode: it watches WebSocketRoutes,
+Services, EndpointSlices and kubernetes.io/tls Secrets through the Kubernetes API
+and (on the replica holding the leader Lease) writes route status and Events.
+
 Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
-  --manifests DIR          YAML manifests (WebSocketRoute, Service, EndpointSlice,
-                           Secret) in DIR are the only source; watched for changes
+  --manifests DIR          standalone mode: YAML manifests (WebSocketRoute, Service,
+                           EndpointSlice, Secret) in DIR are the only source; watched
+  --kubeconfig FILE        cluster mode: API server and credentials (default: KUBECONFIG,
+                           else the Pod's service account)
+  --namespace NS           watch only this namespace; repeat for several (default: all;
+                           WSGATE_NAMESPACE takes a comma-separated list)
+  --leader-election-namespace NS
+                           namespace of the leader Lease (default: the Pod's namespace,
+                           the kubeconfig context's, else default)
+  --leader-election-id NAME
+                           name of the leader Lease (default wsgate-<ingress class>)
+  --leader-election-lease-duration DURATION
+                           a standby takes over this long after the leader's last
+                           renewal (default 15s)
   --http-listen HOST:PORT  traffic listener (default 0.0.0.0:8080)
   --https-listen HOST:PORT TLS traffic listener; certificates from the routes'
                            spec.tls Secrets, chosen by SNI (default 0.0.0.0:8443)
@@ -106,9 +158,6 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   -h, --help               show this help
-
-Cluster mode (informers against the Kubernetes API) is not available in this
-build yet; run with --manifests.
 `;
 
 export class ConfigError extends Error {
@@ -129,14 +178,17 @@ export function parseServeConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ServeConfig {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: Object.fromEntries(
         Object.keys(SERVE_FLAGS).map((flag) => [
           flag,
-          { type: BOOLEAN_FLAGS.has(flag) ? ("boolean" as const) : ("string" as const) },
+          {
+            type: BOOLEAN_FLAGS.has(flag) ? ("boolean" as const) : ("string" as const),
+            ...(REPEATABLE_FLAGS.has(flag) ? { multiple: true } : {}),
+          },
         ]),
       ),
       strict: true,
@@ -149,12 +201,21 @@ export function parseServeConfig(
   for (const [flag, key] of Object.entries(SERVE_FLAGS)) {
     const value = values[flag] ?? env[envName(flag)];
     if (typeof value === "boolean") raw[key] = String(value);
+    else if (Array.isArray(value)) raw[key] = value.join(",");
     else if (typeof value === "string" && value !== "") raw[key] = value;
   }
-  if (raw.manifests === undefined) {
-    throw new ConfigError(
-      `--manifests DIR (or ${envName("manifests")}) is required: cluster mode is not available in this build yet\n\n${SERVE_HELP}`,
+  if (raw.manifests !== undefined) {
+    const clusterOnly = ["kubeconfig", "namespace"].filter(
+      (flag) => raw[SERVE_FLAGS[flag as keyof typeof SERVE_FLAGS]],
     );
+    if (clusterOnly.length > 0) {
+      throw new ConfigError(
+        `--manifests (standalone mode) cannot be combined with ${clusterOnly.map((f) => `--${f}`).join(", ")} (cluster mode); pick one`,
+      );
+    }
+  } else if (raw.kubeconfig === undefined && env.KUBECONFIG) {
+    // Cluster mode outside a Pod: the usual KUBECONFIG, as kubectl reads it.
+    raw.kubeconfig = env.KUBECONFIG;
   }
   const result = serveSchema.safeParse(raw);
   if (!result.success) {

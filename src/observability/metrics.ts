@@ -13,6 +13,7 @@ import {
   type HandshakeRejected,
 } from "../dataplane/events.js";
 import type { Publication } from "../routing/holder.js";
+import { sourceChannels, type WatchRestarted } from "../sources/cluster/events.js";
 
 export interface MetricsSources {
   /** Live connections, read at scrape time for byte counts of open connections. */
@@ -131,6 +132,16 @@ export class Metrics {
       help: "Time to compile the object store into a routing table",
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
+    });
+
+    const watchRestarts = new Counter({
+      name: "wsgate_watch_restarts_total",
+      help: "Kubernetes API watches restarted after a failure or a stall, by kind",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.#subscribe(sourceChannels.watchRestarted, (m) => {
+      watchRestarts.inc({ kind: (m as WatchRestarted).kind });
     });
 
     this.#subscribe(channels.connectionOpened, (m) => {

@@ -1,0 +1,369 @@
+/**
+ * The cluster source: supervised informers for WebSocketRoutes, Services,
+ * EndpointSlices and kubernetes.io/tls Secrets fill the same ObjectStore as the
+ * manifest source. Only changes that matter reach the store (and so trigger a
+ * recompile):
+ * - a route update that leaves `metadata.generation` alone (a status write, a
+ *   label) is ignored;
+ * - a route of another ingress class is not stored at all: not served, no status;
+ * - a Secret no route references waits outside the store until one does;
+ * - re-listed objects identical to what is stored are not written again.
+ */
+import { performance } from "node:perf_hooks";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { objectKey } from "../../api/meta.js";
+import type { Secret } from "../../api/objects.js";
+import { parseObject, type Kind } from "../../api/parse.js";
+import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
+import type { KubeRest } from "../../kube/rest.js";
+import {
+  isInvalidRoute,
+  type InvalidRoute,
+  type ObjectStore,
+  type StoredObject,
+} from "../../routing/store.js";
+import { sourceChannels } from "./events.js";
+import {
+  SupervisedInformer,
+  type InformerHandlers,
+  type InformerHealth,
+  type InformerLog,
+  type InformerTuning,
+  type WatchedResource,
+} from "./informer.js";
+
+export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
+
+export interface ClusterSourceTuning extends InformerTuning {
+  /** How often informers are checked for stalls. */
+  readonly watchdogIntervalMs: number;
+  /** `healthy()` turns false once a watch has been down this long. */
+  readonly unhealthyAfterMs: number;
+}
+
+export const DEFAULT_CLUSTER_SOURCE_TUNING: Omit<ClusterSourceTuning, keyof InformerTuning> = {
+  watchdogIntervalMs: 10_000,
+  unhealthyAfterMs: 60_000,
+};
+
+export interface ClusterSourceOptions {
+  /** Namespaces to watch; empty means all. */
+  readonly namespaces: readonly string[];
+  /** Routes whose `ingressClassName` is set to something else are ignored. */
+  readonly ingressClass: string;
+  /** `namespace/name` of Secrets kept in the store even when no route names them (e.g. a default certificate). */
+  readonly pinnedSecrets?: readonly string[];
+  readonly log: InformerLog;
+  readonly tuning?: Partial<ClusterSourceTuning>;
+  /**
+   * A route changed without a spec change (its status, a label): the status writer
+   * checks whether someone else overwrote the status it wrote.
+   */
+  readonly onRouteStatusUpdate?: (
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+  ) => void;
+}
+
+interface Collection {
+  readonly kind: Kind;
+  readonly apiVersion: string;
+  /** Path prefix before the optional `/namespaces/NS` part. */
+  readonly prefix: string;
+  readonly plural: string;
+  readonly fieldSelector?: string;
+}
+
+const COLLECTIONS: readonly Collection[] = [
+  {
+    kind: "WebSocketRoute",
+    apiVersion: ROUTE_API_VERSION,
+    prefix: `/apis/${ROUTE_GROUP}/${ROUTE_VERSION}`,
+    plural: "websocketroutes",
+  },
+  { kind: "Service", apiVersion: "v1", prefix: "/api/v1", plural: "services" },
+  {
+    kind: "EndpointSlice",
+    apiVersion: "discovery.k8s.io/v1",
+    prefix: "/apis/discovery.k8s.io/v1",
+    plural: "endpointslices",
+  },
+  {
+    kind: "Secret",
+    apiVersion: "v1",
+    prefix: "/api/v1",
+    plural: "secrets",
+    // Auth key Secrets (spec.auth) will need a second, name-scoped informer when auth lands.
+    fieldSelector: TLS_SECRET_FIELD_SELECTOR,
+  },
+];
+
+/** The collections a source with these namespaces watches, one informer each. */
+export function watchedResources(namespaces: readonly string[]): WatchedResource[] {
+  const scopes = namespaces.length > 0 ? [...new Set(namespaces)].sort() : [""];
+  return COLLECTIONS.flatMap((c) =>
+    scopes.map((namespace) => ({
+      kind: c.kind,
+      apiVersion: c.apiVersion,
+      path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
+      namespace,
+      ...(c.fieldSelector ? { fieldSelector: c.fieldSelector } : {}),
+    })),
+  );
+}
+
+interface RawMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+}
+
+function metaOf(object: KubernetesObject): { namespace: string; name: string; raw: RawMeta } {
+  const raw = (object.metadata ?? {}) as RawMeta;
+  return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
+}
+
+function secretOfRoute(route: StoredObject | undefined): string | undefined {
+  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return undefined;
+  const name = route.spec.tls?.secretName;
+  return name === undefined ? undefined : `${route.metadata.namespace}/${name}`;
+}
+
+export class ClusterSource {
+  readonly #store: ObjectStore;
+  readonly #options: ClusterSourceOptions;
+  readonly #tuning: ClusterSourceTuning;
+  readonly #informers: SupervisedInformer[];
+  readonly #pinned: ReadonlySet<string>;
+  /** What each stored non-route object looked like, to drop no-op updates (relists, resourceVersion bumps). */
+  readonly #fingerprints = new Map<string, string>();
+  /** Every TLS Secret seen, stored or not. */
+  readonly #secrets = new Map<string, Secret>();
+  /** Secret key → keys of the routes naming it. */
+  readonly #secretRefs = new Map<string, Set<string>>();
+  /** Keys each informer has stored, for the replace semantics of a fresh list. */
+  readonly #owned = new Map<SupervisedInformer, Set<string>>();
+  #watchdog: NodeJS.Timeout | undefined;
+
+  constructor(kubeConfig: KubeConfig, rest: KubeRest, store: ObjectStore, options: ClusterSourceOptions) {
+    this.#store = store;
+    this.#options = options;
+    const { watchdogIntervalMs, unhealthyAfterMs, ...informerTuning } = {
+      ...DEFAULT_CLUSTER_SOURCE_TUNING,
+      ...options.tuning,
+    };
+    this.#tuning = {
+      ...informerTuning,
+      watchdogIntervalMs,
+      unhealthyAfterMs,
+    } as ClusterSourceTuning;
+    this.#pinned = new Set(options.pinnedSecrets ?? []);
+    this.#informers = watchedResources(options.namespaces).map((resource) => {
+      const owned = new Set<string>();
+      const informer: SupervisedInformer = new SupervisedInformer(resource, {
+        kubeConfig,
+        rest,
+        log: options.log,
+        handlers: this.#handlersFor(resource.kind, owned),
+        tuning: informerTuning,
+      });
+      this.#owned.set(informer, owned);
+      return informer;
+    });
+  }
+
+  /** Starts every informer and the stall watchdog. */
+  start(): void {
+    for (const informer of this.#informers) informer.start();
+    this.#watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const informer of this.#informers) informer.checkStall(now);
+    }, this.#tuning.watchdogIntervalMs);
+    this.#watchdog.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#watchdog);
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  /** True once every informer applied its first complete list. */
+  get synced(): boolean {
+    return this.#informers.every((i) => i.synced);
+  }
+
+  /** Resolves after the initial sync of every kind: only then is a table worth compiling. */
+  async whenSynced(): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.whenSynced()));
+  }
+
+  /** False once any watch has been failing for longer than `unhealthyAfterMs`. */
+  healthy(now = performance.now()): boolean {
+    return this.#informers.every((i) => (i.health(now).downForMs ?? 0) <= this.#tuning.unhealthyAfterMs);
+  }
+
+  health(now = performance.now()): InformerHealth[] {
+    return this.#informers.map((i) => i.health(now));
+  }
+
+  #handlersFor(kind: Kind, owned: Set<string>): InformerHandlers {
+    return {
+      replace: (objects, receivedAt) => {
+        const present = new Set(objects.map((o) => objectKey(metaOf(o))));
+        for (const key of [...owned]) {
+          if (present.has(key)) continue;
+          const [namespace, name] = key.split("/") as [string, string];
+          this.#remove(kind, namespace, name, owned, receivedAt);
+        }
+        // The items themselves arrive as upserts right after.
+      },
+      upsert: (object, receivedAt) => this.#upsert(kind, object, owned, receivedAt),
+      remove: (object, receivedAt) => {
+        const { namespace, name } = metaOf(object);
+        this.#remove(kind, namespace, name, owned, receivedAt);
+      },
+    };
+  }
+
+  #upsert(kind: Kind, object: KubernetesObject, owned: Set<string>, receivedAt: number): void {
+    const { namespace, name, raw } = metaOf(object);
+    const key = `${namespace}/${name}`;
+    if (kind === "WebSocketRoute") {
+      const ingressClass = (object as { spec?: { ingressClassName?: unknown } }).spec?.ingressClassName;
+      if (typeof ingressClass === "string" && ingressClass !== this.#options.ingressClass) {
+        // Another controller's route (or one that just moved to another class): not ours at all.
+        this.#remove(kind, namespace, name, owned, receivedAt);
+        return;
+      }
+      const stored = this.#store.get(kind, namespace, name) as WebSocketRoute | InvalidRoute | undefined;
+      if (
+        stored &&
+        raw.generation !== undefined &&
+        stored.metadata.generation === raw.generation &&
+        (stored as { metadata: { uid?: string } }).metadata.uid === raw.uid
+      ) {
+        // Status or metadata only: the spec the table was compiled from is unchanged.
+        this.#options.onRouteStatusUpdate?.(namespace, name, raw.resourceVersion);
+        return;
+      }
+      owned.add(key);
+      const route = this.#parseRoute(object, raw, namespace, name);
+      const before = secretOfRoute(stored);
+      const after = secretOfRoute(route);
+      if (before !== after) {
+        if (before) this.#secretRefs.get(before)?.delete(key);
+        if (after) {
+          const refs = this.#secretRefs.get(after) ?? new Set<string>();
+          refs.add(key);
+          this.#secretRefs.set(after, refs);
+          this.#admitSecret(after);
+        }
+      }
+      this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(route));
+      return;
+    }
+
+    const result = parseObject(object);
+    if (result.outcome !== "ok") {
+      // Not something we can use (should not happen with objects from the API server); forget any old copy.
+      this.#options.log.warn(
+        { kind, object: key, errors: result.outcome === "invalid" ? result.errors : [result.reason] },
+        "object from the API server does not parse; ignoring it",
+      );
+      this.#remove(kind, namespace, name, owned, receivedAt);
+      return;
+    }
+    owned.add(key);
+    const parsed = result.object;
+    const fingerprint = JSON.stringify({
+      ...parsed,
+      metadata: { ...parsed.metadata, resourceVersion: undefined },
+    });
+    const id = `${kind} ${key}`;
+    if (kind === "Secret") {
+      this.#secrets.set(key, parsed as Secret);
+      if (!this.#isReferenced(key) && this.#store.get(kind, namespace, name) === undefined) return;
+    }
+    if (this.#fingerprints.get(id) === fingerprint && this.#store.get(kind, namespace, name) !== undefined)
+      return;
+    this.#fingerprints.set(id, fingerprint);
+    this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(parsed));
+  }
+
+  #remove(kind: Kind, namespace: string, name: string, owned: Set<string>, receivedAt: number): void {
+    const key = `${namespace}/${name}`;
+    owned.delete(key);
+    this.#fingerprints.delete(`${kind} ${key}`);
+    if (kind === "Secret") this.#secrets.delete(key);
+    const stored = this.#store.get(kind, namespace, name);
+    if (kind === "WebSocketRoute") {
+      const secret = secretOfRoute(stored);
+      if (secret) this.#secretRefs.get(secret)?.delete(key);
+    }
+    if (stored === undefined) return;
+    this.#apply(kind, namespace, name, "delete", receivedAt, () => this.#store.remove(kind, namespace, name));
+  }
+
+  #isReferenced(secretKey: string): boolean {
+    return this.#pinned.has(secretKey) || (this.#secretRefs.get(secretKey)?.size ?? 0) > 0;
+  }
+
+  /** A route now names this Secret: move it into the store if it waited outside. */
+  #admitSecret(secretKey: string): void {
+    const secret = this.#secrets.get(secretKey);
+    if (!secret) return;
+    const { namespace, name } = secret.metadata;
+    if (this.#store.get("Secret", namespace, name) !== undefined) return;
+    this.#fingerprints.set(
+      `Secret ${secretKey}`,
+      JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: undefined } }),
+    );
+    this.#store.upsert(secret);
+  }
+
+  #parseRoute(
+    object: KubernetesObject,
+    raw: RawMeta,
+    namespace: string,
+    name: string,
+  ): WebSocketRoute | InvalidRoute {
+    const result = parseObject(object);
+    if (result.outcome === "ok") {
+      // Status is ours to write and not an input of compile(); keep the stored copy spec-only.
+      const { status: _status, ...route } = result.object as WebSocketRoute;
+      return route as WebSocketRoute;
+    }
+    const errors = result.outcome === "invalid" ? result.errors : [result.reason];
+    this.#options.log.warn({ route: `${namespace}/${name}`, errors }, "route is invalid");
+    return {
+      kind: "WebSocketRoute",
+      invalid: true,
+      metadata: {
+        namespace,
+        name,
+        ...(raw.generation === undefined ? {} : { generation: raw.generation }),
+        ...(raw.creationTimestamp === undefined ? {} : { creationTimestamp: raw.creationTimestamp }),
+        ...(raw.uid === undefined ? {} : { uid: raw.uid }),
+      },
+      errors,
+    } as InvalidRoute;
+  }
+
+  #apply(
+    kind: Kind,
+    namespace: string,
+    name: string,
+    change: "upsert" | "delete",
+    receivedAt: number,
+    write: () => void,
+  ): void {
+    write();
+    if (sourceChannels.objectApplied.hasSubscribers) {
+      sourceChannels.objectApplied.publish({ kind, namespace, name, change, receivedAt });
+    }
+  }
+}
