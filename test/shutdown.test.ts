@@ -62,6 +62,8 @@ spec:
       dir,
       "--http-listen",
       "127.0.0.1:0",
+      "--https-listen",
+      "127.0.0.1:0",
       "--admin-listen",
       "127.0.0.1:0",
       "--shutdown-drain",

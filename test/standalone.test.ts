@@ -81,7 +81,16 @@ beforeEach(async () => {
   writeFileSync(join(dir, "service.yaml"), serviceYaml("echo", backend.port));
   writeFileSync(join(dir, "chat.yml"), routeYaml("chat", "/chat"));
   const config = parseServeConfig(
-    ["--manifests", dir, "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+    [
+      "--manifests",
+      dir,
+      "--http-listen",
+      "127.0.0.1:0",
+      "--https-listen",
+      "127.0.0.1:0",
+      "--admin-listen",
+      "127.0.0.1:0",
+    ],
     {},
   );
   running = await startServe(config, createLogger("silent"));

@@ -9,6 +9,7 @@ import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { Gateway } from "../dataplane/gateway.js";
+import { HealthProber } from "../dataplane/health.js";
 import { createProxyProtocolServer } from "../dataplane/proxy-protocol.js";
 import type { ServeConfig } from "../config/config.js";
 import { createAdminServer } from "../observability/admin.js";
@@ -21,10 +22,12 @@ import { ObjectStore } from "../routing/store.js";
 import type { RoutingTable } from "../routing/table.js";
 import { ManifestDirectory } from "../sources/manifests.js";
 import { StatusLedger } from "../status/ledger.js";
+import { createHttpsServer } from "../tls/server.js";
 import { startClusterMode, type ClusterMode, type ClusterTuning } from "./cluster.js";
 
 export interface RunningGateway {
   readonly httpAddress: AddressInfo;
+  readonly httpsAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   readonly holder: TableHolder;
   readonly gateway: Gateway;
@@ -59,6 +62,7 @@ export function tableToJSON(table: RoutingTable): unknown {
     generation: table.generation,
     routes: table.routes,
     tls: [...table.certificates.entries()].map(([host, cert]) => ({ host, secret: cert.secret })),
+    defaultTlsSecret: table.defaultCertificate?.secret ?? null,
   };
 }
 
@@ -79,14 +83,35 @@ export async function startServe(
     config.manifests === undefined
       ? undefined
       : new ManifestDirectory(config.manifests, store, { log: logger.child({ component: "manifests" }) });
-  const recompiler = new Recompiler(store, holder, { ingressClass: config.ingressClass });
-  const gateway = new Gateway({ tables: holder, trustedProxies: new TrustedProxies(config.trustedProxies) });
-  const metrics = new Metrics({ connections: gateway.connections, onPublish: (l) => holder.onPublish(l) });
+  const recompiler = new Recompiler(store, holder, {
+    ingressClass: config.ingressClass,
+    ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
+  });
+  const health = new HealthProber();
+  const gateway = new Gateway({
+    tables: holder,
+    trustedProxies: new TrustedProxies(config.trustedProxies),
+    health,
+  });
+  const metrics = new Metrics({
+    connections: gateway.connections,
+    onPublish: (l) => holder.onPublish(l),
+    tables: holder,
+    endpointHealthy: (id) => health.isHealthy(id) && !gateway.states.isEjected(id),
+  });
   const stopLogging = logDataplaneEvents(logger);
   let shuttingDown = false;
 
+  let defaultTlsProblem: string | undefined;
   holder.onPublish((p) => {
     ledger.update(p.diagnostics, new Date());
+    health.update(p.table);
+    if (p.defaultTlsProblem !== defaultTlsProblem) {
+      defaultTlsProblem = p.defaultTlsProblem;
+      if (defaultTlsProblem) {
+        logger.warn({ event: "default_tls_secret", problem: defaultTlsProblem }, defaultTlsProblem);
+      }
+    }
     const draining = gateway.reconcile(p.table);
     if (draining > 0) logger.info({ event: "drain_scheduled", connections: draining }, "draining connections of endpoints that left");
     logger.info(
@@ -121,6 +146,12 @@ export async function startServe(
   gateway.attach(trafficServer, "http");
   // Behind a load balancer that sends PROXY headers, a TCP server reads them first.
   const trafficListener: net.Server = config.proxyProtocol ? createProxyProtocolServer(trafficServer) : trafficServer;
+  // PROXY protocol is not applied here yet: wrapping a TLS server needs a stream hand-over.
+  const { server: httpsServer } = createHttpsServer({
+    tables: holder,
+    onPublish: (l) => holder.onPublish(l),
+  });
+  gateway.attach(httpsServer, "https");
   const adminServer = createAdminServer({
     registry: metrics.registry,
     ready: () => !shuttingDown && holder.current.generation > 0,
@@ -132,16 +163,19 @@ export async function startServe(
         ? { manifests: { dir: config.manifests, problems: manifests.problems } }
         : { cluster: cluster?.debug() },
       endpoints: gateway.states.view(),
+      health: health.view(),
       connections: gateway.connections.size,
     }),
   });
 
   const httpAddress = await listen(trafficListener, config.httpListen);
+  const httpsAddress = await listen(httpsServer, config.httpsListen);
   const adminAddress = await listen(adminServer, config.adminListen);
   logger.info(
     {
       event: "listening",
       http: `${httpAddress.address}:${httpAddress.port}`,
+      https: `${httpsAddress.address}:${httpsAddress.port}`,
       admin: `${adminAddress.address}:${adminAddress.port}`,
     },
     "wsgate serving",
@@ -149,6 +183,7 @@ export async function startServe(
 
   return {
     httpAddress,
+    httpsAddress,
     adminAddress,
     holder,
     gateway,
@@ -160,11 +195,15 @@ export async function startServe(
       // First, so that a standby takes over status writing while connections drain.
       await cluster?.stop();
       recompiler.stop();
+      health.stop();
+      const closingTls = close(httpsServer);
+      httpsServer.closeIdleConnections();
       const closing = trafficListener === trafficServer ? close(trafficServer) : Promise.all([close(trafficListener), close(trafficServer)]);
       trafficServer.closeIdleConnections();
       logger.info({ event: "draining", connections: gateway.connections.size, windowMs: drainMs }, "closing connections with 1001");
       await gateway.drainAll(drainMs);
       await closing;
+      await closingTls;
       gateway.stop();
       await close(adminServer);
       metrics.close();

@@ -7,7 +7,8 @@ import type http from "node:http";
 import type { Duplex } from "node:stream";
 import type { RoutingTable } from "../routing/table.js";
 import { passOnAnswer } from "./answer.js";
-import { Balancer, type RandomSource } from "./balancer.js";
+import { answerIfMisdirected, misdirected } from "../tls/misdirected.js";
+import { Balancer, type HealthView, type RandomSource } from "./balancer.js";
 import { TrustedProxies, clientAddress, plainAddress } from "./client-identity.js";
 import { ConnectionRegistry, type LiveConnection } from "./connections.js";
 import { planEndpointDrains, spread } from "./drain.js";
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   readonly tables: TableSource;
   readonly states?: EndpointStates;
   readonly random?: RandomSource;
+  /** Active health checks: endpoints they failed get no new connections. */
+  readonly health?: HealthView;
   /** Seconds suggested to clients in `Retry-After` when no endpoint is ready. */
   readonly retryAfterSeconds?: number;
   /** Peers whose X-Forwarded-For / Forwarded headers are believed (`--trusted-proxies`). */
@@ -64,7 +67,7 @@ export class Gateway {
     this.#tables = options.tables;
     this.states = options.states ?? new EndpointStates();
     this.#random = options.random ?? Math.random;
-    this.#balancer = new Balancer(this.states, this.#random);
+    this.#balancer = new Balancer(this.states, this.#random, options.health);
     this.#http = new HttpForwarder(this.states, this.#balancer);
     this.#retryAfter = String(options.retryAfterSeconds ?? 5);
     this.#trusted = options.trustedProxies ?? new TrustedProxies();
@@ -93,6 +96,7 @@ export class Gateway {
       void this.handleUpgrade(req, socket, head, proto);
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (answerIfMisdirected(req, res)) return;
       this.#http.handle(req, res, this.#tables.current, this.forwardingContext(req, proto));
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -157,6 +161,10 @@ export class Gateway {
       writeRejection(socket, status, message, refusal.headers);
     };
 
+    const wrongHost = misdirected(req);
+    if (wrongHost !== undefined) {
+      return reject({ namespace: "", route: "", status: 421, reason: "misdirected", message: wrongHost });
+    }
     const admission = admitUpgrade(req, path, client, this.#tables.current, this.limits);
     if (!admission.ok) return reject(admission);
     const { route, rule } = admission.match;

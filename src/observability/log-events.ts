@@ -8,8 +8,15 @@ import {
   channels,
   type ConnectionClosed,
   type EndpointEjected,
+  type EndpointHealthChanged,
   type HandshakeRejected,
 } from "../dataplane/events.js";
+import {
+  tlsChannels,
+  type TlsContextFailed,
+  type TlsHandshakeFailed,
+  type TlsNoCertificate,
+} from "../tls/events.js";
 import type { Logger } from "./logger.js";
 
 /** Subscribes `logger` to data-plane events; returns the unsubscribe function. */
@@ -62,6 +69,44 @@ export function logDataplaneEvents(logger: Logger): () => void {
       (m) => {
         const e = m as EndpointEjected;
         logger.warn({ event: "endpoint_ejected", ...e }, "endpoint ejected after a failed connect");
+      },
+    ],
+    [
+      channels.endpointHealth,
+      (m) => {
+        const e = m as EndpointHealthChanged;
+        const fields = { event: "endpoint_health", ...e };
+        if (e.healthy) logger.info(fields, "endpoint healthy again: active health checks pass");
+        else logger.warn(fields, "endpoint unhealthy: active health checks fail; it gets no new connections");
+      },
+    ],
+    [
+      tlsChannels.noCertificate,
+      (m) => {
+        const e = m as TlsNoCertificate;
+        logger.warn(
+          { event: "tls_no_certificate", ...e },
+          e.noneAtAll
+            ? "TLS handshake refused: no certificate at all — give a route spec.tls.secretName or set --default-tls-secret (logged once per routing table)"
+            : `TLS handshake refused: no certificate for ${e.servername ? `SNI ${e.servername}` : "clients without SNI"} and no default — set --default-tls-secret (logged once per routing table)`,
+        );
+      },
+    ],
+    [
+      tlsChannels.contextFailed,
+      (m) => {
+        const e = m as TlsContextFailed;
+        logger.error(
+          { event: "tls_context_failed", ...e },
+          "TLS certificate could not be loaded; the default certificate is served instead",
+        );
+      },
+    ],
+    [
+      tlsChannels.handshakeFailed,
+      (m) => {
+        const e = m as TlsHandshakeFailed;
+        logger.debug({ event: "tls_handshake_failed", ...e }, "TLS handshake failed");
       },
     ],
   ];

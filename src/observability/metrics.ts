@@ -13,6 +13,7 @@ import {
   type HandshakeRejected,
 } from "../dataplane/events.js";
 import type { Publication } from "../routing/holder.js";
+import type { RoutingTable } from "../routing/table.js";
 import { sourceChannels, type WatchRestarted } from "../sources/cluster/events.js";
 
 export interface MetricsSources {
@@ -20,6 +21,10 @@ export interface MetricsSources {
   readonly connections: Iterable<LiveConnection>;
   /** Subscribes to table publications. */
   onPublish(listener: (p: Publication) => void): () => void;
+  /** The table in force, read at scrape time for `wsgate_backend_healthy`. */
+  readonly tables?: { readonly current: RoutingTable };
+  /** Health beyond EndpointSlice readiness: active probes passed and not passively ejected. */
+  readonly endpointHealthy?: (endpointId: string) => boolean;
 }
 
 type Direction = "from_client" | "to_client";
@@ -119,6 +124,34 @@ export class Metrics {
         this.reset();
         for (const c of sources.connections) {
           if (c.drainAt !== undefined) this.inc({ namespace: c.labels.namespace, route: c.labels.route });
+        }
+      },
+    });
+    new Gauge({
+      name: "wsgate_backend_healthy",
+      help: "Endpoints of the backend that can take new connections (a count, 0 when none): ready and not terminating in its EndpointSlices, passing active health checks, not ejected",
+      labelNames: ["namespace", "route", "backend"],
+      registers,
+      collect() {
+        this.reset();
+        const table = sources.tables?.current;
+        if (!table) return;
+        const healthy = sources.endpointHealthy ?? (() => true);
+        for (const route of table.routes) {
+          // A backend named by several rules of a route is one series; its endpoints count once.
+          const byBackend = new Map<string, Set<string>>();
+          for (const rule of route.rules) {
+            for (const backend of rule.backends) {
+              let ids = byBackend.get(backend.key);
+              if (!ids) byBackend.set(backend.key, (ids = new Set()));
+              for (const e of backend.endpoints) {
+                if (e.ready && !e.terminating && healthy(e.id)) ids.add(e.id);
+              }
+            }
+          }
+          for (const [backend, ids] of byBackend) {
+            this.set({ namespace: route.namespace, route: route.name, backend }, ids.size);
+          }
         }
       },
     });

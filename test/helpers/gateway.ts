@@ -6,7 +6,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import WebSocket, { type ClientOptions } from "ws";
-import type { RandomSource } from "../../src/dataplane/balancer.js";
+import type { HealthView, RandomSource } from "../../src/dataplane/balancer.js";
 import type { TrustedProxies } from "../../src/dataplane/client-identity.js";
 import { channels } from "../../src/dataplane/events.js";
 import { Gateway } from "../../src/dataplane/gateway.js";
@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   readonly trustedProxies?: TrustedProxies;
   /** Listen behind a PROXY protocol reader, as with `--proxy-protocol`. */
   readonly proxyProtocol?: boolean;
+  /** Active health checks (a HealthProber), as `wsgate serve` wires them. */
+  readonly health?: HealthView;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {

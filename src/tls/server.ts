@@ -1,0 +1,60 @@
+/**
+ * The HTTPS listener: an `https.Server` whose certificates come from the routing
+ * table — chosen by SNI per handshake, with the table's default certificate as the
+ * listener's own context for clients that send no SNI. TLS 1.2 at least; ALPN
+ * offers `http/1.1` only (WebSocket upgrades are HTTP/1.1).
+ */
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
+import { MIN_TLS_VERSION, TlsContexts, type CertificateTables } from "./contexts.js";
+import { tlsChannels, type TlsHandshakeFailed } from "./events.js";
+
+export interface HttpsServerOptions {
+  readonly tables: CertificateTables;
+  /** Subscribes to table publications; returns the unsubscribe function. */
+  onPublish(listener: () => void): () => void;
+  /** Keep-alive timeout of idle HTTP connections, as on the plain listener. */
+  readonly keepAliveTimeout?: number;
+}
+
+/** OpenSSL's errors for "the server had no certificate to offer". */
+const NO_CERTIFICATE_ERRORS = new Set([
+  "ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM",
+  "ERR_SSL_NO_SHARED_CIPHER",
+]);
+
+/**
+ * Creates the HTTPS server (not listening yet). It starts and completes no
+ * handshake until a certificate exists: clients get a TLS alert, and the first
+ * such failure per table generation is published on `wsgate:tls:no-certificate`.
+ */
+export function createHttpsServer(options: HttpsServerOptions): {
+  server: https.Server;
+  contexts: TlsContexts;
+} {
+  const contexts = new TlsContexts(options.tables);
+  const server = https.createServer({
+    SNICallback: contexts.SNICallback,
+    minVersion: MIN_TLS_VERSION,
+    ALPNProtocols: ["http/1.1"],
+    keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+  });
+  contexts.applyDefault(server);
+  const unsubscribe = options.onPublish(() => contexts.applyDefault(server));
+  server.once("close", unsubscribe);
+  server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const servername = typeof socket.servername === "string" ? socket.servername : undefined;
+    const code = err.code ?? "ERR_TLS";
+    if (!servername && NO_CERTIFICATE_ERRORS.has(code)) contexts.noteFailedHandshakeWithoutSni();
+    if (tlsChannels.handshakeFailed.hasSubscribers) {
+      const remote = socket.remoteAddress ?? "";
+      const event: TlsHandshakeFailed = {
+        client: remote.startsWith("::ffff:") ? remote.slice(7) : remote,
+        ...(servername ? { servername } : {}),
+        code,
+      };
+      tlsChannels.handshakeFailed.publish(event);
+    }
+  });
+  return { server, contexts };
+}
