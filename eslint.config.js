@@ -41,7 +41,8 @@ export default tseslint.config(
           ],
           patterns: [
             {
-              group: ["**/sources/*", "**/status/*", "**/cli/*"],
+              // `**` too: sources/cluster/… is one level deeper.
+              group: ["**/sources/*", "**/sources/**", "**/status/*", "**/cli/*", "**/kube/*"],
               message: "Imports point inward (DESIGN.md §2).",
             },
           ],
@@ -60,6 +61,8 @@ export default tseslint.config(
             {
               group: [
                 "**/sources/*",
+                "**/sources/**",
+                "**/kube/*",
                 "**/status/*",
                 "**/dataplane/*",
                 "**/observability/*",

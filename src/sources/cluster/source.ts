@@ -43,7 +43,10 @@ export interface ClusterSourceTuning extends InformerTuning {
 
 export const DEFAULT_CLUSTER_SOURCE_TUNING: Omit<ClusterSourceTuning, keyof InformerTuning> = {
   watchdogIntervalMs: 10_000,
-  unhealthyAfterMs: 60_000,
+  // Long: /healthz drives the liveness probe, and restarting gateways because the API
+  // server is away (a control-plane upgrade) would cut every connection and leave the
+  // new processes unable to sync. Informers restart themselves; this is the last resort.
+  unhealthyAfterMs: 300_000,
 };
 
 export interface ClusterSourceOptions {

@@ -116,9 +116,9 @@ function run(binary: string, args: string[], logFile: string): Proc {
   return { child, exited };
 }
 
-async function terminate(proc: Proc | undefined): Promise<void> {
+async function terminate(proc: Proc | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  proc.child.kill("SIGTERM");
+  proc.child.kill(signal);
   const killer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
   await proc.exited;
   clearTimeout(killer);
@@ -133,8 +133,11 @@ export interface ControlPlane {
   readonly adminKubeconfig: string;
   /** JSON client as cluster admin. */
   readonly admin: KubeRest;
-  /** Stops kube-apiserver only (etcd keeps the data): the API is unreachable until {@link startApiServer}. */
-  stopApiServer(): Promise<void>;
+  /**
+   * Stops kube-apiserver only (etcd keeps the data): the API is unreachable until
+   * {@link startApiServer}. SIGKILL is a crash: connections are reset, nothing is drained.
+   */
+  stopApiServer(signal?: NodeJS.Signals): Promise<void>;
   /** Starts kube-apiserver again on the same port and waits until it is ready. */
   startApiServer(): Promise<void>;
   /** Writes a kubeconfig that authenticates with a bearer token. */
@@ -248,8 +251,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
     server,
     adminKubeconfig,
     admin,
-    async stopApiServer() {
-      await terminate(apiserver);
+    async stopApiServer(signal: NodeJS.Signals = "SIGTERM") {
+      await terminate(apiserver, signal);
       apiserver = undefined;
     },
     startApiServer,
