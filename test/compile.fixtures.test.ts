@@ -48,6 +48,8 @@ interface Serialized {
   routes: {
     route: string;
     hostnames: string[];
+    /** `spec.auth` as compiled: jwt, forwardAuth, or unresolved (every request refused). */
+    auth?: string;
     rules: {
       key: string;
       matches: string[];
@@ -86,6 +88,7 @@ function serialize(
     routes: result.table.routes.map((r) => ({
       route: r.key,
       hostnames: [...r.hostnames],
+      ...(r.settings.auth ? { auth: r.settings.auth.kind } : {}),
       rules: r.rules.map((rule) => ({
         key: rule.key,
         matches: rule.matches.map((m) => `${m.type} ${m.value}`),

@@ -30,6 +30,8 @@ export const Reason = {
   SecretNotFound: "SecretNotFound",
   /** The TLS Secret exists but is not a usable kubernetes.io/tls certificate and key. */
   InvalidCertificate: "InvalidCertificate",
+  /** The `spec.auth.jwt.keys.secretRef` value is not a usable JWKS, PEM public key or HMAC secret. */
+  InvalidKey: "InvalidKey",
   Programmed: "Programmed",
   /** The route is served but has no ready endpoint; handshakes get 503. */
   NoReadyEndpoints: "NoReadyEndpoints",

@@ -14,6 +14,8 @@ export interface LiveConnection {
   settings: RouteSettings;
   /** When maxLifetime closes it (jittered ±10%); Infinity for none. */
   readonly lifetimeEndsAt: number;
+  /** When its token expires (`exp` plus the clock skew), on routes with `auth.jwt.closeOnExpiry`. */
+  readonly authExpiresAt?: number;
   /** When draining closes it; undefined while it is not draining. */
   drainAt: number | undefined;
   /** The close code a drain uses. */

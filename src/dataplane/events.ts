@@ -56,6 +56,14 @@ export type RejectionReason =
   | "backend_timeout"
   | "handshake_timeout"
   | "backend_rejected"
+  /** 401: no token, or an invalid one (or the forward-auth service's 401). */
+  | "unauthorized"
+  /** 403: a valid token whose issuer, audience or claims are refused (or the forward-auth service's 403). */
+  | "forbidden"
+  /** The forward-auth service's other non-2xx answer (e.g. a redirect to a login page), passed on. */
+  | "auth_denied"
+  /** 503: auth cannot be enforced — unresolved key Secret, key set or auth service unreachable, timeout. */
+  | "auth_unavailable"
   | "shutting_down";
 
 export interface HandshakeRejected {

@@ -7,6 +7,8 @@ import type http from "node:http";
 import type { Duplex } from "node:stream";
 import type { RoutingTable } from "../routing/table.js";
 import { passOnAnswer } from "./answer.js";
+import { Authenticator, type AuthenticatorOptions } from "./auth/authenticator.js";
+import { applyGrant, writeAuthRefusal, type AuthGrant } from "./auth/verdict.js";
 import { answerIfMisdirected, misdirected } from "../tls/misdirected.js";
 import { Balancer, type HealthView, type RandomSource } from "./balancer.js";
 import { TrustedProxies, clientAddress, plainAddress } from "./client-identity.js";
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   readonly sweepIntervalMs?: number;
   /** How long a proxy-initiated close waits for the close handshake (default 2 s). */
   readonly closeTimeoutMs?: number;
+  /** Authentication tuning: clock skew for `exp`/`nbf`, how `jwksUri` key sets are fetched. */
+  readonly auth?: AuthenticatorOptions;
 }
 
 /** The scheme a listener serves, and the peer address a PROXY protocol header may have set. */
@@ -62,13 +66,15 @@ export class Gateway {
   readonly #sweeper: Sweeper;
   readonly #closeTimeoutMs: number;
   readonly #random: RandomSource;
+  readonly #auth: Authenticator;
 
   constructor(options: GatewayOptions) {
     this.#tables = options.tables;
     this.states = options.states ?? new EndpointStates();
     this.#random = options.random ?? Math.random;
     this.#balancer = new Balancer(this.states, this.#random, options.health);
-    this.#http = new HttpForwarder(this.states, this.#balancer);
+    this.#auth = new Authenticator(options.auth);
+    this.#http = new HttpForwarder(this.states, this.#balancer, this.#auth);
     this.#retryAfter = String(options.retryAfterSeconds ?? 5);
     this.#trusted = options.trustedProxies ?? new TrustedProxies();
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
@@ -88,6 +94,7 @@ export class Gateway {
   stop(): void {
     this.#sweeper.stop();
     this.#http.close();
+    this.#auth.close();
   }
 
   /** Wires the gateway into an HTTP (or HTTPS) server. */
@@ -179,11 +186,29 @@ export class Gateway {
       reject({ namespace, route: name, status, reason, message, ...(headers ? { headers } : {}) });
     };
 
+    // Authentication, after the cheap gates (so floods are limited before they reach an auth
+    // service) and before any backend is chosen. It fails closed.
+    let grant: AuthGrant | undefined;
+    if (route.settings.auth) {
+      const verdict = await this.#auth.check(req, route.settings.auth, context);
+      if (clientGone) return release();
+      if (!verdict.ok) {
+        release();
+        const { status, reason, message } = verdict;
+        const detail = message;
+        const event: HandshakeRejected = { namespace, route: name, status, reason, client, path, detail };
+        if (channels.handshakeRejected.hasSubscribers) channels.handshakeRejected.publish(event);
+        return writeAuthRefusal(socket, verdict);
+      }
+      grant = verdict.grant;
+    }
+
     const timeouts = route.settings.timeouts;
-    // 0s means "no limit" for every timeout of the route.
-    const connectDeadline = timeouts.connectMs > 0 ? startedAt + timeouts.connectMs : Infinity;
+    // 0s means "no limit" for every timeout of the route. The connect budget starts after auth.
+    const connectDeadline = timeouts.connectMs > 0 ? Date.now() + timeouts.connectMs : Infinity;
     const handshakeDeadline = timeouts.handshakeMs > 0 ? startedAt + timeouts.handshakeMs : Infinity;
-    const headers = upstreamHeaders(req, context, true);
+    const forwarded = upstreamHeaders(req, context, true);
+    const headers = grant ? applyGrant(forwarded, grant) : forwarded;
     const tried = new Set<string>();
     let lastFailure: AttemptOutcome | undefined;
 
@@ -231,7 +256,7 @@ export class Gateway {
             client,
             handshakeMs: Date.now() - startedAt,
           };
-          this.#establish(socket, head, outcome, opened, route.settings, release);
+          this.#establish(socket, head, outcome, opened, route.settings, release, grant?.expiresAt);
           return;
         }
         case "answered": {
@@ -269,6 +294,7 @@ export class Gateway {
     opened: ConnectionOpened,
     settings: LiveConnection["settings"],
     release: () => void,
+    authExpiresAt?: number,
   ): void {
     const { response, socket: backend, head: backendHead } = outcome;
     const raw = response.rawHeaders;
@@ -319,6 +345,7 @@ export class Gateway {
       openedAt: now,
       settings,
       lifetimeEndsAt,
+      ...(authExpiresAt === undefined ? {} : { authExpiresAt }),
       drainAt: undefined,
       drainCode: settings.drain.closeCode,
     };

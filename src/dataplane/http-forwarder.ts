@@ -5,7 +5,9 @@
  */
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
-import type { RoutingTable } from "../routing/table.js";
+import type { RouteMatch, RoutingTable } from "../routing/table.js";
+import type { Authenticator } from "./auth/authenticator.js";
+import { applyGrantToRequest, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
 import type { Balancer } from "./balancer.js";
 import type { EndpointStates } from "./endpoint-state.js";
 import { forwardingHeaders, type ForwardingContext } from "./forwarded.js";
@@ -42,18 +44,25 @@ function plain(
   res.end(`${message}\n`);
 }
 
+/** A request on its way upstream, with what the `proxyReq` hook must add to it. */
+type ProxiedRequest = http.IncomingMessage & { wsgate?: ForwardingContext; wsgateAuth?: AuthGrant };
+
 export class HttpForwarder {
   readonly #states: EndpointStates;
   readonly #balancer: Balancer;
+  readonly #auth: Authenticator;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   readonly #proxy = createProxyServer({ agent: this.#agent, xfwd: false, ws: false });
 
-  constructor(states: EndpointStates, balancer: Balancer) {
+  constructor(states: EndpointStates, balancer: Balancer, auth: Authenticator) {
     this.#states = states;
     this.#balancer = balancer;
+    this.#auth = auth;
     // Client-sent forwarding headers are replaced, never passed on (they are spoofable).
     this.#proxy.on("proxyReq", (proxyReq, req) => {
       for (const name of FORWARDING_HEADERS) proxyReq.removeHeader(name);
+      const grant = (req as ProxiedRequest).wsgateAuth;
+      if (grant) applyGrantToRequest(proxyReq, grant);
       const context = (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate;
       if (!context) return;
       for (const [name, value] of forwardingHeaders(req, context)) proxyReq.setHeader(name, value);
@@ -69,7 +78,24 @@ export class HttpForwarder {
     const path = pathOf(req.url);
     const match = table.match(req.headers.host ?? "", path);
     if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);
-    const { route, rule } = match;
+    const auth = match.route.settings.auth;
+    if (!auth) return this.#forward(req, res, match, context);
+    // Auth applies to plain HTTP on the route too (DESIGN.md §3), and fails closed the same way.
+    void this.#auth.check(req, auth, context).then((verdict) => {
+      if (!verdict.ok) return sendAuthRefusal(res, verdict);
+      if (res.destroyed) return;
+      (req as ProxiedRequest).wsgateAuth = verdict.grant;
+      this.#forward(req, res, match, context);
+    });
+  }
+
+  /** Proxies an admitted request to an endpoint of its rule. */
+  #forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    { route, rule }: RouteMatch,
+    context: ForwardingContext,
+  ): void {
     const endpoint = this.#balancer.pick(rule, route.settings.policy);
     if (!endpoint) return plain(res, 503, "no ready endpoint for this route", { "Retry-After": "5" });
 

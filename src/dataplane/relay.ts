@@ -205,12 +205,20 @@ export class RelayedConnection {
    * boundary, then the close handshake, then TCP; destroyed after the close timeout.
    */
   close(code: number, reason: string): void {
+    this.closeSides(code, code, reason);
+  }
+
+  /**
+   * Like {@link close}, with a different code for each side: e.g. 1008 (policy) to a
+   * client whose token expired and 1000 (normal) to its backend. Metrics see the client's.
+   */
+  closeSides(clientCode: number, backendCode: number, reason: string): void {
     if (this.#closing || this.#open < 2) return;
     this.#closing = true;
-    this.#closeCode ??= code;
+    this.#closeCode ??= clientCode;
     this.#initiator ??= "proxy";
-    this.#down.inject(closeFrame(code, reason, true), true);
-    this.#up.inject(closeFrame(code, reason, false), true);
+    this.#down.inject(closeFrame(clientCode, reason, true), true);
+    this.#up.inject(closeFrame(backendCode, reason, false), true);
     this.#closeTimer = setTimeout(() => this.destroy(), this.#options.closeTimeoutMs);
     this.#closeTimer.unref();
   }

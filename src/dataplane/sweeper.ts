@@ -20,6 +20,11 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
     relay.close(connection.drainCode, "going away: endpoint draining");
     return;
   }
+  if (connection.authExpiresAt !== undefined && now >= connection.authExpiresAt) {
+    // 1008 tells the client why (policy: its token expired); the backend just sees a normal close.
+    relay.closeSides(1008, 1000, "token expired");
+    return;
+  }
   if (now >= connection.lifetimeEndsAt) {
     relay.close(1001, "maximum connection lifetime reached");
     return;

@@ -13,6 +13,7 @@ export const REDACTED_PATHS = [
   "headers['sec-websocket-protocol']",
   "req.headers.authorization",
   "req.headers.cookie",
+  "req.headers['sec-websocket-protocol']",
   "token",
   "*.token",
 ];

@@ -7,6 +7,7 @@ import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.
 import { durationToMs } from "../api/duration.js";
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
+import { authProblems, resolveAuth, type CompiledAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
@@ -183,16 +184,11 @@ function semanticProblems(route: WebSocketRoute): string[] {
       "spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off",
     );
   }
-  if (spec.auth) {
-    // Fail closed: a route that asks for authentication is never served without it.
-    problems.push(
-      "spec.auth is not supported by this wsgate version yet; the route is not served rather than served unauthenticated",
-    );
-  }
+  problems.push(...authProblems(spec.auth));
   return problems;
 }
 
-function routeSettings(route: WebSocketRoute): Route["settings"] {
+function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): Route["settings"] {
   const s = route.spec;
   return Object.freeze({
     policy: s.loadBalancing.policy,
@@ -214,6 +210,7 @@ function routeSettings(route: WebSocketRoute): Route["settings"] {
     drain: Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode }),
     ...(s.origins ? { origins: s.origins } : {}),
     ...(s.healthCheck ? { healthCheck: s.healthCheck } : {}),
+    ...(auth ? { auth } : {}),
   });
 }
 
@@ -327,6 +324,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           });
       }
     }
+    const auth = resolveAuth(route, lookup.secrets);
+    if (auth.problem) refProblems.push({ ...auth.problem, reason: Reason[auth.problem.reason] });
     const resolvedRefs =
       refProblems.length === 0
         ? condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved")
@@ -375,7 +374,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           key,
           hostnames: Object.freeze([...route.spec.hostnames]),
           rules: Object.freeze(resolved.rules),
-          settings: routeSettings(route),
+          settings: routeSettings(route, auth.auth),
         }),
       );
     }
@@ -409,10 +408,21 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
                 "No ready endpoint; handshakes are answered 503 until one is ready",
               );
 
+    // Fail closed: the route keeps its hosts and paths, and every request to it gets 503.
+    const refusing =
+      accepted.status === "True" && auth.auth?.kind === "unresolved"
+        ? condition(
+            ConditionType.Programmed,
+            "False",
+            Reason.Pending,
+            "Handshakes and requests are refused (503) until spec.auth's key Secret resolves",
+          )
+        : undefined;
+
     diagnostics.push({
       ...base,
       claimed: true,
-      conditions: [accepted, resolvedRefs, programmed],
+      conditions: [accepted, resolvedRefs, refusing ?? programmed],
       endpoints: { ready: resolved.ready, total: resolved.total },
     });
   }

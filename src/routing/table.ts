@@ -6,6 +6,7 @@
  */
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits } from "../api/route.js";
+import type { CompiledAuth } from "./auth.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
 export interface Endpoint {
@@ -56,6 +57,8 @@ export interface RouteSettings {
   readonly drain: { readonly windowMs: number; readonly closeCode: number };
   readonly origins?: Origins;
   readonly healthCheck?: HealthCheck;
+  /** `spec.auth` with its keys resolved; `kind: "unresolved"` refuses every request (fail closed). */
+  readonly auth?: CompiledAuth;
 }
 
 export interface Route {

@@ -6,6 +6,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import WebSocket, { type ClientOptions } from "ws";
+import type { AuthenticatorOptions } from "../../src/dataplane/auth/authenticator.js";
 import type { HealthView, RandomSource } from "../../src/dataplane/balancer.js";
 import type { TrustedProxies } from "../../src/dataplane/client-identity.js";
 import { channels } from "../../src/dataplane/events.js";
@@ -35,6 +36,8 @@ export interface TestGatewayOptions {
   readonly trustedProxies?: TrustedProxies;
   /** Listen behind a PROXY protocol reader, as with `--proxy-protocol`. */
   readonly proxyProtocol?: boolean;
+  /** Clock skew and jwksUri fetching of the gateway's authentication. */
+  readonly auth?: AuthenticatorOptions;
   /** Active health checks (a HealthProber), as `wsgate serve` wires them. */
   readonly health?: HealthView;
 }

@@ -1,0 +1,31 @@
+# The wsgate image: `docker build -t wsgate .` (e2e/run.sh builds it for kind).
+#
+# Stage 1 compiles the TypeScript with every dependency; the final stage holds only
+# the production dependencies and the compiled dist/. Node runs as PID 1: wsgate
+# handles SIGTERM and SIGINT itself (src/cli/main.ts: readiness fails, listeners
+# close, connections drain with 1001, exit 0) and starts no child processes, so no
+# init process is needed to forward signals or reap zombies.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no runtime dependency needs an install script.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+COPY crds ./crds
+# A numeric UID, so Kubernetes can verify runAsNonRoot (the chart also sets it).
+USER 10001:10001
+# http, https, admin (/metrics /healthz /readyz /debug/config)
+EXPOSE 8080 8443 9090
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["serve"]

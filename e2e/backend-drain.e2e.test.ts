@@ -1,0 +1,77 @@
+/**
+ * Scaling the backend down: the connections of the Pods that leave are closed with
+ * the route's drain code, spread over its drain window (not all at once), and
+ * reconnect to the Pod that stays; that Pod's connections are not touched.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import {
+  APP_NAMESPACE,
+  ROUTE_DRAIN_CODE,
+  ROUTE_DRAIN_MS,
+  ask,
+  closeAll,
+  connect,
+  gatewaysSettled,
+  kubectl,
+  readyEchoPods,
+  reconnect,
+  scaleEcho,
+  waitFor,
+  within,
+  type Client,
+} from "./cluster.js";
+
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  await scaleEcho(3);
+  await gatewaysSettled(3);
+});
+
+afterAll(async () => {
+  await closeAll(clients);
+  await scaleEcho(3);
+});
+
+it("closes a leaving Pod's connections with the drain code over the drain window, and they reconnect", async () => {
+  const before: Client[] = [];
+  for (let i = 0; i < 30; i++) before.push(await connect());
+  clients.push(...before);
+
+  const scaledAt = Date.now();
+  await kubectl("scale", "deployment/echo", "-n", APP_NAMESPACE, "--replicas=1");
+  const [survivor] = await waitFor(
+    async () => ((await readyEchoPods()).length === 1 ? readyEchoPods() : undefined),
+    {
+      what: "one echo Pod left",
+    },
+  );
+  const drained = before.filter((c) => c.pod !== survivor);
+  const kept = before.filter((c) => c.pod === survivor);
+  expect(drained.length).toBeGreaterThanOrEqual(18);
+
+  const closes = await within(
+    Promise.all(drained.map((c) => c.closed)),
+    ROUTE_DRAIN_MS + 60_000,
+    "the drained connections to close",
+  );
+  expect(new Set(closes.map((c) => c.code))).toEqual(new Set([ROUTE_DRAIN_CODE]));
+  const times = closes.map((c) => c.at).sort((a, b) => a - b);
+  const first = times[0] as number;
+  const last = times[times.length - 1] as number;
+  // Spread over the window: not a reconnect storm...
+  expect(last - first).toBeGreaterThan(0.5 * ROUTE_DRAIN_MS);
+  expect(times.filter((t) => t - first < ROUTE_DRAIN_MS / 4).length).toBeLessThan(0.6 * times.length);
+  // ...and finished within it (plus the time for the gateways to see the Pods terminate).
+  expect(last - scaledAt).toBeLessThan(ROUTE_DRAIN_MS + 20_000);
+
+  // The staying Pod's connections were never touched.
+  for (const c of kept) expect(await ask(c.socket, "still here")).toBe("still here");
+
+  // Every drained client reconnects, to the Pod that stays.
+  for (let i = 0; i < drained.length; i++) {
+    const { client } = await reconnect();
+    clients.push(client);
+    expect(client.pod).toBe(survivor);
+  }
+});

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# End-to-end test of wsgate on a kind cluster, as an admin would run it in CI:
+#
+#   1. creates a kind cluster (e2e/kind.yaml),
+#   2. builds the wsgate image from the Dockerfile and loads it into kind,
+#   3. installs the Helm chart (helm/wsgate, e2e/values.yaml) and waits for it,
+#   4. deploys the demo echo backend and its WebSocketRoute (e2e/manifests/echo.yaml),
+#   5. runs the e2e tests (e2e/*.e2e.test.ts) through the gateway's NodePort,
+#   6. on failure prints the cluster's state and the gateway's logs; deletes the
+#      cluster unless asked to keep it.
+#
+# Needs docker, kind, kubectl, helm and Node.js >= 22.12 with `npm ci` done.
+# Usage: bash e2e/run.sh [vitest arguments, e.g. a test-name filter]
+#
+# Environment:
+#   KIND_CLUSTER_NAME   cluster name (default wsgate-e2e)
+#   KIND_NODE_IMAGE     node image (default: the kind release's default)
+#   E2E_KEEP_CLUSTER=1  keep the cluster afterwards (and reuse it if it exists)
+#   E2E_SKIP_BUILD=1    do not rebuild the image (reuse wsgate-e2e:dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cluster="${KIND_CLUSTER_NAME:-wsgate-e2e}"
+image=wsgate-e2e:dev
+gateway_ns=wsgate
+app_ns=wsgate-e2e
+context="kind-$cluster"
+
+log() { printf '\ne2e: %s\n' "$*" >&2; }
+die() {
+  printf 'e2e: ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+for tool in docker kind kubectl helm node; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' is not on PATH"
+done
+[[ -x node_modules/.bin/vitest ]] || die "run npm ci first"
+
+kc() { kubectl --context "$context" "$@"; }
+
+diagnostics() {
+  log "diagnostics"
+  kc get nodes -o wide || true
+  kc get all,endpointslices,websocketroutes -n "$gateway_ns" -o wide || true
+  kc get all,endpointslices,websocketroutes -n "$app_ns" -o wide || true
+  kc describe websocketroutes -n "$app_ns" || true
+  kc get events -A --sort-by=.lastTimestamp | tail -n 50 || true
+  kc logs -n "$gateway_ns" -l app.kubernetes.io/name=wsgate --tail=200 --prefix || true
+  kc logs -n "$app_ns" -l app=echo --tail=50 --prefix || true
+}
+
+cleanup() {
+  local status=$?
+  if ((status != 0)); then diagnostics; fi
+  if [[ "${E2E_KEEP_CLUSTER:-}" == 1 ]]; then
+    log "keeping cluster $cluster (kind delete cluster --name $cluster)"
+  else
+    log "deleting cluster $cluster"
+    kind delete cluster --name "$cluster" || true
+  fi
+  exit "$status"
+}
+
+if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+  [[ "${E2E_KEEP_CLUSTER:-}" == 1 ]] || die "cluster $cluster exists; delete it or set E2E_KEEP_CLUSTER=1 to reuse it"
+  log "reusing cluster $cluster"
+else
+  log "creating cluster $cluster"
+  create=(kind create cluster --name "$cluster" --config e2e/kind.yaml --wait 180s)
+  if [[ -n "${KIND_NODE_IMAGE:-}" ]]; then create+=(--image "$KIND_NODE_IMAGE"); fi
+  "${create[@]}"
+fi
+trap cleanup EXIT
+
+if [[ "${E2E_SKIP_BUILD:-}" != 1 ]]; then
+  log "building $image"
+  docker build -t "$image" .
+fi
+log "loading $image into kind"
+kind load docker-image "$image" --name "$cluster"
+
+log "installing the chart"
+helm upgrade --install wsgate helm/wsgate --kube-context "$context" \
+  --namespace "$gateway_ns" --create-namespace \
+  --values e2e/values.yaml --wait --timeout 5m
+
+log "deploying the echo backend and its route"
+kc create namespace "$app_ns" --dry-run=client -o yaml | kc apply -f -
+kc create configmap echo-server -n "$app_ns" --from-file=e2e/echo-server.mjs \
+  --dry-run=client -o yaml | kc apply -f -
+kc apply -f e2e/manifests/echo.yaml
+kc rollout status deployment/echo -n "$app_ns" --timeout 180s
+kc wait websocketroute/echo -n "$app_ns" --for=condition=Programmed --timeout 120s
+kc get websocketroutes -n "$app_ns"
+
+log "running the e2e tests"
+WSGATE_E2E_URL=ws://127.0.0.1:18080 \
+  WSGATE_E2E_CONTEXT="$context" \
+  WSGATE_E2E_GATEWAY_NAMESPACE="$gateway_ns" \
+  WSGATE_E2E_NAMESPACE="$app_ns" \
+  node_modules/.bin/vitest run --config e2e/vitest.config.ts "$@"
