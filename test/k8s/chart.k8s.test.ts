@@ -383,3 +383,59 @@ describe("namespaced mode (watchNamespaces)", () => {
     expect(gw.holder.current.routes.map((r) => r.key)).toEqual(["chat/echo"]);
   });
 });
+
+describe("helm install", () => {
+  it("installs the chart for real (its CRD already present) and prints NOTES on applying a first route", async () => {
+    const result = await exec(
+      join(cp.binDir, "helm"),
+      [
+        "install",
+        "wsgate-notes",
+        CHART,
+        "--kubeconfig",
+        cp.adminKubeconfig,
+        "--namespace",
+        "notes",
+        "--create-namespace",
+        "--set",
+        "watchNamespaces={notes}",
+      ],
+      {
+        ...process.env,
+        HELM_CONFIG_HOME: join(work, "helm/config"),
+        HELM_CACHE_HOME: join(work, "helm/cache"),
+        HELM_DATA_HOME: join(work, "helm/data"),
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^STATUS: deployed$/m);
+    expect(result.stdout).toContain("kubectl -n notes rollout status deployment/wsgate-notes");
+    expect(result.stdout).toContain("kubectl apply -f echo-route.yaml");
+    expect(result.stdout).toContain("kubectl get wsr -A");
+    // The route the NOTES show is valid as printed.
+    const example = /save this as echo-route\.yaml[^\n]*\n\n([\s\S]*?)\n\n\s*and apply it/.exec(
+      result.stdout,
+    )?.[1];
+    expect(example).toBeDefined();
+    const routeFile = join(work, "echo-route.yaml");
+    writeFileSync(routeFile, (example as string).replace(/^ {5}/gm, ""));
+    const dryRun = await kubectl("apply", "--dry-run=server", "--validate=strict", "-f", routeFile);
+    expect(dryRun.stderr).toBe("");
+    expect(dryRun.stdout.trim()).toBe("websocketroute.wsgate.io/echo created (server dry run)");
+    const installed = await kubectl(
+      "get",
+      "deployment,service,role,rolebinding",
+      "-n",
+      "notes",
+      "-o",
+      "name",
+    );
+    expect(installed.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "deployment.apps/wsgate-notes",
+      "role.rbac.authorization.k8s.io/wsgate-notes",
+      "rolebinding.rbac.authorization.k8s.io/wsgate-notes",
+      "service/wsgate-notes",
+      "service/wsgate-notes-admin",
+    ]);
+  });
+});
