@@ -1,7 +1,8 @@
 /**
  * Log lines for data-plane events: one line per closed connection, one per
- * rejected handshake, one per ejected endpoint. Paths are logged without query
- * strings; headers are never logged.
+ * rejected handshake, one per ejected endpoint, one per health transition, and TLS
+ * certificate problems (a missing certificate at most once per routing table).
+ * Paths are logged without query strings; headers are never logged.
  */
 import diagnostics_channel from "node:diagnostics_channel";
 import {
