@@ -61,8 +61,7 @@ export function startClusterMode(
     ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });
   const source = new ClusterSource(connection.kubeConfig, rest, store, {
-    onRouteStatusUpdate: (namespace, name, resourceVersion) =>
-      writer.statusUpdated(namespace, name, resourceVersion),
+    onRouteEvent: (namespace, name, resourceVersion) => writer.routeChanged(namespace, name, resourceVersion),
     namespaces: config.namespaces,
     ingressClass: config.ingressClass,
     ...(config.defaultTlsSecret ? { pinnedSecrets: [config.defaultTlsSecret] } : {}),

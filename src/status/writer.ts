@@ -142,10 +142,11 @@ export class StatusWriter {
   }
 
   /**
-   * The route changed without a spec change. Unless that is our own last write,
-   * someone else may have overwritten the status: check it again.
+   * The route changed. Unless that is our own last write, check its status again on
+   * the next pass: someone may have overwritten it, or it is a new object under an
+   * old name (same generation and conditions, but no status yet).
    */
-  statusUpdated(namespace: string, name: string, resourceVersion: string | undefined): void {
+  routeChanged(namespace: string, name: string, resourceVersion: string | undefined): void {
     const key = `${namespace}/${name}`;
     if (resourceVersion !== undefined && this.#written.get(key) === resourceVersion) return;
     if (this.#confirmed.delete(key)) this.#kick();

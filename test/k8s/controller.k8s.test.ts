@@ -529,6 +529,20 @@ describe("cluster mode", () => {
     });
   });
 
+  it("gives a route deleted and at once recreated under its name a status of its own", async () => {
+    const ns = "recreate";
+    const a = await pod("10.244.0.91");
+    await backendService(ns, [{ ip: a.ip }]);
+    await apply(cp.admin, echoRoute(ns, "chat"));
+    await statusOf(ns, "chat", reasonIs("Programmed", "Programmed"), "Programmed");
+    // Within one coalescing window: no table ever lacks the route, and the new object is
+    // identical (same generation, same conditions) except that it has no status.
+    await remove(cp.admin, echoRoute(ns, "chat"));
+    const recreated = await apply(cp.admin, echoRoute(ns, "chat"));
+    expect((recreated as LiveRoute).status).toBeUndefined();
+    await statusOf(ns, "chat", reasonIs("Programmed", "Programmed"), "status of the new object");
+  });
+
   it("writes status in proportion to real changes, not to EndpointSlice events (1,000 events)", async () => {
     const ns = "churn";
     const [a, b] = [await pod("10.244.0.71"), await pod("10.244.0.72")];

@@ -59,14 +59,11 @@ export interface ClusterSourceOptions {
   readonly log: InformerLog;
   readonly tuning?: Partial<ClusterSourceTuning>;
   /**
-   * A route changed without a spec change (its status, a label): the status writer
-   * checks whether someone else overwrote the status it wrote.
+   * Any event of one of our routes — a status write, a label, a new spec, a new object
+   * under an old name. The status writer checks the live status again unless the event
+   * is its own write (someone may have overwritten it; a recreated route has none).
    */
-  readonly onRouteStatusUpdate?: (
-    namespace: string,
-    name: string,
-    resourceVersion: string | undefined,
-  ) => void;
+  readonly onRouteEvent?: (namespace: string, name: string, resourceVersion: string | undefined) => void;
 }
 
 interface Collection {
@@ -243,15 +240,14 @@ export class ClusterSource {
         return;
       }
       const stored = this.#store.get(kind, namespace, name) as WebSocketRoute | InvalidRoute | undefined;
+      this.#options.onRouteEvent?.(namespace, name, raw.resourceVersion);
       if (
         stored &&
         raw.generation !== undefined &&
         stored.metadata.generation === raw.generation &&
         (stored as { metadata: { uid?: string } }).metadata.uid === raw.uid
       ) {
-        // Status or metadata only: the spec the table was compiled from is unchanged.
-        this.#options.onRouteStatusUpdate?.(namespace, name, raw.resourceVersion);
-        return;
+        return; // status or metadata only: the spec the table was compiled from is unchanged
       }
       owned.add(key);
       const route = this.#parseRoute(object, raw, namespace, name);
