@@ -2,7 +2,7 @@
 # Provision actionlint (GitHub workflow linter) and promtool (Prometheus rule checker)
 # for the packaging tests, built from the Go module proxy and cached per version.
 #
-# Usage: bash scripts/lint-tools.sh        (npm run lint-tools)
+# Usage: bash scripts/lint-tools.sh
 #
 # The LAST line of stdout is the directory holding both binaries; progress goes to
 # stderr. Cache: ${WSGATE_CACHE:-$HOME/.cache/wsgate}/tools/<key>/bin. A run that finds

@@ -255,11 +255,15 @@ describe("server-side dry-run of the rendered chart", () => {
         service: { externalTrafficPolicy: "Local", nodePorts: { http: 30080, https: 30443 } },
       },
     ],
+    [
+      "kind e2e (e2e/values.yaml)",
+      parse(readFileSync(join(REPO, "e2e/values.yaml"), "utf8")) as Record<string, unknown>,
+    ],
   ];
 
   for (const [name, values] of combinations) {
     it(`accepts every object: ${name}`, async () => {
-      const file = await render(name.replaceAll(" ", "-"), values);
+      const file = await render(name.replace(/[^a-z0-9]+/gi, "-"), values);
       const objects = objectsOf(file);
       // Strict field validation: an unknown or misplaced field fails the apply.
       const result = await kubectl(
@@ -286,6 +290,26 @@ describe("server-side dry-run of the rendered chart", () => {
       }
     });
   }
+});
+
+describe("the kind e2e's demo backend (e2e/manifests/echo.yaml)", () => {
+  it("passes a strict server-side dry-run, its route included", async () => {
+    await apply(cp.admin, namespace("wsgate-e2e"));
+    const result = await kubectl(
+      "apply",
+      "--server-side",
+      "--dry-run=server",
+      "--validate=strict",
+      "-f",
+      join(REPO, "e2e/manifests/echo.yaml"),
+    );
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim().split("\n").sort()).toEqual([
+      "deployment.apps/echo serverside-applied (server dry run)",
+      "service/echo serverside-applied (server dry run)",
+      "websocketroute.wsgate.io/echo serverside-applied (server dry run)",
+    ]);
+  });
 });
 
 describe("kubectl apply -f deploy/", () => {

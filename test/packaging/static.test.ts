@@ -9,6 +9,7 @@ import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
 import { PROVISION_TIMEOUT_MS, REPO, lintToolsDir, tool } from "./tools.js";
 
 /** Every shell script of the repository: *.sh, plus .ci/run. */
@@ -69,6 +70,57 @@ describe("kind e2e suite", () => {
     const result = await tool(join(REPO, "node_modules/.bin/tsc"), ["-p", "e2e/tsconfig.json"]);
     expect(result.stdout + result.stderr).toBe("");
     expect(result.code).toBe(0);
+  });
+
+  it("agrees with itself: ports, drain timings and names across kind.yaml, values.yaml, run.sh and the tests", () => {
+    const read = (f: string): string => readFileSync(join(REPO, "e2e", f), "utf8");
+    const kind = parse(read("kind.yaml")) as {
+      nodes: {
+        role: string;
+        extraPortMappings?: { containerPort: number; hostPort: number; listenAddress: string }[];
+      }[];
+    };
+    const values = parse(read("values.yaml")) as {
+      image: { repository: string; tag: string; pullPolicy: string };
+      service: { type: string; nodePorts: { http: number } };
+      shutdown: { preStopSleepSeconds: number; drainSeconds: number };
+    };
+    const manifests = parseAllDocuments(read("manifests/echo.yaml")).map(
+      (d) => d.toJS() as { kind: string; spec: Record<string, unknown> },
+    );
+    const cluster = read("cluster.ts");
+    const runSh = read("run.sh");
+    const constant = (name: string): number =>
+      Number(new RegExp(`${name} = ([\\d_]+);`).exec(cluster)?.[1]?.replaceAll("_", ""));
+
+    const mapping = kind.nodes.flatMap((n) => n.extraPortMappings ?? []);
+    expect(mapping).toEqual([
+      {
+        containerPort: values.service.nodePorts.http,
+        hostPort: 18080,
+        listenAddress: "127.0.0.1",
+        protocol: "TCP",
+      },
+    ]);
+    expect(values.service.type).toBe("NodePort");
+    expect(runSh).toContain(`WSGATE_E2E_URL=ws://127.0.0.1:${mapping[0]?.hostPort}`);
+    expect(runSh).toContain(`image=${values.image.repository}:${values.image.tag}`);
+    expect(values.image.pullPolicy).toBe("Never");
+    expect(constant("GATEWAY_PRESTOP_MS")).toBe(values.shutdown.preStopSleepSeconds * 1000);
+    expect(constant("GATEWAY_DRAIN_MS")).toBe(values.shutdown.drainSeconds * 1000);
+    const route = manifests.find((m) => m.kind === "WebSocketRoute")?.spec as {
+      drain: { window: string; closeCode: number };
+    };
+    expect(constant("ROUTE_DRAIN_MS")).toBe(Number(route.drain.window.replace(/s$/, "")) * 1000);
+    expect(constant("ROUTE_DRAIN_CODE")).toBe(route.drain.closeCode);
+    const echo = manifests.find((m) => m.kind === "Deployment")?.spec as {
+      template: { spec: { terminationGracePeriodSeconds: number; containers: { image: string }[] } };
+    };
+    // Backends outlive the route's drain window, so the gateway's closes come first.
+    expect(echo.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+      constant("ROUTE_DRAIN_MS") + 10_000,
+    );
+    expect(echo.template.spec.containers[0]?.image).toBe(`${values.image.repository}:${values.image.tag}`);
   });
 
   it("is left out of npm test", async () => {
