@@ -31,6 +31,7 @@ import {
   type SliceEndpoint,
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
+import { spawnController } from "./harness/process.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
 
 let cp: ControlPlane;
@@ -628,6 +629,18 @@ describe("cluster mode", () => {
       expect(scoped.holder.current.routes.map((r) => r.key)).toEqual(["scope-a/chat"]);
     } finally {
       await scoped.stop();
+    }
+  });
+
+  it("without the RBAC rules: never ready, and the log says which rules to grant", async () => {
+    const unbound = await controllerKubeconfig(cp, "unbound", { rbac: false });
+    const replica = await spawnController(unbound, "unbound", ["--leader-election-id", "unbound"]);
+    try {
+      const line = await replica.waitForLog((l) => String(l.error ?? "").includes("clusterrole-rules.yaml"));
+      expect(String(line.error)).toContain("403");
+      expect((await fetch(`http://${replica.admin}/readyz`)).status).toBe(503);
+    } finally {
+      await replica.kill("SIGKILL");
     }
   });
 

@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Kind } from "../../api/parse.js";
-import type { KubeList, KubeRest } from "../../kube/rest.js";
+import { KubeApiError, type KubeList, type KubeRest } from "../../kube/rest.js";
 import { sourceChannels, type WatchRestarted } from "./events.js";
 
 /** A collection to watch. */
@@ -102,6 +102,20 @@ class ObservedWatch extends Watch {
     if (!failed) this.#onEstablished();
     return controller;
   }
+}
+
+/** What to do about the list failures an operator can fix. */
+function hint(err: unknown, kind: Kind): string {
+  const status = err instanceof KubeApiError ? err.status : undefined;
+  if (status === 404 && kind === "WebSocketRoute") {
+    return " (is the WebSocketRoute CRD installed? kubectl apply -f crds/)";
+  }
+  if (status === 401)
+    return " (the credentials were refused: check --kubeconfig or the service account token)";
+  if (status === 403) {
+    return " (RBAC: grant the rules of helm/wsgate/files/clusterrole-rules.yaml to wsgate's service account)";
+  }
+  return "";
 }
 
 interface Run {
@@ -221,7 +235,12 @@ export class SupervisedInformer {
 
   async #list(run: Run): Promise<KubeList<KubernetesObject>> {
     const { path, fieldSelector, apiVersion, kind } = this.resource;
-    const list = await this.#rest.list<KubernetesObject>(path, fieldSelector ? { fieldSelector } : {});
+    let list: KubeList<KubernetesObject>;
+    try {
+      list = await this.#rest.list<KubernetesObject>(path, fieldSelector ? { fieldSelector } : {});
+    } catch (err) {
+      throw new Error(`cannot list ${kind}: ${(err as Error).message}${hint(err, kind)}`, { cause: err });
+    }
     const items = list.items.map((item) => ({ apiVersion, kind, ...item }));
     if (this.#run === run) {
       this.#alive();

@@ -253,7 +253,11 @@ export function chartClusterRoleRules(): unknown[] {
  * kubeconfig carrying a token for it (TokenRequest API): the controller runs as
  * it would in a cluster, not as cluster admin.
  */
-export async function controllerKubeconfig(cp: ControlPlane, name = "wsgate"): Promise<string> {
+export async function controllerKubeconfig(
+  cp: ControlPlane,
+  name = "wsgate",
+  options: { rbac?: boolean } = {},
+): Promise<string> {
   const ns = "wsgate-system";
   await apply(cp.admin, namespace(ns));
   await apply(cp.admin, {
@@ -261,6 +265,19 @@ export async function controllerKubeconfig(cp: ControlPlane, name = "wsgate"): P
     kind: "ServiceAccount",
     metadata: { name, namespace: ns },
   });
+  if (options.rbac !== false) await bindChartRules(cp, name, ns);
+  const review = await cp.admin.post<{ status: { token: string } }>(
+    `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { expirationSeconds: 3600, audiences: ["https://kubernetes.default.svc.cluster.local"] },
+    },
+  );
+  return cp.writeTokenKubeconfig(name, review.status.token);
+}
+
+async function bindChartRules(cp: ControlPlane, name: string, ns: string): Promise<void> {
   await apply(cp.admin, {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
@@ -274,15 +291,6 @@ export async function controllerKubeconfig(cp: ControlPlane, name = "wsgate"): P
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${name}-controller` },
     subjects: [{ kind: "ServiceAccount", name, namespace: ns }],
   });
-  const review = await cp.admin.post<{ status: { token: string } }>(
-    `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`,
-    {
-      apiVersion: "authentication.k8s.io/v1",
-      kind: "TokenRequest",
-      spec: { expirationSeconds: 3600, audiences: ["https://kubernetes.default.svc.cluster.local"] },
-    },
-  );
-  return cp.writeTokenKubeconfig(name, review.status.token);
 }
 
 export const FAST_TUNING: ClusterTuning = {
