@@ -25,7 +25,9 @@ wss.on("connection", (socket) => {
   });
 });
 
-server.listen(port, () => console.log(JSON.stringify({ event: "listening", pod, port })));
+server.listen(port, () =>
+  console.log(JSON.stringify({ event: "listening", pod, port: server.address().port })),
+);
 
 process.once("SIGTERM", () => {
   console.log(JSON.stringify({ event: "sigterm", pod, open: wss.clients.size }));

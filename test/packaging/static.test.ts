@@ -8,7 +8,9 @@ import { spawn } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { parse, parseAllDocuments } from "yaml";
 import { PROVISION_TIMEOUT_MS, REPO, lintToolsDir, tool } from "./tools.js";
 
@@ -121,6 +123,47 @@ describe("kind e2e suite", () => {
       constant("ROUTE_DRAIN_MS") + 10_000,
     );
     expect(echo.template.spec.containers[0]?.image).toBe(`${values.image.repository}:${values.image.tag}`);
+  });
+
+  it("has a demo backend that says who it is, and on SIGTERM keeps its open sockets until they close", async () => {
+    const child = spawn(process.execPath, [join(REPO, "e2e/echo-server.mjs")], {
+      cwd: REPO,
+      env: { ...process.env, POD_NAME: "echo-test-0", PORT: "0" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      // Its JSON log lines, read in order.
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const next = async (event: string): Promise<{ port?: number }> => {
+        for (;;) {
+          const { value, done } = await lines.next();
+          if (done) throw new Error(`the echo server exited before logging ${event}`);
+          const e = JSON.parse(value as string) as { event: string; port?: number };
+          if (e.event === event) return e;
+        }
+      };
+      const { port } = await next("listening");
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+      await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+      const ask = (data: string | Buffer): Promise<Buffer> =>
+        new Promise((resolve) => {
+          socket.once("message", (answer) => resolve(answer as Buffer));
+          socket.send(data);
+        });
+      expect(String(await ask("whoami"))).toBe("echo-test-0");
+      expect(String(await ask("hello"))).toBe("hello");
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await next("sigterm");
+      // Terminating: the open socket is still served (the gateway drains it)...
+      expect(String(await ask("still here"))).toBe("still here");
+      // ...and the process exits once it is closed.
+      socket.close(1000);
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("is left out of npm test", async () => {
