@@ -215,7 +215,10 @@ describe("draining", () => {
     const received = new Promise<number>((resolve) => ws.once("message", (d: Buffer) => resolve(d.length)));
     const close = closeOf(ws);
     backendSocket(leaving).send(big);
-    // The endpoint leaves while the 8 MiB frame is on its way: the Close waits for the frame's end.
+    // Wait until the proxy is relaying the frame (a signal, polled per event-loop turn)…
+    const live = [...gw.gateway.connections][0]!;
+    while (live.relay.stats.bytesToClient === 0) await new Promise((resolve) => setImmediate(resolve));
+    // …then the endpoint leaves while the 8 MiB frame is on its way: the Close waits for the frame's end.
     gw.apply([
       ...serviceWithEndpoints("apps", "echo", [{ port: remaining.port }]),
       simpleRoute("apps", "echo", "echo", { drain: { window: "0s", closeCode: 1012 } }),

@@ -22,7 +22,7 @@ import { ObjectStore } from "../routing/store.js";
 import type { RoutingTable } from "../routing/table.js";
 import { ManifestDirectory } from "../sources/manifests.js";
 import { StatusLedger } from "../status/ledger.js";
-import { createHttpsServer } from "../tls/server.js";
+import { createHttpsServer, proxiedTlsHandoff } from "../tls/server.js";
 import { startClusterMode, type ClusterMode, type ClusterTuning } from "./cluster.js";
 
 export interface RunningGateway {
@@ -113,7 +113,11 @@ export async function startServe(
       }
     }
     const draining = gateway.reconcile(p.table);
-    if (draining > 0) logger.info({ event: "drain_scheduled", connections: draining }, "draining connections of endpoints that left");
+    if (draining > 0)
+      logger.info(
+        { event: "drain_scheduled", connections: draining },
+        "draining connections of endpoints that left",
+      );
     logger.info(
       {
         event: "table_published",
@@ -145,13 +149,17 @@ export async function startServe(
   const trafficServer = http.createServer({ keepAliveTimeout: 5_000 });
   gateway.attach(trafficServer, "http");
   // Behind a load balancer that sends PROXY headers, a TCP server reads them first.
-  const trafficListener: net.Server = config.proxyProtocol ? createProxyProtocolServer(trafficServer) : trafficServer;
-  // PROXY protocol is not applied here yet: wrapping a TLS server needs a stream hand-over.
-  const { server: httpsServer } = createHttpsServer({
+  const trafficListener: net.Server = config.proxyProtocol
+    ? createProxyProtocolServer(trafficServer)
+    : trafficServer;
+  const { server: httpsServer, contexts: tlsContexts } = createHttpsServer({
     tables: holder,
     onPublish: (l) => holder.onPublish(l),
   });
   gateway.attach(httpsServer, "https");
+  const httpsListener: net.Server = config.proxyProtocol
+    ? createProxyProtocolServer(proxiedTlsHandoff(httpsServer, tlsContexts))
+    : httpsServer;
   const adminServer = createAdminServer({
     registry: metrics.registry,
     ready: () => !shuttingDown && holder.current.generation > 0,
@@ -169,7 +177,7 @@ export async function startServe(
   });
 
   const httpAddress = await listen(trafficListener, config.httpListen);
-  const httpsAddress = await listen(httpsServer, config.httpsListen);
+  const httpsAddress = await listen(httpsListener, config.httpsListen);
   const adminAddress = await listen(adminServer, config.adminListen);
   logger.info(
     {
@@ -196,11 +204,20 @@ export async function startServe(
       await cluster?.stop();
       recompiler.stop();
       health.stop();
-      const closingTls = close(httpsServer);
+      const closingTls =
+        httpsListener === httpsServer
+          ? close(httpsServer)
+          : Promise.all([close(httpsListener), close(httpsServer)]);
       httpsServer.closeIdleConnections();
-      const closing = trafficListener === trafficServer ? close(trafficServer) : Promise.all([close(trafficListener), close(trafficServer)]);
+      const closing =
+        trafficListener === trafficServer
+          ? close(trafficServer)
+          : Promise.all([close(trafficListener), close(trafficServer)]);
       trafficServer.closeIdleConnections();
-      logger.info({ event: "draining", connections: gateway.connections.size, windowMs: drainMs }, "closing connections with 1001");
+      logger.info(
+        { event: "draining", connections: gateway.connections.size, windowMs: drainMs },
+        "closing connections with 1001",
+      );
       await gateway.drainAll(drainMs);
       await closing;
       await closingTls;

@@ -5,6 +5,7 @@
  * the bytes go to the HTTP (or TLS) server as usual.
  */
 import net from "node:net";
+import { Duplex } from "node:stream";
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_MAX = 107;
@@ -80,14 +81,63 @@ function parseV2(buffer: Buffer): ParseOutcome {
 export type ProxiedSocket = net.Socket & { proxiedAddress?: string };
 
 /**
- * A TCP server that reads the PROXY header of each connection, records the client
- * address on the socket (`proxiedAddress`), and hands the socket with the rest of
- * its bytes to `target` (an http.Server or tls.Server). Connections without a
- * valid header within `timeoutMs` are dropped: a PROXY-protocol listener must
- * never guess.
+ * Hands a connection whose PROXY header was read to the server that serves it.
+ * `rest` holds the bytes that followed the header; `address` is the client's
+ * address from the header (absent for LOCAL/UNKNOWN headers).
  */
-export function createProxyProtocolServer(target: net.Server, timeoutMs = 5_000): net.Server {
-  return net.createServer((socket: ProxiedSocket) => {
+export type Handoff = (socket: net.Socket, rest: Buffer, address: string | undefined) => void;
+
+/** Handoff to a plain `http.Server`: the rest of the bytes are put back on the socket. */
+export function toHttpServer(server: net.Server): Handoff {
+  return (socket: ProxiedSocket, rest, address) => {
+    if (address !== undefined) socket.proxiedAddress = address;
+    if (rest.length > 0) socket.unshift(rest);
+    server.emit("connection", socket);
+    socket.resume();
+  };
+}
+
+/**
+ * A Duplex over `socket` that first yields `rest`. TLS must read through a
+ * stream like this one: given the socket itself, it reads the kernel handle
+ * directly and would never see the bytes already read past the PROXY header.
+ */
+export function replayingStream(socket: net.Socket, rest: Buffer): Duplex {
+  const stream = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, encoding, callback) {
+      socket.write(chunk, encoding, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(err, callback) {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  if (rest.length > 0) stream.push(rest);
+  socket.on("data", (chunk: Buffer) => {
+    if (!stream.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => stream.push(null));
+  socket.on("close", () => stream.destroy());
+  socket.resume();
+  return stream;
+}
+
+/**
+ * A TCP server that reads the PROXY header of each connection and hands the
+ * connection, with the rest of its bytes and the client address, to `handoff`.
+ * Connections without a valid header within `timeoutMs` are dropped: a
+ * PROXY-protocol listener must never guess.
+ */
+export function createProxyProtocolServer(handoff: Handoff | net.Server, timeoutMs = 5_000): net.Server {
+  const handOver = typeof handoff === "function" ? handoff : toHttpServer(handoff);
+  return net.createServer((socket: net.Socket) => {
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), timeoutMs);
     socket.on("error", () => socket.destroy());
@@ -102,11 +152,11 @@ export function createProxyProtocolServer(target: net.Server, timeoutMs = 5_000)
         return;
       }
       socket.pause();
-      if (outcome.kind === "proxied") socket.proxiedAddress = outcome.sourceAddress;
-      const rest = buffered.subarray(outcome.length);
-      if (rest.length > 0) socket.unshift(rest);
-      target.emit("connection", socket);
-      socket.resume();
+      handOver(
+        socket,
+        buffered.subarray(outcome.length),
+        outcome.kind === "proxied" ? outcome.sourceAddress : undefined,
+      );
     };
     socket.on("data", onData);
   });

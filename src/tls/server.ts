@@ -5,7 +5,8 @@
  * offers `http/1.1` only (WebSocket upgrades are HTTP/1.1).
  */
 import https from "node:https";
-import type { TLSSocket } from "node:tls";
+import tls, { type TLSSocket } from "node:tls";
+import { replayingStream, type Handoff } from "../dataplane/proxy-protocol.js";
 import { MIN_TLS_VERSION, TlsContexts, type CertificateTables } from "./contexts.js";
 import { tlsChannels, type TlsHandshakeFailed } from "./events.js";
 
@@ -57,4 +58,37 @@ export function createHttpsServer(options: HttpsServerOptions): {
     }
   });
   return { server, contexts };
+}
+
+/**
+ * Handoff for `--proxy-protocol` on the HTTPS listener: TLS is terminated on a
+ * stream that replays the bytes read past the PROXY header, and the secured
+ * socket is given to the HTTPS server as if it had accepted it itself.
+ */
+export function proxiedTlsHandoff(
+  server: https.Server,
+  contexts: TlsContexts,
+  handshakeTimeoutMs = 10_000,
+): Handoff {
+  return (socket, rest, address) => {
+    const tlsSocket = new tls.TLSSocket(replayingStream(socket, rest), {
+      isServer: true,
+      SNICallback: contexts.SNICallback,
+      ALPNProtocols: ["http/1.1"],
+      ...(contexts.contextFor(undefined)
+        ? { secureContext: contexts.contextFor(undefined) as tls.SecureContext }
+        : {}),
+    }) as TLSSocket & { proxiedAddress?: string };
+    if (address !== undefined) tlsSocket.proxiedAddress = address;
+    const timer = setTimeout(() => tlsSocket.destroy(), handshakeTimeoutMs);
+    tlsSocket.once("secure", () => {
+      clearTimeout(timer);
+      server.emit("secureConnection", tlsSocket);
+    });
+    tlsSocket.once("error", (err) => {
+      clearTimeout(timer);
+      server.emit("tlsClientError", err, tlsSocket);
+      tlsSocket.destroy();
+    });
+  };
 }
