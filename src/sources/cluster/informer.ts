@@ -41,6 +41,11 @@ export interface InformerTuning {
   readonly backoffMaxMs: number;
   /** No sign of life for this long: the informer is restarted. */
   readonly stallMs: number;
+  /**
+   * client-node ends a watch that received nothing for this long and reconnects at
+   * once (30 s by default) — the sign of life of a quiet collection. Tests shorten it.
+   */
+  readonly watchIdleTimeoutMs?: number;
 }
 
 export const DEFAULT_INFORMER_TUNING: InformerTuning = {
@@ -72,10 +77,18 @@ class ObservedWatch extends Watch {
   readonly #onEstablished: () => void;
   readonly #onData: () => void;
 
-  constructor(kubeConfig: KubeConfig, onEstablished: () => void, onData: () => void) {
+  constructor(
+    kubeConfig: KubeConfig,
+    onEstablished: () => void,
+    onData: () => void,
+    idleTimeoutMs: number | undefined,
+  ) {
     super(kubeConfig);
     this.#onEstablished = onEstablished;
     this.#onData = onData;
+    // client-node keeps this knob private (2.x: `requestTimeoutMs`); only tests turn it.
+    if (idleTimeoutMs !== undefined)
+      (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleTimeoutMs;
   }
 
   override async watch(
@@ -210,6 +223,7 @@ export class SupervisedInformer {
       this.#kubeConfig,
       () => this.#alive(),
       () => this.#alive(),
+      this.#tuning.watchIdleTimeoutMs,
     );
     const informer = new ListWatch<KubernetesObject>(
       path,
