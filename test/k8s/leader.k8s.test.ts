@@ -198,8 +198,9 @@ describe("leader election", () => {
     const takeoverMs = performance.now() - killedAt;
     console.log(`crashed leader replaced after ${takeoverMs.toFixed(0)} ms (lease ${LEASE_SECONDS} s)`);
     // The standby only trusts its own clock: it waits out a full lease from when it last saw the record
-    // change, so the bound is the lease duration plus one retry period (lease / 7.5) and some jitter.
-    expect(takeoverMs).toBeLessThan(LEASE_SECONDS * 1000 * 1.4);
+    // change (up to one retry period, lease / 7.5 plus jitter, after the last renewal), then takes it at
+    // its next try: the lease duration plus at most two retry periods, and some slack for a busy machine.
+    expect(takeoverMs).toBeLessThan(LEASE_SECONDS * 1000 + 2_500);
 
     // The new leader writes: scale up.
     await apply(cp.admin, slice([pods[0]!.ip, pods[1]!.ip]));
