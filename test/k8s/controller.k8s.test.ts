@@ -6,6 +6,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningGateway } from "../../src/cli/serve.js";
@@ -363,6 +364,57 @@ describe("cluster mode", () => {
     } finally {
       sourceChannels.objectApplied.unsubscribe(onApplied);
     }
+  });
+
+  it("resolves JWT keys from an Opaque Secret named by spec.auth and rotates them without a restart", async () => {
+    const ns = "auth";
+    const a = await pod("10.244.0.45");
+    await backendService(ns, [{ ip: a.ip }]);
+    const token = (key: Uint8Array): Promise<string> =>
+      new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(key);
+    const first = new Uint8Array(32).fill(1);
+    const second = new Uint8Array(32).fill(2);
+    const keysSecret = (key: Uint8Array): Obj => ({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "jwt-keys", namespace: ns },
+      type: "Opaque",
+      data: { hmac: Buffer.from(key).toString("base64") },
+    });
+    await apply(
+      cp.admin,
+      echoRoute(ns, "chat", {
+        auth: {
+          jwt: {
+            keys: { secretRef: { name: "jwt-keys", key: "hmac" } },
+            tokenFrom: [{ query: "access_token" }],
+          },
+        },
+      }),
+    );
+    await statusOf(ns, "chat", reasonIs("ResolvedRefs", "SecretNotFound"), "SecretNotFound");
+    // Fail closed while the keys are missing.
+    await expect(open(`/?access_token=${await token(first)}`, `${ns}.test`)).rejects.toThrow(/HTTP 503/);
+
+    await apply(cp.admin, keysSecret(first));
+    await statusOf(ns, "chat", reasonIs("ResolvedRefs", "ResolvedRefs"), "ResolvedRefs");
+    const ws = await open(`/?access_token=${await token(first)}`, `${ns}.test`);
+    expect(await ask(ws, "signed")).toBe(`${a.ip} signed`);
+    await expect(open("/", `${ns}.test`)).rejects.toThrow(/HTTP 401/);
+
+    await apply(cp.admin, keysSecret(second));
+    const rotatedToken = await token(second);
+    await waitFor(
+      () =>
+        open(`/?access_token=${rotatedToken}`, `${ns}.test`).then(
+          () => true,
+          () => false,
+        ),
+      { what: "the rotated key accepted" },
+    );
+    await expect(open(`/?access_token=${await token(first)}`, `${ns}.test`)).rejects.toThrow(/HTTP 401/);
+    // The connection opened with the old key is untouched.
+    expect(await ask(ws, "still open")).toBe(`${a.ip} still open`);
   });
 
   it("writes every reason to the real status subresource, with Events for transitions", async () => {

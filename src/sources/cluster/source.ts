@@ -16,6 +16,7 @@ import type { Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
 import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
 import type { KubeRest } from "../../kube/rest.js";
+import { authSecretKey } from "../../routing/auth.js";
 import {
   isInvalidRoute,
   type InvalidRoute,
@@ -33,6 +34,7 @@ import {
 } from "./informer.js";
 
 export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
+export const OPAQUE_SECRET_FIELD_SELECTOR = "type=Opaque";
 
 export interface ClusterSourceTuning extends InformerTuning {
   /** How often informers are checked for stalls. */
@@ -94,8 +96,16 @@ const COLLECTIONS: readonly Collection[] = [
     apiVersion: "v1",
     prefix: "/api/v1",
     plural: "secrets",
-    // Auth key Secrets (spec.auth) will need a second, name-scoped informer when auth lands.
     fieldSelector: TLS_SECRET_FIELD_SELECTOR,
+  },
+  {
+    // JWT key Secrets (spec.auth.jwt.keys.secretRef) are plain Opaque Secrets. Both
+    // informers keep only Secrets some route names; the others wait outside the store.
+    kind: "Secret",
+    apiVersion: "v1",
+    prefix: "/api/v1",
+    plural: "secrets",
+    fieldSelector: OPAQUE_SECRET_FIELD_SELECTOR,
   },
 ];
 
@@ -127,10 +137,12 @@ function metaOf(object: KubernetesObject): { namespace: string; name: string; ra
   return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
 }
 
-function secretOfRoute(route: StoredObject | undefined): string | undefined {
-  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return undefined;
-  const name = route.spec.tls?.secretName;
-  return name === undefined ? undefined : `${route.metadata.namespace}/${name}`;
+/** `namespace/name` of every Secret a route names: its TLS certificate and its JWT keys. */
+function secretsOfRoute(route: StoredObject | undefined): string[] {
+  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
+  const tls = route.spec.tls?.secretName;
+  const auth = authSecretKey(route);
+  return [...(tls === undefined ? [] : [`${route.metadata.namespace}/${tls}`]), ...(auth ? [auth] : [])];
 }
 
 export class ClusterSource {
@@ -141,7 +153,7 @@ export class ClusterSource {
   readonly #pinned: ReadonlySet<string>;
   /** What each stored non-route object looked like, to drop no-op updates (relists, resourceVersion bumps). */
   readonly #fingerprints = new Map<string, string>();
-  /** Every TLS Secret seen, stored or not. */
+  /** Every TLS or Opaque Secret seen, stored or not. */
   readonly #secrets = new Map<string, Secret>();
   /** Secret key → keys of the routes naming it. */
   readonly #secretRefs = new Map<string, Set<string>>();
@@ -251,16 +263,15 @@ export class ClusterSource {
       }
       owned.add(key);
       const route = this.#parseRoute(object, raw, namespace, name);
-      const before = secretOfRoute(stored);
-      const after = secretOfRoute(route);
-      if (before !== after) {
-        if (before) this.#secretRefs.get(before)?.delete(key);
-        if (after) {
-          const refs = this.#secretRefs.get(after) ?? new Set<string>();
-          refs.add(key);
-          this.#secretRefs.set(after, refs);
-          this.#admitSecret(after);
-        }
+      const before = secretsOfRoute(stored);
+      const after = secretsOfRoute(route);
+      for (const secret of before) if (!after.includes(secret)) this.#secretRefs.get(secret)?.delete(key);
+      for (const secret of after) {
+        if (before.includes(secret)) continue;
+        const refs = this.#secretRefs.get(secret) ?? new Set<string>();
+        refs.add(key);
+        this.#secretRefs.set(secret, refs);
+        this.#admitSecret(secret);
       }
       this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(route));
       return;
@@ -300,8 +311,7 @@ export class ClusterSource {
     if (kind === "Secret") this.#secrets.delete(key);
     const stored = this.#store.get(kind, namespace, name);
     if (kind === "WebSocketRoute") {
-      const secret = secretOfRoute(stored);
-      if (secret) this.#secretRefs.get(secret)?.delete(key);
+      for (const secret of secretsOfRoute(stored)) this.#secretRefs.get(secret)?.delete(key);
     }
     if (stored === undefined) return;
     this.#apply(kind, namespace, name, "delete", receivedAt, () => this.#store.remove(kind, namespace, name));
