@@ -181,7 +181,12 @@ export class Gateway {
       if (admitted) admission.release();
       admitted = false;
     };
-    const refuse = (status: number, reason: Refusal["reason"], message: string, headers?: Record<string, string>): void => {
+    const refuse = (
+      status: number,
+      reason: Refusal["reason"],
+      message: string,
+      headers?: Record<string, string>,
+    ): void => {
       release();
       reject({ namespace, route: name, status, reason, message, ...(headers ? { headers } : {}) });
     };
@@ -216,7 +221,9 @@ export class Gateway {
       const endpoint = this.#balancer.pick(rule, route.settings.policy, tried);
       if (!endpoint) {
         if (tried.size === 0) {
-          return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", { "Retry-After": this.#retryAfter });
+          return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", {
+            "Retry-After": this.#retryAfter,
+          });
         }
         if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
           return refuse(504, "backend_timeout", "backend did not accept the connection in time");

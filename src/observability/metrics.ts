@@ -75,7 +75,12 @@ export class Metrics {
     const closedTotals = this.#closedTotals;
     // Bytes and messages of open connections are read from their relays at scrape
     // time and added to the totals of closed ones: exact, and nothing in the hot path.
-    const liveCounter = (name: string, help: string, fromClient: keyof RelayStats, toClient: keyof RelayStats): void => {
+    const liveCounter = (
+      name: string,
+      help: string,
+      fromClient: keyof RelayStats,
+      toClient: keyof RelayStats,
+    ): void => {
       new Counter({
         name,
         help,
