@@ -40,7 +40,12 @@ async function run(mode) {
     const backend = net.connect(sink.address().port, "127.0.0.1");
     if (mode === "pipe") client.pipe(backend);
     else {
-      const options = { maxMessageBytes: 0, extensions: "", closeTimeoutMs: 1000, clock: { now: Date.now() } };
+      const options = {
+        maxMessageBytes: 0,
+        extensions: "",
+        closeTimeoutMs: 1000,
+        clock: { now: Date.now() },
+      };
       new RelayedConnection(client, backend, options, () => {});
     }
   });
@@ -60,12 +65,19 @@ async function run(mode) {
 
 const results = { pipe: [], scanner: [] };
 for (let round = 0; round < 3; round++) {
-  for (const mode of round % 2 ? ["scanner", "pipe"] : ["pipe", "scanner"]) results[mode].push(await run(mode));
+  for (const mode of round % 2 ? ["scanner", "pipe"] : ["pipe", "scanner"])
+    results[mode].push(await run(mode));
 }
 const median = (xs, key) => xs.map((x) => x[key]).sort((a, b) => a - b)[1];
 const pipe = median(results.pipe, "MBps");
 const scanner = median(results.scanner, "MBps");
-console.log(`payload ${payload} B, ${totalMB} MB per run, median of 3 (client, relay and sink in one process):`);
-console.log(`  plain pipe:     ${pipe.toFixed(0)} MB/s  ${(median(results.pipe, "framesPerSec") / 1e6).toFixed(2)} M frames/s`);
-console.log(`  scanning relay: ${scanner.toFixed(0)} MB/s  ${(median(results.scanner, "framesPerSec") / 1e6).toFixed(2)} M frames/s`);
+console.log(
+  `payload ${payload} B, ${totalMB} MB per run, median of 3 (client, relay and sink in one process):`,
+);
+console.log(
+  `  plain pipe:     ${pipe.toFixed(0)} MB/s  ${(median(results.pipe, "framesPerSec") / 1e6).toFixed(2)} M frames/s`,
+);
+console.log(
+  `  scanning relay: ${scanner.toFixed(0)} MB/s  ${(median(results.scanner, "framesPerSec") / 1e6).toFixed(2)} M frames/s`,
+);
 console.log(`  scanning/pipe throughput: ${(scanner / pipe).toFixed(2)}`);

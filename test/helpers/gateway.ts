@@ -47,7 +47,12 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const holder = new TableHolder();
   const recompiler = new Recompiler(store, holder, { ingressClass: "wsgate" });
   const { proxyProtocol, ...gatewayOptions } = options;
-  const gateway = new Gateway({ tables: holder, sweepIntervalMs: 20, closeTimeoutMs: 5_000, ...gatewayOptions });
+  const gateway = new Gateway({
+    tables: holder,
+    sweepIntervalMs: 20,
+    closeTimeoutMs: 5_000,
+    ...gatewayOptions,
+  });
   // As `wsgate serve` does: every publish lets the gateway schedule drains.
   holder.onPublish((p) => gateway.reconcile(p.table));
   gateway.start();
