@@ -706,8 +706,10 @@ describe("cluster mode", () => {
       };
     };
     expect(debug.sources.cluster.synced).toBe(true);
+    // Two Secret watches: kubernetes.io/tls certificates and Opaque JWT keys.
     expect(debug.sources.cluster.watches.map((w) => w.kind).sort()).toEqual([
       "EndpointSlice",
+      "Secret",
       "Secret",
       "Service",
       "WebSocketRoute",
