@@ -293,6 +293,7 @@ async function idle({ conns = 10000, secure = false, concurrency = 128, settleMs
     rssBeforeKiB: before,
     rssAfterKiB: after,
     rssPerConnKiB: Math.round(((after - before) / conns) * 100) / 100,
+    rssAfterMiB: Math.round((after / 1024) * 10) / 10,
   };
 }
 

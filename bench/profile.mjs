@@ -5,6 +5,7 @@
 // whose path it prints).
 // Options: --wsgate DIR (another build's root)  --conns N (W4, default 10000 or what
 //          the open-file limit allows)  --seconds S (per CPU profile, default 5)
+//          --only W2,W3,W4,W5 (which profiles to take)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -21,8 +22,10 @@ const { values: args } = parseArgs({
     conns: { type: "string" },
     seconds: { type: "string", default: "5" },
     "no-write": { type: "boolean", default: false },
+    only: { type: "string", default: "W2,W3,W4,W5" },
   },
 });
+const only = new Set(args.only.split(","));
 const root = resolve(args.wsgate);
 const log = (text) => process.stderr.write(`profile: ${text}\n`);
 setTimeout(() => {
@@ -183,11 +186,23 @@ async function main() {
   const seconds = Number(args.seconds);
   const sections = [];
 
-  for (const [name, workload, params] of [
-    ["W2 (64 B messages, 100 connections × 16 in flight)", "flood", { conns: 100, window: 16, size: 64 }],
-    ["W5 (handshakes, 32 in parallel)", "handshakes", { concurrency: 32 }],
-  ]) {
-    const profDir = join(dir, `cpu-${workload}`);
+  const cpuWorkloads = [
+    [
+      "W2",
+      "W2 (64 B messages, 100 connections × 16 in flight)",
+      "flood",
+      { conns: 100, window: 16, size: 64 },
+    ],
+    [
+      "W3",
+      "W3 (16 KiB messages, 16 connections × 4 in flight)",
+      "flood",
+      { conns: 16, window: 4, size: 16384 },
+    ],
+    ["W5", "W5 (handshakes, 32 in parallel)", "handshakes", { concurrency: 32 }],
+  ].filter(([id]) => only.has(id));
+  for (const [id, name, workload, params] of cpuWorkloads) {
+    const profDir = join(dir, `cpu-${id}`);
     mkdirSync(profDir);
     log(`${name}: CPU profile for ${seconds} s`);
     const result = await withWsgate(
@@ -206,28 +221,6 @@ async function main() {
     sections.push({ name, result, cpu: analyzeCpuProfile(join(profDir, file), result.windowUs) });
   }
 
-  const memDir = join(dir, "memory");
-  mkdirSync(memDir);
-  log(`W4: memory of ${conns} idle connections (heap snapshots before and after)`);
-  const idle = await withWsgate(
-    ctx,
-    {
-      nodeFlags: ["--expose-gc", "--import", join(here, "lib/mem-probe.mjs")],
-      env: { WSGATE_PROBE_DIR: memDir, WSGATE_PROBE_SNAPSHOT: "1" },
-    },
-    (wsgate) =>
-      client({
-        workload: "idle",
-        port: PORTS.wsgate,
-        pid: wsgate.pid,
-        timeoutMs: 150_000,
-        params: { conns, probeDir: memDir },
-      }),
-  );
-  const memory = [0, 1].map((i) => JSON.parse(readFileSync(join(memDir, `memory-${i}.json`), "utf8")));
-  const heap = analyzeHeapSnapshots(memory[0].snapshot, memory[1].snapshot, conns);
-  const perConn = (key) => Math.round((memory[1].afterGc[key] - memory[0].afterGc[key]) / conns);
-
   const lines = [`# wsgate profile — ${new Date().toISOString()}`, ""];
   lines.push(`Command: \`npm run bench:profile\`; wsgate at ${root}; raw profiles in ${dir}.`, "");
   for (const s of sections) {
@@ -242,7 +235,42 @@ async function main() {
     for (const f of s.cpu.inclusive) lines.push(`| ${f.name.replaceAll("|", "\\|")} | ${f.pct} |`);
     lines.push("");
   }
-  lines.push(`## W4 (${conns} idle connections)`, "");
+  if (only.has("W4")) lines.push(...(await memoryProfile(ctx)));
+
+  const md = `${lines.join("\n")}\n`;
+  process.stdout.write(md);
+  if (!args["no-write"]) {
+    const out = join(repo, "bench/results");
+    mkdirSync(out, { recursive: true });
+    const path = join(out, `${new Date().toISOString().slice(0, 10)}-profile.md`);
+    writeFileSync(path, md);
+    log(`wrote ${path}`);
+  }
+}
+
+/** W4: process.memoryUsage() and a heap snapshot before and after opening the idle connections. */
+async function memoryProfile(ctx) {
+  const dir = mkdtempSync(join(os.tmpdir(), "wsgate-memory-"));
+  log(`W4: memory of ${conns} idle connections (heap snapshots before and after, in ${dir})`);
+  const idle = await withWsgate(
+    ctx,
+    {
+      nodeFlags: ["--expose-gc", "--import", join(here, "lib/mem-probe.mjs")],
+      env: { WSGATE_PROBE_DIR: dir, WSGATE_PROBE_SNAPSHOT: "1" },
+    },
+    (wsgate) =>
+      client({
+        workload: "idle",
+        port: PORTS.wsgate,
+        pid: wsgate.pid,
+        timeoutMs: 150_000,
+        params: { conns, probeDir: dir },
+      }),
+  );
+  const memory = [0, 1].map((i) => JSON.parse(readFileSync(join(dir, `memory-${i}.json`), "utf8")));
+  const heap = analyzeHeapSnapshots(memory[0].snapshot, memory[1].snapshot, conns);
+  const perConn = (key) => Math.round((memory[1].afterGc[key] - memory[0].afterGc[key]) / conns);
+  const lines = [`## W4 (${conns} idle connections)`, ""];
   lines.push(`Client result: \`${JSON.stringify(idle)}\``, "");
   lines.push("Per connection, after a full GC (process.memoryUsage() after − before, ÷ connections):", "");
   const keys = ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers"];
@@ -261,15 +289,8 @@ async function main() {
   lines.push("| object | count per connection | bytes per connection |", "| --- | ---: | ---: |");
   for (const r of heap.top)
     lines.push(`| ${r.name.replaceAll("|", "\\|")} | ${r.perConn} | ${r.bytesPerConn} |`);
-  const md = `${lines.join("\n")}\n`;
-  process.stdout.write(md);
-  if (!args["no-write"]) {
-    const out = join(repo, "bench/results");
-    mkdirSync(out, { recursive: true });
-    const path = join(out, `${new Date().toISOString().slice(0, 10)}-profile.md`);
-    writeFileSync(path, md);
-    log(`wrote ${path}`);
-  }
+  lines.push("");
+  return lines;
 }
 
 try {

@@ -8,6 +8,7 @@
 //          --only W1-1k,W2,…  --systems D,W,N,H  --wsgate DIR (another build's root)
 //          --no-install  --no-write  --nice N (run measured processes at this nice level)
 //          --param W2.window=64 (override a workload parameter; repeatable)
+//          --compare DIR (add P: another wsgate build, e.g. a src/ prototype, to the same run)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
     systems: { type: "string", default: "D,W,N,H" },
     wsgate: { type: "string", default: repo },
+    compare: { type: "string" },
     install: { type: "boolean", default: true },
     "no-install": { type: "boolean", default: false },
     write: { type: "boolean", default: true },
@@ -47,6 +49,7 @@ const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 1 : 3));
 const nice = Number(args.nice);
 const root = resolve(args.wsgate);
+const compare = args.compare ? resolve(args.compare) : undefined;
 const started = Date.now();
 const log = (text) => process.stderr.write(`bench: ${text}\n`);
 
@@ -268,13 +271,29 @@ async function main() {
   const keyPem = readFileSync(certificate.key, "utf8");
   const features = wsgateFeatures(root);
   const clockTicks = Number(tryRun(["getconf", "CLK_TCK"])?.trim() ?? 100);
-  const systems = defineSystems({ dir, root, peers, certificate, certPem, keyPem, features, fdLimit });
+  const systems = defineSystems({
+    dir,
+    root,
+    compare,
+    peers,
+    certificate,
+    certPem,
+    keyPem,
+    features,
+    fdLimit,
+  });
   const notes = [];
+  for (const w of workloads) {
+    if (w.client === "idle")
+      notes.push(`${w.id} held ${w.params.conns} idle connections (open-file limit ${fdLimit}).`);
+  }
   if (systems.W.tlsUnavailable) {
     log(systems.W.tlsUnavailable);
     notes.push(systems.W.tlsUnavailable);
   }
-  const order = args.systems.split(",").filter((s) => systems[s]);
+  const order = [...args.systems.split(","), ...(compare ? ["P"] : [])].filter(
+    (s, i, all) => systems[s] && all.indexOf(s) === i,
+  );
   const loadStart = os
     .loadavg()
     .map((l) => l.toFixed(2))
@@ -286,7 +305,7 @@ async function main() {
 
   const ctx = { certificate, clockTicks };
   const results = {};
-  const routingRuns = [];
+  const routingRuns = {};
   for (let round = 0; round < rounds; round++) {
     const rotated = [...order.slice(round % order.length), ...order.slice(0, round % order.length)];
     for (const id of rotated) {
@@ -310,28 +329,34 @@ async function main() {
       }
     }
     if (!only || only.has("C1") || only.has("C2")) {
-      const routing = (() => {
-        try {
-          const out = run([process.execPath, join(here, "routing.mjs"), "--dist", join(root, "dist")], {
-            cpus: PROXY_CPU,
-            nice,
-            timeoutMs: 120_000,
-          });
-          return JSON.parse(out.trim().split("\n").pop());
-        } catch (err) {
-          return { error: err.message };
-        }
-      })();
-      routingRuns.push(routing);
-      log(
-        `round ${round + 1}/${rounds} C1/C2: ${routing.error ? `ERROR ${routing.error}` : `compile ${routing.compileMs} ms, match ${routing.matchNs} ns/op`}`,
-      );
+      for (const [id, dist] of [
+        ["W", join(root, "dist")],
+        ...(compare ? [["P", join(compare, "dist")]] : []),
+      ]) {
+        const routing = (() => {
+          try {
+            const out = run([process.execPath, join(here, "routing.mjs"), "--dist", dist], {
+              cpus: PROXY_CPU,
+              nice,
+              timeoutMs: 120_000,
+            });
+            return JSON.parse(out.trim().split("\n").pop());
+          } catch (err) {
+            return { error: err.message };
+          }
+        })();
+        (routingRuns[id] ??= []).push(routing);
+        log(
+          `round ${round + 1}/${rounds} ${id} C1/C2: ${routing.error ? `ERROR ${routing.error}` : `compile ${routing.compileMs} ms, match ${routing.matchNs} ns/op`}`,
+        );
+      }
     }
   }
 
   const systemIds = order;
   const summary = summarize(results, systemIds);
-  const routing = summarizeRouting(routingRuns);
+  const routing = summarizeRouting(routingRuns.W ?? []);
+  const routingCompared = compare ? summarizeRouting(routingRuns.P ?? []) : undefined;
   const verdicts = targets(summary, routing);
   const errors = [];
   for (const [id, byWorkload] of Object.entries(results)) {
@@ -366,12 +391,22 @@ async function main() {
     placement: pin ? { proxy: PROXY_CPU, clientAndBackend: LOAD_CPU } : "none",
     nice,
   };
-  const md = markdown({ meta, summary, routing, systems: systemIds, verdicts, skipped, notes });
+  const md = markdown({
+    meta,
+    summary,
+    routing,
+    routingCompared,
+    systems: systemIds,
+    verdicts,
+    skipped,
+    notes,
+  });
   process.stdout.write(`\n${md}`);
   if (args.write && !args["no-write"]) {
     const out = join(repo, "bench/results");
     mkdirSync(out, { recursive: true });
-    const day = date.slice(0, 10);
+    // A comparison with another build is an experiment: its own files, and the docs stay as they are.
+    const day = `${date.slice(0, 10)}${compare ? "-compare" : ""}`;
     writeFileSync(join(out, `${day}.md`), md);
     writeFileSync(
       join(out, `${day}.json`),
@@ -389,6 +424,7 @@ async function main() {
           context: CONTEXT,
           summary,
           routing,
+          ...(compare ? { compare, routingCompared } : {}),
           targets: verdicts,
           skipped,
           notes,
@@ -399,7 +435,7 @@ async function main() {
         2,
       )}\n`,
     );
-    const refreshed = refreshDocs(md.replace(/^# .*\n\n/, ""));
+    const refreshed = !compare && refreshDocs(md.replace(/^# .*\n\n/, ""));
     log(`wrote bench/results/${day}.md and .json${refreshed ? "; refreshed docs/benchmarks.md" : ""}`);
   }
   rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,22 @@
 # harness on CPU 1, next to the load generator and away from the proxy's CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# wsgate needs Node >= 22.12 (README); bring Node 24 from the npm registry like .ci/run does.
+cache="${WSGATE_CACHE:-$HOME/.cache/wsgate}"
+node_ok() {
+  command -v node >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)'
+}
+if ! node_ok; then
+  if [ ! -x "$cache/node24/node_modules/.bin/node" ]; then
+    echo "bench: node $(node --version 2>/dev/null || echo missing) is too old; bringing Node 24 from the npm registry" >&2
+    mkdir -p "$cache/node24"
+    npm install --prefix "$cache/node24" --no-save --no-audit --no-fund node@24 >&2
+  fi
+  export PATH="$cache/node24/node_modules/.bin:$PATH"
+  node_ok || { echo "bench: could not provide Node >= 22.12" >&2; exit 1; }
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 script=bench/run.mjs
 if [ "${1:-}" = "--profile" ]; then

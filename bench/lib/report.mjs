@@ -85,8 +85,17 @@ export const METRICS = [
     key: "w4_mem",
     w: "W4",
     field: "rssPerConnKiB",
-    label: "W4 proxy RSS per idle connection (10k)",
+    label: "W4 proxy RSS per idle connection",
     unit: "KiB",
+    better: "lower",
+    proxy: true,
+  },
+  {
+    key: "w4_total",
+    w: "W4",
+    field: "rssAfterMiB",
+    label: "W4 proxy RSS with the idle connections open",
+    unit: "MiB",
     better: "lower",
     proxy: true,
   },
@@ -123,7 +132,7 @@ export const METRICS = [
     key: "w7_mem",
     w: "W7-idle",
     field: "rssPerConnKiB",
-    label: "W7 proxy RSS per idle TLS connection (2k)",
+    label: "W7 proxy RSS per idle TLS connection",
     unit: "KiB",
     better: "lower",
     proxy: true,
@@ -161,6 +170,10 @@ export function summarize(results, systems) {
   for (const m of METRICS) {
     ratios[m.key] = {};
     const w = table[m.key].W;
+    if (systems.includes("P")) {
+      const p = table[m.key].P;
+      ratios[m.key]["P/W"] = p !== undefined && w !== undefined && w !== 0 ? p / w : undefined;
+    }
     for (const other of ["D", "N", "H"]) {
       const o = table[m.key][other];
       ratios[m.key][`W/${other}`] = w !== undefined && o !== undefined && o !== 0 ? w / o : undefined;
@@ -202,7 +215,7 @@ const fmt = (v) => {
 };
 const fmtRatio = (v) => (v === undefined ? "—" : `${v.toFixed(2)}×`);
 
-export function markdown({ meta, summary, routing, systems, verdicts, skipped, notes }) {
+export function markdown({ meta, summary, routing, routingCompared, systems, verdicts, skipped, notes }) {
   const { table, ratios } = summary;
   const lines = [];
   lines.push(`# wsgate benchmark — ${meta.date}`);
@@ -223,14 +236,15 @@ export function markdown({ meta, summary, routing, systems, verdicts, skipped, n
   );
   lines.push("");
   const cols = systems;
-  lines.push(`| metric | unit | ${cols.join(" | ")} | W/D | W/N | W/H |`);
-  lines.push(`| --- | --- | ${cols.map(() => "---:").join(" | ")} | ---: | ---: | ---: |`);
+  const ratioCols = ["W/D", "W/N", "W/H", ...(cols.includes("P") ? ["P/W"] : [])];
+  lines.push(`| metric | unit | ${[...cols, ...ratioCols].join(" | ")} |`);
+  lines.push(`| --- | --- | ${[...cols, ...ratioCols].map(() => "---:").join(" | ")} |`);
   for (const m of METRICS) {
     const arrow = m.better === "lower" ? "↓" : "↑";
     const cells = cols.map((s) => fmt(table[m.key][s]));
     const r = ratios[m.key];
     lines.push(
-      `| ${m.label} ${arrow} | ${m.unit} | ${cells.join(" | ")} | ${fmtRatio(r["W/D"])} | ${fmtRatio(r["W/N"])} | ${fmtRatio(r["W/H"])} |`,
+      `| ${m.label} ${arrow} | ${m.unit} | ${[...cells, ...ratioCols.map((c) => fmtRatio(r[c]))].join(" | ")} |`,
     );
   }
   lines.push("");
@@ -247,20 +261,27 @@ export function markdown({ meta, summary, routing, systems, verdicts, skipped, n
   }
   lines.push("");
   if (routing) {
+    const both = Boolean(routingCompared);
+    const cell = (f) => (both ? `${f(routing)} | ${f(routingCompared)}` : f(routing));
     lines.push("Control plane (wsgate only, CPU 0):");
     lines.push("");
-    lines.push("| metric | value |");
-    lines.push("| --- | ---: |");
-    lines.push(
-      `| C1 compile(): ${routing.routes} routes, ${routing.endpoints} endpoints | ${fmt(routing.compileMs)} ms |`,
-    );
-    lines.push(`| C1 store.snapshot() of the same | ${fmt(routing.snapshotMs)} ms |`);
-    lines.push(
-      `| C2 table.match, mixed (80% exact host, 10% wildcard, 10% miss) | ${fmt(routing.match.mixed.ns)} ns/op |`,
-    );
-    lines.push(`| C2 table.match, exact host | ${fmt(routing.match.exact.ns)} ns/op |`);
-    lines.push(`| C2 table.match, wildcard host | ${fmt(routing.match.wildcard.ns)} ns/op |`);
-    lines.push(`| C2 table.match, no route (404) | ${fmt(routing.match.miss.ns)} ns/op |`);
+    lines.push(both ? "| metric | W | P |" : "| metric | value |");
+    lines.push(both ? "| --- | ---: | ---: |" : "| --- | ---: |");
+    const rows = [
+      [
+        `C1 compile(): ${routing.routes} routes, ${routing.endpoints} endpoints`,
+        (r) => `${fmt(r.compileMs)} ms`,
+      ],
+      ["C1 store.snapshot() of the same", (r) => `${fmt(r.snapshotMs)} ms`],
+      [
+        "C2 table.match, mixed (80% exact host, 10% wildcard, 10% miss)",
+        (r) => `${fmt(r.match.mixed.ns)} ns/op`,
+      ],
+      ["C2 table.match, exact host", (r) => `${fmt(r.match.exact.ns)} ns/op`],
+      ["C2 table.match, wildcard host", (r) => `${fmt(r.match.wildcard.ns)} ns/op`],
+      ["C2 table.match, no route (404)", (r) => `${fmt(r.match.miss.ns)} ns/op`],
+    ];
+    for (const [label, f] of rows) lines.push(`| ${label} | ${cell(f)} |`);
     lines.push("");
   }
   lines.push("Targets:");

@@ -17,6 +17,10 @@ export const PORTS = {
   nginxTls: 28444,
   haproxy: 28082,
   haproxyTls: 28445,
+  // P: a second wsgate build (--compare DIR), e.g. a prototype of a src/ change.
+  prototype: 28083,
+  prototypeTls: 28446,
+  prototypeAdmin: 28091,
 };
 
 /** Fails early with a readable message when one of our ports is taken. */
@@ -272,7 +276,17 @@ export function wsgateFeatures(root) {
  * Builds the system table. Each system has `port`, `tlsPort`, and `start(opts)`
  * returning a handle `{ pid, stop() }` (D starts nothing: pid 0).
  */
-export function defineSystems({ dir, root, peers, certificate, certPem, keyPem, features, fdLimit }) {
+export function defineSystems({
+  dir,
+  root,
+  compare,
+  peers,
+  certificate,
+  certPem,
+  keyPem,
+  features,
+  fdLimit,
+}) {
   const nginxConf = join(dir, "nginx.conf");
   writeFileSync(nginxConf, nginxConfig(dir, certificate, fdLimit));
   const combined = join(dir, "haproxy.pem");
@@ -282,20 +296,20 @@ export function defineSystems({ dir, root, peers, certificate, certPem, keyPem, 
   writeFileSync(haproxyCfg, haproxyConfig(dir, { combined }, Math.floor((fdLimit - 200) / 2)));
   const manifests = wsgateManifests(dir, { certPem, keyPem });
 
-  const wsgateArgs = [
+  const wsgateArgs = (dist, features, ports) => [
     process.execPath,
-    join(root, "dist/cli/main.js"),
+    join(dist, "cli/main.js"),
     "serve",
     "--manifests",
     manifests,
     "--http-listen",
-    `${HOST}:${PORTS.wsgate}`,
+    `${HOST}:${ports.http}`,
     "--admin-listen",
-    `${HOST}:${PORTS.wsgateAdmin}`,
+    `${HOST}:${ports.admin}`,
     // Per-connection log lines off, as nginx's access_log off and HAProxy without `log`.
     "--log-level",
     "warn",
-    ...(features.https ? ["--https-listen", `${HOST}:${PORTS.wsgateTls}`] : []),
+    ...(features.https ? ["--https-listen", `${HOST}:${ports.https}`] : []),
     ...(features.shutdownDrain ? ["--shutdown-drain", "0s"] : []),
   ];
 
@@ -325,9 +339,33 @@ export function defineSystems({ dir, root, peers, certificate, certPem, keyPem, 
       port: PORTS.wsgate,
       tlsPort: features.https ? PORTS.wsgateTls : undefined,
       tlsUnavailable: features.https ? undefined : "wsgate: TLS listener not available in this build",
-      ...proxy(wsgateArgs, "wsgate"),
+      ...proxy(
+        wsgateArgs(join(root, "dist"), features, {
+          http: PORTS.wsgate,
+          https: PORTS.wsgateTls,
+          admin: PORTS.wsgateAdmin,
+        }),
+        "wsgate",
+      ),
     },
   };
+  if (compare) {
+    const other = wsgateFeatures(compare);
+    systems.P = {
+      id: "P",
+      name: `wsgate at ${compare}`,
+      port: PORTS.prototype,
+      tlsPort: other.https ? PORTS.prototypeTls : undefined,
+      ...proxy(
+        wsgateArgs(join(compare, "dist"), other, {
+          http: PORTS.prototype,
+          https: PORTS.prototypeTls,
+          admin: PORTS.prototypeAdmin,
+        }),
+        "wsgate (compared build)",
+      ),
+    };
+  }
   if (peers.nginx) {
     systems.N = {
       id: "N",
