@@ -103,9 +103,9 @@ interface PathEntry {
 }
 
 interface VirtualHost {
-  readonly exact: ReadonlyMap<string, PathEntry>;
-  /** PathPrefix entries, longest value first. */
-  readonly prefixes: readonly PathEntry[];
+  readonly exact: Map<string, PathEntry>;
+  /** PathPrefix entries by canonical value (see {@link canonicalPrefix}). */
+  readonly prefixes: Map<string, PathEntry>;
 }
 
 export interface RoutingTable {
@@ -159,48 +159,42 @@ export function buildTable(
   certificates: ReadonlyMap<string, TlsCertificate>,
   defaultCertificate?: TlsCertificate,
 ): RoutingTable {
-  const hosts = new Map<string, { exact: Map<string, PathEntry>; prefixes: PathEntry[] }>();
+  // Every lookup is a Map get: exact paths by value, PathPrefixes by canonical value
+  // (tried from the longest segment-aligned prefix of the request path down), and
+  // wildcard hosts by suffix (tried from the most specific suffix of the Host down).
+  const hosts = new Map<string, VirtualHost>();
   for (const route of routes) {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     for (const rule of route.rules) {
       for (const match of rule.matches) {
         for (const name of names) {
           let vhost = hosts.get(name);
-          if (!vhost) hosts.set(name, (vhost = { exact: new Map(), prefixes: [] }));
+          if (!vhost) hosts.set(name, (vhost = { exact: new Map(), prefixes: new Map() }));
           const entry = { match, route, rule };
-          if (match.type === "Exact") {
-            if (!vhost.exact.has(match.value)) vhost.exact.set(match.value, entry);
-          } else if (
-            !vhost.prefixes.some((e) => canonicalPrefix(e.match.value) === canonicalPrefix(match.value))
-          ) {
-            // `/ws/` and `/ws` are one claim: the older route keeps it.
-            vhost.prefixes.push(entry);
-          }
+          // The first claim stays: routes come older first. `/ws/` and `/ws` are one claim.
+          const map = match.type === "Exact" ? vhost.exact : vhost.prefixes;
+          const key = match.type === "Exact" ? match.value : canonicalPrefix(match.value);
+          if (!map.has(key)) map.set(key, entry);
         }
       }
     }
   }
-  const frozen = new Map<string, VirtualHost>();
-  for (const [name, vhost] of hosts) {
-    vhost.prefixes.sort(
-      (a, b) => canonicalPrefix(b.match.value).length - canonicalPrefix(a.match.value).length,
-    );
-    frozen.set(name, Object.freeze({ exact: vhost.exact, prefixes: Object.freeze(vhost.prefixes) }));
-  }
-  // Wildcards checked most specific (longest suffix) first.
-  const wildcards = [...frozen.keys()]
-    .filter((h) => h.startsWith("*."))
-    .sort((a, b) => b.length - a.length || (a < b ? -1 : 1))
-    .map((h) => ({ suffix: h.slice(1), vhost: frozen.get(h) as VirtualHost }));
-  const any = frozen.get("");
+  const wildcards = new Map<string, VirtualHost>();
+  for (const [name, vhost] of hosts) if (name.startsWith("*.")) wildcards.set(name.slice(1), vhost);
+  const any = hosts.get("");
 
   function matchIn(vhost: VirtualHost, path: string): RouteMatch | undefined {
     const exact = vhost.exact.get(path);
     if (exact) return { route: exact.route, rule: exact.rule };
-    for (const entry of vhost.prefixes) {
-      if (prefixMatches(entry.match.value, path)) return { route: entry.route, rule: entry.rule };
+    if (vhost.prefixes.size === 0) return undefined;
+    let candidate = canonicalPrefix(path);
+    for (;;) {
+      const entry = vhost.prefixes.get(candidate);
+      if (entry) return { route: entry.route, rule: entry.rule };
+      if (candidate === "/") return undefined;
+      const slash = candidate.lastIndexOf("/");
+      candidate = slash <= 0 ? "/" : candidate.slice(0, slash);
     }
-    return undefined;
   }
 
   return Object.freeze({
@@ -212,14 +206,15 @@ export function buildTable(
     // a host whose routes match no path falls through to wildcards, then to any-host routes.
     match(host: string, path: string): RouteMatch | undefined {
       const name = normalizeHost(host);
-      const exact = frozen.get(name);
+      // A literal "*.x" Host must not select the wildcard's virtual host as if it were exact.
+      const exact = name.startsWith("*") ? undefined : hosts.get(name);
       const found = exact && matchIn(exact, path);
       if (found) return found;
-      for (const w of wildcards) {
-        if (name.length > w.suffix.length && name.endsWith(w.suffix)) {
-          const m = matchIn(w.vhost, path);
-          if (m) return m;
-        }
+      // Most specific wildcard first: `*.b.example.com` before `*.example.com`.
+      for (let dot = name.indexOf("."); dot > 0; dot = name.indexOf(".", dot + 1)) {
+        const vhost = wildcards.get(name.slice(dot));
+        const m = vhost && matchIn(vhost, path);
+        if (m) return m;
       }
       return any && matchIn(any, path);
     },
