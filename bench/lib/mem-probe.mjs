@@ -3,10 +3,11 @@
 // statistics to $WSGATE_PROBE_DIR/memory-<n>.json, plus a heap snapshot when
 // $WSGATE_PROBE_SNAPSHOT is set. Touches nothing else in the process.
 import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import v8 from "node:v8";
 
-const dir = process.env.WSGATE_PROBE_DIR ?? ".";
+const dir = process.env.WSGATE_PROBE_DIR ?? tmpdir();
 let n = 0;
 process.on("SIGUSR2", () => {
   const index = n++;
