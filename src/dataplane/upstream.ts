@@ -4,6 +4,7 @@
  * anything are retryable — once it answered (101 or not), the answer stands.
  */
 import http from "node:http";
+import net from "node:net";
 import type { Socket } from "node:net";
 import type { Endpoint } from "../routing/table.js";
 
@@ -42,8 +43,10 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
       method: "GET",
       path: options.path,
       headers: options.headers as string[],
-      agent: false,
       setHost: false,
+      // One connection per handshake, made directly: `agent: false` would build a
+      // throwaway Agent for every request (bench/: W5 CPU per handshake -14%).
+      createConnection: () => net.connect({ host: endpoint.address, port: endpoint.port, noDelay: true }),
     });
     // An infinite budget (a route timeout of 0s) sets no timer at all.
     if (Number.isFinite(options.connectTimeoutMs)) {
@@ -60,7 +63,6 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
       );
     }
     request.on("socket", (socket) => {
-      socket.setNoDelay(true);
       socket.once("connect", () => {
         clearTimeout(timer);
         if (!Number.isFinite(options.handshakeDeadline)) return;
