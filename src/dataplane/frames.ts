@@ -48,17 +48,25 @@ export interface ScannerOptions {
 
 const MAX_SAFE_LENGTH = 2 ** 53 - 1;
 
+/** A frame header's total size, known from its second byte (RFC 6455 §5.2). */
+function headerSize(b1: number): number {
+  const len7 = b1 & 0x7f;
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+}
+
 export class FrameScanner {
   readonly #options: ScannerOptions;
   readonly #handler: FrameHandler;
-  readonly #header = Buffer.alloc(14);
+  /** Allocated the first time a header straddles two chunks (rare), to keep idle connections small. */
+  #header: Buffer | undefined;
   #headerLength = 0;
   #headerNeeded = 2;
   #remaining = 0;
   #inPayload = false;
   #control: Buffer | undefined;
   #controlFill = 0;
-  #maskOffset = 0;
+  /** The current control frame's mask key, big-endian. */
+  #mask = 0;
   #inFragmentedMessage = false;
   #messageBytes = 0;
   #error: string | undefined;
@@ -103,14 +111,27 @@ export class FrameScanner {
         if (this.#remaining === 0) this.#finishFrame(offset);
         continue;
       }
-      if (this.#headerLength === 0) this.frame.start = offset;
-      // Copy header bytes until the header is complete (headers may straddle chunks).
+      if (this.#headerLength === 0) {
+        this.frame.start = offset;
+        // Fast path: the whole header is in this chunk, so it is parsed in place.
+        if (length - offset >= 2) {
+          const size = headerSize(chunk[offset + 1] as number);
+          if (length - offset >= size) {
+            if (!this.#parseHeader(chunk, offset)) return false;
+            offset += size;
+            if (this.#remaining === 0) this.#finishFrame(offset);
+            continue;
+          }
+        }
+      }
+      // Slow path: a header straddling chunks is copied until complete.
+      const header = (this.#header ??= Buffer.alloc(14));
       while (offset < length && this.#headerLength < this.#headerNeeded) {
-        this.#header[this.#headerLength++] = chunk[offset++] as number;
-        if (this.#headerLength === 2) this.#headerNeeded = this.#fullHeaderLength();
+        header[this.#headerLength++] = chunk[offset++] as number;
+        if (this.#headerLength === 2) this.#headerNeeded = headerSize(header[1] as number);
       }
       if (this.#headerLength < this.#headerNeeded) break;
-      if (!this.#parseHeader()) return false;
+      if (!this.#parseHeader(header, 0)) return false;
       if (this.#remaining === 0) this.#finishFrame(offset);
     }
     // A frame that continues into the next chunk did not start there.
@@ -118,22 +139,15 @@ export class FrameScanner {
     return true;
   }
 
-  #fullHeaderLength(): number {
-    const b1 = this.#header[1] as number;
-    const len7 = b1 & 0x7f;
-    const mask = b1 & 0x80 ? 4 : 0;
-    return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + mask;
-  }
-
   #fail(reason: string): false {
     this.#error = reason;
     return false;
   }
 
-  #parseHeader(): boolean {
-    const h = this.#header;
-    const b0 = h[0] as number;
-    const b1 = h[1] as number;
+  /** Parses the complete header that starts at `h[at]`. */
+  #parseHeader(h: Buffer, at: number): boolean {
+    const b0 = h[at] as number;
+    const b1 = h[at + 1] as number;
     const frame = this.frame;
     frame.fin = (b0 & 0x80) !== 0;
     frame.opcode = b0 & 0x0f;
@@ -143,17 +157,18 @@ export class FrameScanner {
     let length = len7;
     let pos = 2;
     if (len7 === 126) {
-      length = h.readUInt16BE(2);
+      length = h.readUInt16BE(at + 2);
       pos = 4;
     } else if (len7 === 127) {
-      const high = h.readUInt32BE(2);
+      const high = h.readUInt32BE(at + 2);
       if (high > 0x1fffff) return this.#fail("frame length over 2^53");
-      length = high * 2 ** 32 + h.readUInt32BE(6);
+      length = high * 2 ** 32 + h.readUInt32BE(at + 6);
       pos = 10;
       if (length > MAX_SAFE_LENGTH) return this.#fail("frame length over 2^53");
     }
     frame.payloadLength = length;
-    this.#maskOffset = pos;
+    // The mask key is kept only for control frames, whose payloads are read.
+    this.#mask = frame.masked && (b0 & 0x0f) >= 0x8 ? h.readUInt32BE(at + pos) : 0;
     this.#headerLength = 0;
     this.#headerNeeded = 2;
 
@@ -198,12 +213,11 @@ export class FrameScanner {
   #captureControl(chunk: Buffer, offset: number, take: number): void {
     const control = this.#control as Buffer;
     const masked = this.frame.masked;
-    const h = this.#header;
-    const m = this.#maskOffset;
+    const mask = this.#mask;
     for (let i = 0; i < take; i++) {
       const byte = chunk[offset + i] as number;
       const at = this.#controlFill++;
-      control[at] = masked ? byte ^ (h[m + (at & 3)] as number) : byte;
+      control[at] = masked ? byte ^ ((mask >>> (24 - 8 * (at & 3))) & 0xff) : byte;
     }
   }
 
