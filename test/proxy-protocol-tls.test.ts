@@ -3,18 +3,16 @@
  * cloud load balancer in TCP mode sends a PROXY header, then the client's bytes —
  * plain HTTP on one port, a TLS handshake on the other.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
-import { startServe, type RunningGateway } from "../src/cli/serve.js";
-import { parseServeConfig } from "../src/config/config.js";
-import { createLogger } from "../src/observability/logger.js";
+import type { RunningGateway } from "../src/cli/serve.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned } from "./helpers/certs.js";
+import { manifestDir, serviceYaml, startStandalone } from "./helpers/standalone.js";
 
 let dir: string;
 let running: RunningGateway;
@@ -23,21 +21,10 @@ const cert = selfSigned("chat.example.com");
 
 beforeAll(async () => {
   backend = await startEchoBackend();
-  dir = mkdtempSync(join(tmpdir(), "wsgate-proxy-tls-"));
+  dir = manifestDir("proxy-tls");
   writeFileSync(
     join(dir, "chat.yaml"),
-    `apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: apps }
-spec: { ports: [{ name: ws, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-1, namespace: apps, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: ws, port: ${backend.port} }]
-endpoints: [{ addresses: [127.0.0.1] }]
----
+    `${serviceYaml("echo", backend.port)}---
 apiVersion: v1
 kind: Secret
 metadata: { name: chat-tls, namespace: apps }
@@ -55,21 +42,7 @@ spec:
   rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
 `,
   );
-  const config = parseServeConfig(
-    [
-      "--manifests",
-      dir,
-      "--http-listen",
-      "127.0.0.1:0",
-      "--https-listen",
-      "127.0.0.1:0",
-      "--admin-listen",
-      "127.0.0.1:0",
-      "--proxy-protocol",
-    ],
-    {},
-  );
-  running = await startServe(config, createLogger("silent"));
+  running = await startStandalone(dir, ["--proxy-protocol"]);
 });
 
 afterAll(async () => {

@@ -4,14 +4,14 @@
  * process exits 0.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect } from "./helpers/gateway.js";
+import { manifestDir, routeYaml, serveArgs, serviceYaml } from "./helpers/standalone.js";
 
 let child: ChildProcess | undefined;
 let backend: EchoBackend | undefined;
@@ -31,44 +31,11 @@ interface LogLine {
 
 it("drains connections with 1001 over --shutdown-drain on SIGTERM and exits 0", async () => {
   backend = await startEchoBackend();
-  dir = mkdtempSync(join(tmpdir(), "wsgate-sigterm-"));
-  writeFileSync(
-    join(dir, "echo.yaml"),
-    `apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: apps }
-spec: { ports: [{ name: ws, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-1, namespace: apps, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: ws, port: ${backend.port} }]
-endpoints: [{ addresses: [127.0.0.1] }]
----
-apiVersion: wsgate.io/v1alpha1
-kind: WebSocketRoute
-metadata: { name: echo, namespace: apps }
-spec:
-  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
-`,
-  );
+  dir = manifestDir("sigterm");
+  writeFileSync(join(dir, "echo.yaml"), serviceYaml("echo", backend.port) + "---\n" + routeYaml("echo", "/"));
   const proc = spawn(
     process.execPath,
-    [
-      "dist/cli/main.js",
-      "serve",
-      "--manifests",
-      dir,
-      "--http-listen",
-      "127.0.0.1:0",
-      "--https-listen",
-      "127.0.0.1:0",
-      "--admin-listen",
-      "127.0.0.1:0",
-      "--shutdown-drain",
-      "1s",
-    ],
+    ["dist/cli/main.js", "serve", ...serveArgs(dir, ["--shutdown-drain", "1s"])],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   child = proc;

@@ -2,47 +2,19 @@
  * `wsgate serve --manifests DIR` composed as the CLI does it: real listeners on
  * port 0, a real directory watched for edits while connections stay open.
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
-import { startServe, type RunningGateway } from "../src/cli/serve.js";
-import { parseServeConfig } from "../src/config/config.js";
-import { createLogger } from "../src/observability/logger.js";
+import type { RunningGateway } from "../src/cli/serve.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect, expectRefusal, roundTrip } from "./helpers/gateway.js";
+import { manifestDir, routeYaml, serviceYaml, startStandalone } from "./helpers/standalone.js";
 
 let dir: string;
 let running: RunningGateway;
 let backend: EchoBackend;
 let clients: WebSocket[] = [];
-
-function serviceYaml(name: string, port: number): string {
-  return `apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: apps }
-spec: { ports: [{ name: ws, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ${name}-1, namespace: apps, labels: { kubernetes.io/service-name: ${name} } }
-addressType: IPv4
-ports: [{ name: ws, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
-`;
-}
-
-function routeYaml(name: string, path: string, service = "echo"): string {
-  return `apiVersion: wsgate.io/v1alpha1
-kind: WebSocketRoute
-metadata: { name: ${name}, namespace: apps }
-spec:
-  rules:
-    - matches: [{ path: { type: PathPrefix, value: ${path} } }]
-      backendRefs: [{ name: ${service}, port: 80 }]
-`;
-}
 
 /** Writes a file the way editors and ConfigMap updates do: a new file renamed into place. */
 function writeAtomically(name: string, text: string): void {
@@ -76,24 +48,11 @@ interface DebugConfig {
 }
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), "wsgate-manifests-"));
+  dir = manifestDir("manifests");
   backend = await startEchoBackend();
   writeFileSync(join(dir, "service.yaml"), serviceYaml("echo", backend.port));
   writeFileSync(join(dir, "chat.yml"), routeYaml("chat", "/chat"));
-  const config = parseServeConfig(
-    [
-      "--manifests",
-      dir,
-      "--http-listen",
-      "127.0.0.1:0",
-      "--https-listen",
-      "127.0.0.1:0",
-      "--admin-listen",
-      "127.0.0.1:0",
-    ],
-    {},
-  );
-  running = await startServe(config, createLogger("silent"));
+  running = await startStandalone(dir);
 });
 
 afterEach(async () => {

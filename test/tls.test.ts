@@ -12,11 +12,10 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import WebSocket, { type ClientOptions } from "ws";
-import { startServe, type RunningGateway } from "../src/cli/serve.js";
+import type { RunningGateway } from "../src/cli/serve.js";
 import { parseServeConfig } from "../src/config/config.js";
 import { channels, type HandshakeRejected } from "../src/dataplane/events.js";
 import { Gateway } from "../src/dataplane/gateway.js";
-import { createLogger } from "../src/observability/logger.js";
 import { compile } from "../src/routing/compile.js";
 import { TableHolder } from "../src/routing/holder.js";
 import { Recompiler } from "../src/routing/recompiler.js";
@@ -26,6 +25,7 @@ import { chooseCertificate, type TlsContexts } from "../src/tls/contexts.js";
 import { tlsChannels, type TlsNoCertificate } from "../src/tls/events.js";
 import { createHttpsServer } from "../src/tls/server.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
+import { startStandalone } from "./helpers/standalone.js";
 import { selfSigned, tlsSecret, type TestCertificate } from "./helpers/certs.js";
 import { closeClient, roundTrip } from "./helpers/gateway.js";
 import { route, serviceWithEndpoints } from "./helpers/objects.js";
@@ -467,22 +467,7 @@ data:
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "wsgate-tls-"));
     writeFileSync(join(dir, "default-tls.yaml"), secretYaml(defaultCert));
-    const config = parseServeConfig(
-      [
-        "--manifests",
-        dir,
-        "--http-listen",
-        "127.0.0.1:0",
-        "--https-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--default-tls-secret",
-        "wsgate-system/default-tls",
-      ],
-      {},
-    );
-    running = await startServe(config, createLogger("silent"));
+    running = await startStandalone(dir, ["--default-tls-secret", "wsgate-system/default-tls"]);
   });
 
   afterAll(async () => {

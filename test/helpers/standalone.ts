@@ -1,0 +1,63 @@
+/**
+ * `wsgate serve --manifests DIR` for tests: manifest text builders and a gateway
+ * composed exactly as the CLI does it, every listener on 127.0.0.1 port 0.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServe, type RunningGateway } from "../../src/cli/serve.js";
+import { parseServeConfig } from "../../src/config/config.js";
+import { createLogger } from "../../src/observability/logger.js";
+
+/** A Service `name` in `apps` (port 80 "ws") with one EndpointSlice: 127.0.0.1:`port`. */
+export function serviceYaml(name: string, port: number): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: apps }
+spec: { ports: [{ name: ws, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-1, namespace: apps, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: ws, port: ${port} }]
+endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
+`;
+}
+
+/** A route `name` in `apps` sending PathPrefix `path` to Service `service` port 80. */
+export function routeYaml(name: string, path: string, service = "echo"): string {
+  return `apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: ${name}, namespace: apps }
+spec:
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: ${path} } }]
+      backendRefs: [{ name: ${service}, port: 80 }]
+`;
+}
+
+/** A fresh manifest directory. */
+export function manifestDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `wsgate-${prefix}-`));
+}
+
+/** The serve arguments for `dir` with every listener on an ephemeral loopback port. */
+export function serveArgs(dir: string, extra: readonly string[] = []): string[] {
+  return [
+    "--manifests",
+    dir,
+    "--http-listen",
+    "127.0.0.1:0",
+    "--https-listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+    ...extra,
+  ];
+}
+
+/** Starts an in-process gateway on `dir`, silent. */
+export function startStandalone(dir: string, extra: readonly string[] = []): Promise<RunningGateway> {
+  return startServe(parseServeConfig(serveArgs(dir, extra), {}), createLogger("silent"));
+}
