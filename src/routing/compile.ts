@@ -6,7 +6,7 @@
 import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
 import { durationToMs } from "../api/duration.js";
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
-import type { WebSocketRoute } from "../api/route.js";
+import type { RouteRule, WebSocketRoute } from "../api/route.js";
 import { authProblems, resolveAuth, type CompiledAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
@@ -89,6 +89,13 @@ interface ResolvedBackends {
   routable: number;
 }
 
+/** A rule's matches; none at all means PathPrefix `/`, as in Gateway API. */
+function matchesOf(rule: RouteRule): RouteRule["matches"] {
+  return rule.matches.length > 0 ? rule.matches : DEFAULT_MATCHES;
+}
+
+const DEFAULT_MATCHES: RouteRule["matches"] = [{ path: { type: "PathPrefix", value: "/" } }];
+
 /**
  * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
  * that name in the Service's EndpointSlices.
@@ -160,7 +167,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
     }
     return Object.freeze({
       key: `${routeKey}#${index}`,
-      matches: Object.freeze(rule.matches.map((m) => Object.freeze({ ...m.path }))),
+      matches: Object.freeze(matchesOf(rule).map((m) => Object.freeze({ ...m.path }))),
       backends: Object.freeze(backends),
     });
   });
@@ -219,7 +226,7 @@ function claimsOf(route: WebSocketRoute): string[] {
   const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : [""];
   const claims = new Set<string>();
   for (const rule of route.spec.rules) {
-    for (const m of rule.matches) {
+    for (const m of matchesOf(rule)) {
       const value = m.path.type === "PathPrefix" ? canonicalPrefix(m.path.value) : m.path.value;
       for (const h of hosts) claims.add(`${h} ${m.path.type} ${value}`);
     }
