@@ -43,12 +43,21 @@ type AnyRoute = WebSocketRoute | InvalidRoute;
 
 /** Older first (creationTimestamp, then namespace/name): the precedence for conflicts. */
 function byAge(a: AnyRoute, b: AnyRoute): number {
-  const ta = a.metadata.creationTimestamp ?? "";
-  const tb = b.metadata.creationTimestamp ?? "";
+  const ta = createdAt(a);
+  const tb = createdAt(b);
   if (ta !== tb) return ta < tb ? -1 : 1;
   const ka = `${a.metadata.namespace}/${a.metadata.name}`;
   const kb = `${b.metadata.namespace}/${b.metadata.name}`;
   return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * Creation time in ms. Compared as instants, not strings, so hand-written offsets and
+ * fractions order correctly; a route without one (or with garbage) counts as oldest.
+ */
+function createdAt(route: AnyRoute): number {
+  const parsed = Date.parse(route.metadata.creationTimestamp ?? "");
+  return Number.isNaN(parsed) ? -Infinity : parsed;
 }
 
 function condition(
