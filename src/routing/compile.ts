@@ -244,8 +244,9 @@ function claimsOf(route: WebSocketRoute): string[] {
 }
 
 function describeClaim(claim: string): string {
-  const [host, type, value] = claim.split(" ");
-  return `${host || "(any host)"} ${type} ${value}`;
+  // Host and type never hold a space; the path value may.
+  const [host, type, ...value] = claim.split(" ");
+  return `${host || "(any host)"} ${type} ${value.join(" ")}`;
 }
 
 /** The `--default-tls-secret` certificate, checked like a route's. */
