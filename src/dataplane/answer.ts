@@ -4,7 +4,7 @@
  */
 import type http from "node:http";
 import type { Duplex } from "node:stream";
-import { writeRejection } from "./reject.js";
+import { writeAnswer, writeRejection } from "./reject.js";
 
 /** Largest backend rejection body passed on to the client. */
 const MAX_ANSWER_BODY = 64 * 1024;
@@ -17,17 +17,10 @@ export function passOnAnswer(response: http.IncomingMessage, socket: Duplex): vo
     size += chunk.length;
   });
   response.once("end", () => {
-    const body = Buffer.concat(chunks);
     const raw = response.rawHeaders;
-    let text = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ""}\r\n`;
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = (raw[i] as string).toLowerCase();
-      if (lower === "content-length" || lower === "transfer-encoding" || lower === "connection") continue;
-      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    }
-    text += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
-    socket.once("finish", () => socket.destroy());
-    socket.end(Buffer.concat([Buffer.from(text), body]));
+    const headers: [string, string][] = [];
+    for (let i = 0; i < raw.length; i += 2) headers.push([raw[i] as string, raw[i + 1] as string]);
+    writeAnswer(socket, response.statusCode ?? 502, response.statusMessage, headers, Buffer.concat(chunks));
     response.destroy();
   });
   response.once("error", () => writeRejection(socket, 502, "backend failed while answering the handshake"));

@@ -4,24 +4,10 @@
  * never passed on; from a trusted proxy they are extended with the peer.
  */
 import type { IncomingMessage } from "node:http";
+import { FORWARDING_HEADERS, HOP_BY_HOP_HEADERS } from "../api/headers.js";
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and forwarding headers we set ourselves. */
-const DROPPED = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-real-ip",
-  "forwarded",
-]);
+/** Hop-by-hop headers, proxy credentials, and the forwarding headers we set ourselves. */
+const DROPPED = new Set([...HOP_BY_HOP_HEADERS, "proxy-authorization", ...FORWARDING_HEADERS]);
 
 export interface ForwardingContext {
   /** The client as wsgate understands it (see client-identity.ts). */

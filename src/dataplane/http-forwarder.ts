@@ -5,6 +5,7 @@
  */
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
+import { FORWARDING_HEADERS } from "../api/headers.js";
 import type { RouteMatch, RoutingTable } from "../routing/table.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import { applyGrantToRequest, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
@@ -21,14 +22,6 @@ const CONNECT_ERRORS = new Set([
   "ECONNECT_TIMEOUT",
   "ETIMEDOUT",
 ]);
-const FORWARDING_HEADERS = [
-  "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-real-ip",
-];
 
 function plain(
   res: http.ServerResponse,

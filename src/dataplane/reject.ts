@@ -26,3 +26,34 @@ export function writeRejection(
   socket.once("finish", () => socket.destroy());
   socket.end(`${lines.join("\r\n")}\r\n\r\n${body}`);
 }
+
+/** Headers of a passed-on answer that describe its framing or connection: we set our own. */
+const FRAMING_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+
+/** True for a header that must not be copied from a buffered answer we re-frame. */
+export function isFramingHeader(name: string): boolean {
+  return FRAMING_HEADERS.has(name.toLowerCase());
+}
+
+/**
+ * Writes a complete answer someone else gave — a backend's or an auth service's
+ * refusal, body already buffered — on a raw socket, re-framed with our own
+ * Content-Length and `Connection: close`, then closes the socket.
+ */
+export function writeAnswer(
+  socket: Duplex,
+  status: number,
+  statusMessage: string | undefined,
+  headers: Iterable<readonly [string, string]>,
+  body: Buffer,
+): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let text = `HTTP/1.1 ${status} ${statusMessage || STATUS_CODES[status] || ""}\r\n`;
+  for (const [name, value] of headers) if (!isFramingHeader(name)) text += `${name}: ${value}\r\n`;
+  text += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  socket.once("finish", () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(text, "latin1"), body]));
+}

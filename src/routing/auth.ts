@@ -10,6 +10,7 @@
  */
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { durationToMs } from "../api/duration.js";
+import { FORWARDING_HEADERS, HOP_BY_HOP_HEADERS } from "../api/headers.js";
 import type { Secret } from "../api/objects.js";
 import type { RouteAuth, WebSocketRoute } from "../api/route.js";
 
@@ -264,43 +265,20 @@ export function authSecretKey(route: WebSocketRoute): string | undefined {
   return ref ? `${route.metadata.namespace}/${ref.name}` : undefined;
 }
 
+/** Headers that describe the client's own connection or body, not the client: never sent to an auth service. */
+const UNCOPYABLE_HEADERS = new Set([...HOP_BY_HOP_HEADERS, "host", "content-length"]);
+
 /** Headers wsgate itself controls: auth may not set them from claims or an auth answer. */
 const RESERVED_HEADERS = new Set([
-  "host",
-  "connection",
-  "upgrade",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "content-length",
+  ...UNCOPYABLE_HEADERS,
   "sec-websocket-key",
   "sec-websocket-version",
   "sec-websocket-extensions",
   "sec-websocket-protocol",
   "sec-websocket-accept",
-  "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
+  ...FORWARDING_HEADERS,
   "x-forwarded-method",
   "x-forwarded-uri",
-  "x-real-ip",
-]);
-
-/** Headers that describe the client's own connection or body, not the client: never sent to an auth service. */
-const UNCOPYABLE_HEADERS = new Set([
-  "host",
-  "connection",
-  "upgrade",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "content-length",
 ]);
 
 /** What the schema cannot express about `spec.auth`. */

@@ -3,10 +3,10 @@
  * gets headers removed and set on its way upstream; a refused one gets an honest HTTP
  * answer (ours, or the auth service's own).
  */
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RejectionReason } from "../events.js";
-import { writeRejection } from "../reject.js";
+import { isFramingHeader, writeAnswer, writeRejection } from "../reject.js";
 import { withoutBearerProtocol } from "./tokens.js";
 
 /** The changes an admitted request carries upstream. */
@@ -83,9 +83,6 @@ export function applyGrantToRequest(
   for (const [name, value] of grant.set) request.setHeader(name, value);
 }
 
-/** Headers of a passed answer that describe its framing or connection: we set our own. */
-const FRAMING = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
-
 /** Answers a refused upgrade on its raw socket, then closes it. */
 export function writeAuthRefusal(socket: Duplex, refusal: AuthRefusal): void {
   const answer = refusal.answer;
@@ -93,17 +90,7 @@ export function writeAuthRefusal(socket: Duplex, refusal: AuthRefusal): void {
     writeRejection(socket, refusal.status, refusal.message, refusal.headers);
     return;
   }
-  if (socket.destroyed || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  let text = `HTTP/1.1 ${refusal.status} ${answer.statusMessage || STATUS_CODES[refusal.status] || ""}\r\n`;
-  for (const [name, value] of answer.headers) {
-    if (!FRAMING.has(name.toLowerCase())) text += `${name}: ${value}\r\n`;
-  }
-  text += `Content-Length: ${answer.body.length}\r\nConnection: close\r\n\r\n`;
-  socket.once("finish", () => socket.destroy());
-  socket.end(Buffer.concat([Buffer.from(text, "latin1"), answer.body]));
+  writeAnswer(socket, refusal.status, answer.statusMessage, answer.headers, answer.body);
 }
 
 /** Answers a refused plain HTTP request. */
@@ -120,7 +107,7 @@ export function sendAuthRefusal(res: ServerResponse, refusal: AuthRefusal): void
   }
   const headers: [string, string][] = [];
   for (const [name, value] of answer.headers) {
-    if (!FRAMING.has(name.toLowerCase())) headers.push([name, value]);
+    if (!isFramingHeader(name)) headers.push([name, value]);
   }
   headers.push(["Content-Length", String(answer.body.length)]);
   res.writeHead(refusal.status, answer.statusMessage || undefined, headers.flat());
