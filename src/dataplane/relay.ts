@@ -86,7 +86,7 @@ class Direction implements FrameHandler {
       this.scanner.scan(chunk);
       return;
     }
-    this.#cuts = [];
+    this.#cuts.length = 0; // reused: no allocation per chunk
     this.#insertAt = -1;
     if (!this.scanner.scan(chunk)) {
       this.relay.onProtocolError(this, this.scanner.error as string);

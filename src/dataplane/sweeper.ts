@@ -34,16 +34,12 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
     return;
   }
   if (!keepalive) return;
+  // Waiting for the client's answer: any frame from it since the Ping counts.
   if (relay.awaitingPong && relay.lastClientFrameAt < relay.pingSentAt) {
     if (now - relay.pingSentAt >= keepalive.timeoutMs) relay.close(1001, "keepalive timeout");
     return;
   }
-  if (
-    now - relay.lastClientFrameAt >= keepalive.intervalMs &&
-    (!relay.awaitingPong || relay.lastClientFrameAt >= relay.pingSentAt)
-  ) {
-    relay.ping();
-  }
+  if (now - relay.lastClientFrameAt >= keepalive.intervalMs) relay.ping();
 }
 
 export class Sweeper {
