@@ -11,7 +11,7 @@ import {
   apply,
   assertPodNetwork,
   controllerKubeconfig,
-  endpointSlice,
+  echoSlice,
   get,
   mutate,
   namespace,
@@ -106,16 +106,6 @@ async function readyInStatus(n: number, what: string): Promise<LiveRoute> {
   );
 }
 
-function slice(ips: string[]): Obj {
-  return endpointSlice(
-    NS,
-    "echo-1",
-    "echo",
-    [{ name: "ws", port: 8080 }],
-    ips.map((ip) => ({ ip })),
-  );
-}
-
 async function roundTrip(r: ControllerProcess): Promise<string> {
   const ws = new WebSocket(`ws://${r.http}/`);
   try {
@@ -151,7 +141,7 @@ beforeAll(async () => {
   ];
   await apply(cp.admin, namespace(NS));
   await apply(cp.admin, service(NS, "echo", [{ name: "ws", port: 80, targetPort: 8080 }]));
-  await apply(cp.admin, slice([pods[0]!.ip]));
+  await apply(cp.admin, echoSlice(NS, [pods[0]!.ip]));
   await apply(cp.admin, route(NS, "chat", { rules: [{ backendRefs: [{ name: "echo", port: 80 }] }] }));
 });
 
@@ -203,7 +193,7 @@ describe("leader election", () => {
     expect(takeoverMs).toBeLessThan(LEASE_SECONDS * 1000 + 2_500);
 
     // The new leader writes: scale up.
-    await apply(cp.admin, slice([pods[0]!.ip, pods[1]!.ip]));
+    await apply(cp.admin, echoSlice(NS, [pods[0]!.ip, pods[1]!.ip]));
     const after = await readyInStatus(2, "status from the new leader");
     const accepted = (r: LiveRoute): string | undefined =>
       r.status?.conditions?.find((c) => c.type === "Accepted")?.lastTransitionTime;
@@ -226,7 +216,7 @@ describe("leader election", () => {
     // One retry period (lease / 7.5 ≈ 530 ms, plus jitter) after the release, not a whole lease.
     expect(handoverMs).toBeLessThan(LEASE_SECONDS * 1000);
     leader = standby;
-    await apply(cp.admin, slice([pods[2]!.ip]));
+    await apply(cp.admin, echoSlice(NS, [pods[2]!.ip]));
     await readyInStatus(1, "status from replica-c");
     expect(await roundTrip(leader)).toBe(`${pods[2]!.ip} hi`);
   });
@@ -243,7 +233,7 @@ describe("leader election", () => {
       what: "the leader to notice",
     });
     // A real change: every replica serves it, nobody writes it.
-    await apply(cp.admin, slice([pods[1]!.ip, pods[2]!.ip]));
+    await apply(cp.admin, echoSlice(NS, [pods[1]!.ip, pods[2]!.ip]));
     await waitFor(async () => readyEndpoints(await debug(leader)) === 2, { what: "the change in the table" });
     const status = await liveRoute();
     expect(status.status?.endpoints?.ready).toBe(1);

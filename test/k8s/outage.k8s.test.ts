@@ -15,7 +15,7 @@ import {
   apply,
   assertPodNetwork,
   controllerKubeconfig,
-  endpointSlice,
+  echoSlice,
   get,
   namespace,
   route,
@@ -37,16 +37,6 @@ let fast: RunningGateway;
 /** Default health limit. */
 let patient: RunningGateway;
 let pods: PodBackend[] = [];
-
-function slice(ips: string[]): Obj {
-  return endpointSlice(
-    NS,
-    "echo-1",
-    "echo",
-    [{ name: "ws", port: 8080 }],
-    ips.map((ip) => ({ ip })),
-  );
-}
 
 function readyCount(table: RoutingTable): number {
   return table.routes
@@ -82,7 +72,7 @@ beforeAll(async () => {
   pods = [await startPod("10.244.2.1", 8080), await startPod("10.244.2.2", 8080)];
   await apply(cp.admin, namespace(NS));
   await apply(cp.admin, service(NS, "echo", [{ name: "ws", port: 80, targetPort: 8080 }]));
-  await apply(cp.admin, slice([pods[0]!.ip]));
+  await apply(cp.admin, echoSlice(NS, [pods[0]!.ip]));
   await apply(cp.admin, route(NS, "chat", { rules: [{ backendRefs: [{ name: "echo", port: 80 }] }] }));
   fast = await startController(kubeconfig, ["--leader-election-lease-duration", "3s"]);
   const { unhealthyAfterMs: _default, ...patientSource } = FAST_TUNING.source ?? {};
@@ -162,7 +152,7 @@ describe("API server outage", () => {
     );
 
     // Watches deliver again: a scale-up reaches both tables; status is written again.
-    await apply(cp.admin, slice([pods[0]!.ip, pods[1]!.ip]));
+    await apply(cp.admin, echoSlice(NS, [pods[0]!.ip, pods[1]!.ip]));
     for (const gw of [fast, patient]) {
       await waitForTable(gw.holder, (t) => readyCount(t) === 2, {
         what: "scale-up after the outage",

@@ -15,12 +15,11 @@ import {
   apply,
   assertPodNetwork,
   controllerKubeconfig,
-  endpointSlice,
+  echoSlice,
   namespace,
   route,
   service,
   startController,
-  type Obj,
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { startFreezableProxy, type FreezableProxy } from "./harness/freeze-proxy.js";
@@ -34,16 +33,6 @@ let proxy: FreezableProxy;
 let gw: RunningGateway;
 const restarts: WatchRestarted[] = [];
 const onRestart = (m: unknown): void => void restarts.push(m as WatchRestarted);
-
-function slice(ips: string[]): Obj {
-  return endpointSlice(
-    NS,
-    "echo-1",
-    "echo",
-    [{ name: "ws", port: 8080 }],
-    ips.map((ip) => ({ ip })),
-  );
-}
 
 function endpoints(t: RoutingTable): number {
   return t.routes.flatMap((r) => r.rules.flatMap((x) => x.backends.flatMap((b) => b.endpoints))).length;
@@ -66,7 +55,7 @@ beforeAll(async () => {
 
   await apply(cp.admin, namespace(NS));
   await apply(cp.admin, service(NS, "echo", [{ name: "ws", port: 80, targetPort: 8080 }]));
-  await apply(cp.admin, slice(["10.244.3.1"]));
+  await apply(cp.admin, echoSlice(NS, ["10.244.3.1"]));
   await apply(cp.admin, route(NS, "chat", { rules: [{ backendRefs: [{ name: "echo", port: 80 }] }] }));
   sourceChannels.watchRestarted.subscribe(onRestart);
   gw = await startController(viaProxy, [], {
@@ -113,7 +102,7 @@ describe("silent stall of the API server connection", () => {
     const generation = gw.holder.current.generation;
 
     // Changed behind the black hole; delivered once the path is back.
-    await apply(cp.admin, slice(["10.244.3.1", "10.244.3.2"]));
+    await apply(cp.admin, echoSlice(NS, ["10.244.3.1", "10.244.3.2"]));
     proxy.thaw();
     await waitForTable(gw.holder, (t) => endpoints(t) === 2, { what: "the change after the thaw" });
     expect(gw.holder.current.generation).toBeGreaterThan(generation);

@@ -183,6 +183,17 @@ export function endpointSlice(
   };
 }
 
+/** The EndpointSlice `echo-1` of Service `echo` (port "ws" → 8080) with ready endpoints on `ips`. */
+export function echoSlice(ns: string, ips: readonly string[]): Obj {
+  return endpointSlice(
+    ns,
+    "echo-1",
+    "echo",
+    [{ name: "ws", port: 8080 }],
+    ips.map((ip) => ({ ip })),
+  );
+}
+
 export function route(ns: string, name: string, spec: Record<string, unknown>): Obj {
   return {
     apiVersion: "wsgate.io/v1alpha1",
@@ -298,30 +309,32 @@ export const FAST_TUNING: ClusterTuning = {
   statusRetryDelayMs: 200,
 };
 
+/** `wsgate serve` flags for cluster mode with `kubeconfig`, every listener on 127.0.0.1 port 0. */
+export function controllerArgs(kubeconfig: string, flags: readonly string[] = []): string[] {
+  return [
+    "--kubeconfig",
+    kubeconfig,
+    "--http-listen",
+    "127.0.0.1:0",
+    "--https-listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+    "--leader-election-namespace",
+    "wsgate-system",
+    "--shutdown-drain",
+    "0s",
+    ...flags,
+  ];
+}
+
 /** `wsgate serve` in cluster mode, composed as the CLI does, listening on 127.0.0.1 port 0. */
 export async function startController(
   kubeconfig: string,
   flags: string[] = [],
   tuning: ClusterTuning = FAST_TUNING,
 ): Promise<RunningGateway> {
-  const config = parseServeConfig(
-    [
-      "--kubeconfig",
-      kubeconfig,
-      "--http-listen",
-      "127.0.0.1:0",
-      "--https-listen",
-      "127.0.0.1:0",
-      "--admin-listen",
-      "127.0.0.1:0",
-      "--leader-election-namespace",
-      "wsgate-system",
-      "--shutdown-drain",
-      "0s",
-      ...flags,
-    ],
-    {},
-  );
+  const config = parseServeConfig(controllerArgs(kubeconfig, flags), {});
   const level = (process.env.WSGATE_TEST_LOG_LEVEL ?? "silent") as Parameters<typeof createLogger>[0];
   return startServe(config, createLogger(level), { cluster: tuning });
 }

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { controllerArgs } from "./cluster.js";
 
 const REPO = new URL("../../../", import.meta.url).pathname;
 const MAIN = join(REPO, "dist/cli/main.js");
@@ -47,25 +48,7 @@ export async function spawnController(
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
     process.execPath,
-    [
-      MAIN,
-      "serve",
-      "--kubeconfig",
-      kubeconfig,
-      "--http-listen",
-      "127.0.0.1:0",
-      "--https-listen",
-      "127.0.0.1:0",
-      "--admin-listen",
-      "127.0.0.1:0",
-      "--leader-election-namespace",
-      "wsgate-system",
-      "--shutdown-drain",
-      "0s",
-      "--log-level",
-      "debug",
-      ...flags,
-    ],
+    [MAIN, "serve", ...controllerArgs(kubeconfig, ["--log-level", "debug", ...flags])],
     { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, POD_NAME: podName } },
   );
   running.add(child);
