@@ -31,9 +31,9 @@ export async function kubectl(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Names of the echo Pods that are Ready and not terminating. */
-export async function readyEchoPods(): Promise<string[]> {
-  const out = await kubectl("get", "pods", "-n", APP_NAMESPACE, "-l", "app=echo", "-o", "json");
+/** Names of the Pods in `namespace` matching `selector` that are Ready and not terminating. */
+async function readyPods(namespace: string, selector: string): Promise<string[]> {
+  const out = await kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json");
   const pods = JSON.parse(out) as {
     items: {
       metadata: { name: string; deletionTimestamp?: string };
@@ -45,6 +45,11 @@ export async function readyEchoPods(): Promise<string[]> {
     .filter((p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
     .map((p) => p.metadata.name)
     .sort();
+}
+
+/** Names of the echo Pods that are Ready and not terminating. */
+export function readyEchoPods(): Promise<string[]> {
+  return readyPods(APP_NAMESPACE, "app=echo");
 }
 
 /** Scales the echo backend and waits until exactly `replicas` Pods are Ready and the route reports them. */
@@ -162,28 +167,8 @@ export async function closeAll(clients: readonly Client[]): Promise<void> {
 }
 
 /** Names of the gateway Pods that are Ready and not terminating. */
-export async function readyGatewayPods(): Promise<string[]> {
-  const out = await kubectl(
-    "get",
-    "pods",
-    "-n",
-    GATEWAY_NAMESPACE,
-    "-l",
-    "app.kubernetes.io/name=wsgate",
-    "-o",
-    "json",
-  );
-  const pods = JSON.parse(out) as {
-    items: {
-      metadata: { name: string; deletionTimestamp?: string };
-      status: { conditions?: { type: string; status: string }[] };
-    }[];
-  };
-  return pods.items
-    .filter((p) => !p.metadata.deletionTimestamp)
-    .filter((p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
-    .map((p) => p.metadata.name)
-    .sort();
+export function readyGatewayPods(): Promise<string[]> {
+  return readyPods(GATEWAY_NAMESPACE, "app.kubernetes.io/name=wsgate");
 }
 
 /** All gateway Pods, terminating ones included. */
