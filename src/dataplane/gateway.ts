@@ -100,7 +100,12 @@ export class Gateway {
   /** Wires the gateway into an HTTP (or HTTPS) server. */
   attach(server: http.Server, proto: Proto): void {
     server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.handleUpgrade(req, socket, head, proto);
+      // A bug must cost this handshake, not the process (an unhandled rejection ends it).
+      this.handleUpgrade(req, socket, head, proto).catch(() => {
+        const written = (socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
+        if (written === 0) writeRejection(socket, 500, "internal error");
+        else socket.destroy();
+      });
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (answerIfMisdirected(req, res)) return;

@@ -74,12 +74,16 @@ export class HttpForwarder {
     const auth = match.route.settings.auth;
     if (!auth) return this.#forward(req, res, match, context);
     // Auth applies to plain HTTP on the route too (DESIGN.md §3), and fails closed the same way.
-    void this.#auth.check(req, auth, context).then((verdict) => {
-      if (!verdict.ok) return sendAuthRefusal(res, verdict);
-      if (res.destroyed) return;
-      (req as ProxiedRequest).wsgateAuth = verdict.grant;
-      this.#forward(req, res, match, context);
-    });
+    this.#auth.check(req, auth, context).then(
+      (verdict) => {
+        if (!verdict.ok) return sendAuthRefusal(res, verdict);
+        if (res.destroyed) return;
+        (req as ProxiedRequest).wsgateAuth = verdict.grant;
+        this.#forward(req, res, match, context);
+      },
+      // A bug must cost this request, not the process (an unhandled rejection ends it).
+      () => plain(res, 500, "internal error"),
+    );
   }
 
   /** Proxies an admitted request to an endpoint of its rule. */
