@@ -26,6 +26,10 @@ describe("parseServeConfig", () => {
       trustedProxies: [],
       proxyProtocol: false,
       shutdownDrain: 30_000,
+      headerTimeout: 10_000,
+      clientAddressHeader: "X-Forwarded-For",
+      underscoresInHeaders: false,
+      allowCrossNamespaceHostnames: false,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -43,6 +47,34 @@ describe("parseServeConfig", () => {
     expect(config.trustedProxies).toEqual(["10.0.0.0/8", "192.168.0.1"]);
     expect(config.proxyProtocol).toBe(true);
     expect(config.shutdownDrain).toBe(90_000);
+  });
+
+  it("reads the edge flags: header timeout, client address header, underscores, cross-namespace hostnames", () => {
+    const config = parseServeConfig(
+      [
+        "--manifests",
+        "/m",
+        "--header-timeout",
+        "3s",
+        "--client-address-header",
+        "Forwarded",
+        "--underscores-in-headers",
+        "--allow-cross-namespace-hostnames",
+      ],
+      {},
+    );
+    expect(config).toMatchObject({
+      headerTimeout: 3_000,
+      clientAddressHeader: "Forwarded",
+      underscoresInHeaders: true,
+      allowCrossNamespaceHostnames: true,
+    });
+    expect(() => parseServeConfig(["--manifests", "/m", "--client-address-header", "X-Client"], {})).toThrow(
+      /--client-address-header/,
+    );
+    expect(() => parseServeConfig(["--manifests", "/m", "--header-timeout", "0s"], {})).toThrow(
+      /--header-timeout: must be at least 1s/,
+    );
   });
 
   it("takes boolean flags without a value", () => {

@@ -92,6 +92,21 @@ const serveSchema = z.object({
     .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 30s or 1m")
     .default("30s")
     .transform(durationToMs),
+  headerTimeout: z
+    .string()
+    .regex(new RegExp(DURATION_PATTERN), "must be a duration such as 10s")
+    .default("10s")
+    .transform(durationToMs)
+    .pipe(z.number().min(1_000, "must be at least 1s")),
+  clientAddressHeader: z.enum(["X-Forwarded-For", "Forwarded", "X-Real-IP"]).default("X-Forwarded-For"),
+  underscoresInHeaders: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  allowCrossNamespaceHostnames: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
@@ -113,10 +128,18 @@ const SERVE_FLAGS = {
   "trusted-proxies": "trustedProxies",
   "proxy-protocol": "proxyProtocol",
   "shutdown-drain": "shutdownDrain",
+  "header-timeout": "headerTimeout",
+  "client-address-header": "clientAddressHeader",
+  "underscores-in-headers": "underscoresInHeaders",
+  "allow-cross-namespace-hostnames": "allowCrossNamespaceHostnames",
 } as const;
 
 /** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(["proxy-protocol"]);
+const BOOLEAN_FLAGS = new Set([
+  "proxy-protocol",
+  "underscores-in-headers",
+  "allow-cross-namespace-hostnames",
+]);
 /** Flags that may be given several times (their environment variable takes a comma-separated list). */
 const REPEATABLE_FLAGS = new Set(["namespace"]);
 
@@ -152,9 +175,23 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --admin-listen HOST:PORT /metrics /healthz /readyz /debug/config (default 0.0.0.0:9090)
   --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
-  --trusted-proxies CIDR,… peers whose X-Forwarded-For / Forwarded headers are believed
+  --trusted-proxies CIDR,… peers whose client-address header (and PROXY protocol
+                           header) is believed; nobody's by default
+  --client-address-header X-Forwarded-For|Forwarded|X-Real-IP
+                           the one header that names the client behind a trusted
+                           proxy, walked right to left (default X-Forwarded-For)
   --proxy-protocol         expect a PROXY protocol v1/v2 header on every connection
-                           (behind a cloud load balancer that sends one)
+                           (behind a cloud load balancer that sends one); with
+                           --trusted-proxies, only from those peers
+  --header-timeout DURATION
+                           accept → complete request headers, on every listener
+                           (default 10s); slower clients are disconnected
+  --underscores-in-headers keep client header names containing "_" (dropped by
+                           default: many servers fold "_" into "-")
+  --allow-cross-namespace-hostnames
+                           let routes in several namespaces share a hostname (the
+                           ingress-nginx behaviour); by default a hostname belongs
+                           to the namespace of its oldest route
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   -h, --help               show this help
