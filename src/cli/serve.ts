@@ -88,9 +88,11 @@ export async function startServe(
     ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
   });
   const health = new HealthProber();
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
   const gateway = new Gateway({
     tables: holder,
-    trustedProxies: new TrustedProxies(config.trustedProxies),
+    trustedProxies,
+    clientAddressHeader: config.clientAddressHeader,
     health,
   });
   const metrics = new Metrics({

@@ -11,7 +11,7 @@ import { Authenticator, type AuthenticatorOptions } from "./auth/authenticator.j
 import { applyGrant, writeAuthRefusal, type AuthGrant } from "./auth/verdict.js";
 import { answerIfMisdirected, misdirected } from "../tls/misdirected.js";
 import { Balancer, type HealthView, type RandomSource } from "./balancer.js";
-import { TrustedProxies, clientAddress, plainAddress } from "./client-identity.js";
+import { TrustedProxies, clientAddress, plainAddress, type ClientAddressHeader } from "./client-identity.js";
 import { ConnectionRegistry, type LiveConnection } from "./connections.js";
 import { planEndpointDrains, spread } from "./drain.js";
 import { EndpointStates } from "./endpoint-state.js";
@@ -41,6 +41,8 @@ export interface GatewayOptions {
   readonly retryAfterSeconds?: number;
   /** Peers whose X-Forwarded-For / Forwarded headers are believed (`--trusted-proxies`). */
   readonly trustedProxies?: TrustedProxies;
+  /** The one header read for the client address behind a trusted proxy (`--client-address-header`). */
+  readonly clientAddressHeader?: ClientAddressHeader;
   /** Period of the sweep for idle, lifetime, keepalive and drain (default 250 ms). */
   readonly sweepIntervalMs?: number;
   /** How long a proxy-initiated close waits for the close handshake (default 2 s). */
@@ -63,6 +65,7 @@ export class Gateway {
   readonly #http: HttpForwarder;
   readonly #retryAfter: string;
   readonly #trusted: TrustedProxies;
+  readonly #clientAddressHeader: ClientAddressHeader;
   readonly #sweeper: Sweeper;
   readonly #closeTimeoutMs: number;
   readonly #random: RandomSource;
@@ -77,6 +80,7 @@ export class Gateway {
     this.#http = new HttpForwarder(this.states, this.#balancer, this.#auth);
     this.#retryAfter = String(options.retryAfterSeconds ?? 5);
     this.#trusted = options.trustedProxies ?? new TrustedProxies();
+    this.#clientAddressHeader = options.clientAddressHeader ?? "X-Forwarded-For";
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
     this.#sweeper = new Sweeper(
       { connections: this.connections, housekeeping: () => this.limits.sweep() },
@@ -120,9 +124,9 @@ export class Gateway {
   /** Who the client is and what to tell the backend about it. */
   forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext {
     const socket = req.socket as typeof req.socket & { proxiedAddress?: string };
-    const peer = socket.proxiedAddress ?? plainAddress(socket.remoteAddress);
+    const peer = plainAddress(socket.proxiedAddress ?? socket.remoteAddress);
     return {
-      clientAddress: clientAddress(peer, req.headers, this.#trusted),
+      clientAddress: clientAddress(peer, req.headers, this.#trusted, this.#clientAddressHeader),
       peerAddress: peer,
       peerTrusted: this.#trusted.has(peer),
       proto,

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import WebSocket, { type ClientOptions } from "ws";
 import type { AuthenticatorOptions } from "../../src/dataplane/auth/authenticator.js";
 import type { HealthView, RandomSource } from "../../src/dataplane/balancer.js";
-import type { TrustedProxies } from "../../src/dataplane/client-identity.js";
+import type { ClientAddressHeader, TrustedProxies } from "../../src/dataplane/client-identity.js";
 import { channels } from "../../src/dataplane/events.js";
 import { Gateway } from "../../src/dataplane/gateway.js";
 import { createProxyProtocolServer } from "../../src/dataplane/proxy-protocol.js";
@@ -34,6 +34,8 @@ export interface TestGatewayOptions {
   readonly sweepIntervalMs?: number;
   readonly closeTimeoutMs?: number;
   readonly trustedProxies?: TrustedProxies;
+  /** The header read for the client address behind a trusted proxy (`--client-address-header`). */
+  readonly clientAddressHeader?: ClientAddressHeader;
   /** Listen behind a PROXY protocol reader, as with `--proxy-protocol`. */
   readonly proxyProtocol?: boolean;
   /** Clock skew and jwksUri fetching of the gateway's authentication. */
