@@ -166,6 +166,13 @@ export const limitsSchema = z.strictObject({
   maxConnectionsPerClient: positiveInt.optional(),
   handshakesPerClient: z.strictObject({ perSecond: positiveInt, burst: positiveInt.optional() }).optional(),
   maxMessageBytes: positiveInt.optional(),
+  /**
+   * How `maxMessageBytes` is kept when clients offer permessage-deflate: `Strip` (default)
+   * removes the offer from the upstream handshake so messages cross uncompressed;
+   * `Inflate` keeps compression end to end and the proxy inflates each message only to
+   * count it (bounded, nothing forwarded from the copy). No effect without a limit.
+   */
+  permessageDeflate: z.enum(["Strip", "Inflate"]).optional(),
 });
 
 /** Close codes an endpoint may send: the registered ones that make sense for a drain, or the application range. */

@@ -22,6 +22,7 @@ import { pathOf } from "./handshake.js";
 import { HttpForwarder } from "./http-forwarder.js";
 import { Limits } from "./limits.js";
 import { RelayedConnection } from "./relay.js";
+import { offeredHeaders, relayOptionsFor } from "./relay-setup.js";
 import { writeRejection } from "./reject.js";
 import { Sweeper } from "./sweeper.js";
 import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
@@ -221,7 +222,7 @@ export class Gateway {
     // 0s means "no limit" for every timeout of the route. The connect budget starts after auth.
     const connectDeadline = timeouts.connectMs > 0 ? Date.now() + timeouts.connectMs : Infinity;
     const handshakeDeadline = timeouts.handshakeMs > 0 ? startedAt + timeouts.handshakeMs : Infinity;
-    const forwarded = upstreamHeaders(req, context, true);
+    const forwarded = offeredHeaders(upstreamHeaders(req, context, true), route.settings);
     const headers = grant ? applyGrant(forwarded, grant) : forwarded;
     const tried = new Set<string>();
     let lastFailure: AttemptOutcome | undefined;
@@ -319,7 +320,6 @@ export class Gateway {
     socket.write(`${text}\r\n`);
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
 
-    const extensions = response.headers["sec-websocket-extensions"] ?? "";
     const now = Date.now();
     const lifetime = settings.timeouts.maxLifetimeMs;
     // ±10% jitter, so a cohort that connected together does not reconnect together.
@@ -329,12 +329,7 @@ export class Gateway {
       relay: new RelayedConnection(
         socket,
         backend,
-        {
-          maxMessageBytes: settings.limits.maxMessageBytes ?? 0,
-          extensions: Array.isArray(extensions) ? extensions.join(", ") : extensions,
-          closeTimeoutMs: this.#closeTimeoutMs,
-          clock: this.clock,
-        },
+        relayOptionsFor(settings, response, { closeTimeoutMs: this.#closeTimeoutMs, clock: this.clock }),
         (end) => {
           this.connections.delete(connection);
           this.states.release(opened.endpoint);
