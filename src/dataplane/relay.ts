@@ -39,6 +39,11 @@ export interface RelayOptions {
   readonly maxMessageBytes: number;
   /** Extensions negotiated in the 101 (Sec-WebSocket-Extensions), which decide the legal RSV bits. */
   readonly extensions: string;
+  /**
+   * Inflate compressed messages (permessage-deflate negotiated on a route with a limit)
+   * only to count their real size against `maxMessageBytes`; nothing inflated is forwarded.
+   */
+  readonly inflate?: boolean;
   /** How long a proxy-initiated close waits for the peers' Close replies before destroying. */
   readonly closeTimeoutMs: number;
   /** A coarse clock (ms), updated by the sweeper, so frames do not each call Date.now(). */
