@@ -19,6 +19,7 @@ import {
   mint,
   now,
   signingKey,
+  sshRsaLine,
   startJwksServer,
   type SigningAlg,
   type SigningKey,
@@ -108,10 +109,105 @@ describe("signature algorithms", () => {
     },
   );
 
-  it("admits an HS256 token verified by a raw HMAC secret", async () => {
+  it("admits an HS256 token verified by a raw HMAC secret declared as format: HMAC", async () => {
     const key = await signingKey("HS256");
-    const gw = await setup([keySecret("apps", "jwt-keys", "keys", key.secret!), jwtRoute({ keys: SECRET })]);
+    const gw = await setup([
+      keySecret("apps", "jwt-keys", "keys", key.secret!),
+      jwtRoute({ keys: { secretRef: { ...SECRET.secretRef, format: "HMAC" } } }),
+    ]);
     await open(gw.url(), bearer(await mint(key)));
+  });
+});
+
+describe("key material is never ambiguous", () => {
+  /** An HS256 token whose HMAC secret is the Secret's value: what anyone holding the public key can sign. */
+  async function forgedWith(material: string): Promise<string> {
+    const forger = await signingKey("HS256");
+    return mint({ ...forger, privateKey: new Uint8Array(Buffer.from(material)) });
+  }
+
+  function resolvedRefs(gw: TestGateway): { status: string; reason: string; message: string } {
+    const conditions = gw.holder.diagnostics.find((d) => d.name === "echo")!.conditions;
+    return conditions.find((c) => c.type === "ResolvedRefs")!;
+  }
+
+  it("refuses an HS256 token signed with a commented PEM's bytes, so that holders of the public key cannot mint tokens", async () => {
+    const key = await signingKey("RS256");
+    const material = `# issuer signing key, rotated 2025-01\n${key.pem!}`;
+    const gw = await setup([keySecret("apps", "jwt-keys", "keys", material), jwtRoute({ keys: SECRET })]);
+    const refusal = await expectRefusal(gw.url(), bearer(await forgedWith(material)));
+    expect(refusal.status).toBe(401);
+    expect(backend!.requests).toHaveLength(0);
+    // The comment is stripped and the PEM is what it looks like: the issuer's RS256 tokens verify.
+    expect(resolvedRefs(gw)).toMatchObject({ status: "True" });
+    await open(gw.url(), bearer(await mint(key)));
+  });
+
+  it.each([
+    ["a JWKS stored as a bare array", (key: SigningKey) => JSON.stringify([key.jwk]), /bare JSON array/],
+    ["an ssh-rsa line", (key: SigningKey) => sshRsaLine(key), /OpenSSH public key/],
+    [
+      "text that merely contains a PEM",
+      (key: SigningKey) => `The issuer's key is:\n${key.pem!}`,
+      /line 1 .*outside the PEM blocks/,
+    ],
+  ])(
+    "fails closed on %s (InvalidKey, 503) instead of reading it as an HMAC secret anyone can sign with",
+    async (_name, materialOf, problem) => {
+      const key = await signingKey("RS256");
+      const material = materialOf(key);
+      const gw = await setup([keySecret("apps", "jwt-keys", "keys", material), jwtRoute({ keys: SECRET })]);
+      expect(resolvedRefs(gw)).toMatchObject({ status: "False", reason: "InvalidKey" });
+      expect(resolvedRefs(gw).message).toMatch(problem);
+      const refusal = await expectRefusal(gw.url(), bearer(await forgedWith(material)));
+      expect(refusal.status).toBe(503);
+      expect(
+        (await httpGet(gw.port, "/", { Authorization: `Bearer ${await forgedWith(material)}` })).status,
+      ).toBe(503);
+      expect(backend!.requests).toHaveLength(0);
+    },
+  );
+
+  it("reads a raw HMAC secret only when the route says format: HMAC", async () => {
+    const key = await signingKey("HS256");
+    const raw = keySecret("apps", "jwt-keys", "keys", key.secret!);
+    const gw = await setup([raw, jwtRoute({ keys: SECRET })]);
+    expect(resolvedRefs(gw)).toMatchObject({ status: "False", reason: "InvalidKey" });
+    expect((await expectRefusal(gw.url(), bearer(await mint(key)))).status).toBe(503);
+
+    await setup([raw, jwtRoute({ keys: { secretRef: { ...SECRET.secretRef, format: "HMAC" } } })]);
+    expect(resolvedRefs(gw)).toMatchObject({ status: "True" });
+    await open(gw.url(), bearer(await mint(key)));
+  });
+
+  it("refuses content that does not fit an explicit format, with a message that names it", async () => {
+    const key = await signingKey("ES256");
+    const gw = await setup([
+      keySecret("apps", "jwt-keys", "keys", jwksOf(key)),
+      jwtRoute({ keys: { secretRef: { ...SECRET.secretRef, format: "PEM" } } }),
+    ]);
+    expect(resolvedRefs(gw)).toMatchObject({ status: "False", reason: "InvalidKey" });
+    expect(resolvedRefs(gw).message).toMatch(/format PEM/);
+    expect((await expectRefusal(gw.url(), bearer(await mint(key)))).status).toBe(503);
+
+    // format: HMAC over a public key is the confusion itself: refused, not used as a secret.
+    await setup([
+      keySecret("apps", "jwt-keys", "keys", key.pem!),
+      jwtRoute({ keys: { secretRef: { ...SECRET.secretRef, format: "HMAC" } } }),
+    ]);
+    expect(resolvedRefs(gw)).toMatchObject({ status: "False", reason: "InvalidKey" });
+    expect(resolvedRefs(gw).message).toMatch(/format HMAC.*public key/);
+    expect((await expectRefusal(gw.url(), bearer(await forgedWith(key.pem!)))).status).toBe(503);
+  });
+
+  it("never verifies HMAC tokens with keys from a jwksUri, even when the issuer serves an oct key", async () => {
+    const hmac = await signingKey("HS256", "shared");
+    const jwks = await startJwksServer(jwksOf(hmac));
+    servers.push(jwks);
+    const gw = await setup([jwtRoute({ keys: { jwksUri: jwks.url } })]);
+    const refusal = await expectRefusal(gw.url(), bearer(await mint(hmac)));
+    expect(refusal.status).toBe(401);
+    expect(refusal.body).toBe("token algorithm not allowed\n");
   });
 });
 
@@ -140,6 +236,29 @@ describe("refusals", () => {
       status === 401 ? /^Bearer realm="wsgate", error="invalid_token"/ : /error="insufficient_scope"/,
     );
     expect(backend!.requests).toHaveLength(0);
+  });
+
+  it("refuses a token without exp (401) so that a leaked token cannot be replayed forever", async () => {
+    const key = await signingKey("ES256", "k1");
+    const gw = await setupWithKey(key);
+    const timeless = await mint(key, { exp: undefined });
+    const refusal = await expectRefusal(gw.url(), bearer(timeless));
+    expect(refusal.status).toBe(401);
+    expect(refusal.body).toBe("token has no exp\n");
+    expect(refusal.headers["www-authenticate"]).toBe(
+      'Bearer realm="wsgate", error="invalid_token", error_description="token has no expiry"',
+    );
+    expect((await httpGet(gw.port, "/", { Authorization: `Bearer ${timeless}` })).status).toBe(401);
+    expect(backend!.requests).toHaveLength(0);
+  });
+
+  it("admits a token without exp only on a route that sets allowMissingExp", async () => {
+    const key = await signingKey("ES256", "k1");
+    const gw = await setupWithKey(key, { allowMissingExp: true, closeOnExpiry: true });
+    const ws = await open(gw.url(), bearer(await mint(key, { exp: undefined })));
+    expect((await roundTrip(ws, "no expiry")).data.toString()).toBe("no expiry");
+    // An exp that is present is still enforced.
+    expect((await expectRefusal(gw.url(), bearer(await mint(key, { exp: now() - 120 })))).status).toBe(401);
   });
 
   it("tolerates a small clock skew on exp", async () => {

@@ -169,7 +169,7 @@ describe("redaction", () => {
       ...serviceWithEndpoints("apps", "echo", [{ port: 1 }]),
       keySecret("apps", "jwt-keys", "keys", hmac.secret!),
       keySecret("apps", "rsa-keys", "keys", jwksOf(rsa)),
-      jwtRoute({ keys: { secretRef: { name: "jwt-keys", key: "keys" } } }),
+      jwtRoute({ keys: { secretRef: { name: "jwt-keys", key: "keys", format: "HMAC" } } }),
       simpleRoute(
         "apps",
         "rsa",

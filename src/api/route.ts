@@ -111,12 +111,22 @@ export const tokenSourceSchema = z
 
 export const secretKeyRefSchema = z.strictObject({ name: objectName, key: z.string().min(1).max(253) });
 
+/**
+ * How the key Secret's value is read. Absent: detected, and only a JWKS, a single JWK or
+ * PEM blocks are recognised — never an HMAC secret, so a public key can never be mistaken
+ * for a shared secret that anyone holding it could sign with.
+ */
+export const KEY_FORMATS = ["JWKS", "PEM", "HMAC"] as const;
+export type SecretKeyFormat = (typeof KEY_FORMATS)[number];
+
+export const keySecretRefSchema = secretKeyRefSchema.extend({ format: z.enum(KEY_FORMATS).optional() });
+
 export const jwtSchema = z.strictObject({
   issuer: z.string().min(1).max(2048).optional(),
   audiences: z.array(z.string().min(1).max(2048)).max(16).default([]),
   keys: z
     .strictObject({
-      secretRef: secretKeyRefSchema.optional(),
+      secretRef: keySecretRefSchema.optional(),
       jwksUri: httpUrl.optional(),
     })
     .refine(
@@ -133,6 +143,7 @@ export const jwtSchema = z.strictObject({
     .refine((claims) => Object.keys(claims).length <= 32, "at most 32 claims may be copied to headers")
     .default({}),
   closeOnExpiry: z.boolean().default(false),
+  allowMissingExp: z.boolean().default(false),
 });
 
 export const forwardAuthSchema = z.strictObject({

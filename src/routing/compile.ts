@@ -7,7 +7,8 @@ import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.
 import { durationToMs } from "../api/duration.js";
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
 import type { RouteRule, WebSocketRoute } from "../api/route.js";
-import { authProblems, resolveAuth, type CompiledAuth } from "./auth.js";
+import type { CompiledAuth } from "./auth-contract.js";
+import { authProblems, resolveAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {

@@ -6,7 +6,7 @@
  */
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits } from "../api/route.js";
-import type { CompiledAuth } from "./auth.js";
+import type { CompiledAuth } from "./auth-contract.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
 export interface Endpoint {

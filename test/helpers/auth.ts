@@ -53,6 +53,26 @@ export async function signingKey(alg: SigningAlg, kid?: string): Promise<Signing
   return { alg, kid, privateKey, jwk, pem: await exportSPKI(publicKey), secret: undefined };
 }
 
+/**
+ * The RSA public key as an OpenSSH `authorized_keys` line (RFC 4253 §6.6: string
+ * "ssh-rsa", mpint e, mpint n): the shape an admin pastes when a PEM was asked for.
+ */
+export function sshRsaLine(key: SigningKey, comment = "issuer@example"): string {
+  if (key.jwk.kty !== "RSA") throw new Error("sshRsaLine needs an RSA key");
+  const field = (bytes: Buffer): Buffer => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  // An mpint whose high bit is set gets a leading zero byte, so it does not read as negative.
+  const mpint = (b64url: string): Buffer => {
+    const bytes = Buffer.from(b64url, "base64url");
+    return field((bytes[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+  };
+  const blob = Buffer.concat([field(Buffer.from("ssh-rsa")), mpint(key.jwk.e!), mpint(key.jwk.n!)]);
+  return `ssh-rsa ${blob.toString("base64")} ${comment}\n`;
+}
+
 /** A JWKS document with the keys' public halves. */
 export function jwksOf(...keys: SigningKey[]): string {
   return JSON.stringify({ keys: keys.map((k) => k.jwk) });

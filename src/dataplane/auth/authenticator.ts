@@ -4,7 +4,7 @@
  * be reached, or anything unexpected refuses the request — never lets it through.
  */
 import type { IncomingMessage } from "node:http";
-import type { CompiledAuth } from "../../routing/auth.js";
+import type { CompiledAuth } from "../../routing/auth-contract.js";
 import type { ForwardingContext } from "../forwarded.js";
 import { ForwardAuthClient } from "./forward-auth.js";
 import { RemoteKeySets, verifyJwt, type RemoteKeySetOptions } from "./jwt.js";

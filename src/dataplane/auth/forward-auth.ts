@@ -7,7 +7,7 @@
  */
 import http from "node:http";
 import https from "node:https";
-import type { CompiledForwardAuth } from "../../routing/auth.js";
+import type { CompiledForwardAuth } from "../../routing/auth-contract.js";
 import type { ForwardingContext } from "../forwarded.js";
 import type { AuthVerdict } from "./verdict.js";
 

@@ -2,7 +2,8 @@
  * JWT verification at the handshake, with jose: signature by a key of the route (from
  * its Secret, or its `jwksUri`), algorithm allow-list, `exp`/`nbf` with a small clock
  * skew, then `iss` and `aud`. Missing or invalid token → 401 with `WWW-Authenticate`;
- * a verified token whose issuer or audience is not accepted → 403.
+ * a verified token whose issuer or audience is not accepted → 403. A token without `exp`
+ * would never expire, so it is refused (401) unless the route sets `allowMissingExp`.
  */
 import type { IncomingMessage } from "node:http";
 import {
@@ -15,7 +16,7 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from "jose";
-import type { CompiledJwt, VerificationKey } from "../../routing/auth.js";
+import type { CompiledJwt, VerificationKey } from "../../routing/auth-contract.js";
 import { findToken } from "./tokens.js";
 import type { AuthRefusal, AuthVerdict } from "./verdict.js";
 
@@ -105,6 +106,9 @@ function refusalFor(err: unknown): AuthRefusal {
       if (claim === "iss") return forbidden("token issuer not accepted");
       if (claim === "aud") return forbidden("token audience not accepted");
       if (claim === "nbf") return unauthorized("token not yet valid", "token not yet valid");
+      if (claim === "exp" && (err as { reason?: string }).reason === "missing") {
+        return unauthorized("token has no exp", "token has no expiry");
+      }
       return unauthorized(`token claim ${claim ?? ""} invalid`.trim(), "token claims invalid");
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return unauthorized("token signature invalid", "signature invalid");
@@ -234,6 +238,7 @@ export async function verifyJwt(
   const verifyOptions: JWTVerifyOptions = {
     algorithms: [...config.algorithms],
     clockTolerance: options.clockSkewSeconds,
+    ...(config.allowMissingExp ? {} : { requiredClaims: ["exp"] }),
     ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
     ...(config.audiences.length > 0 ? { audience: [...config.audiences] } : {}),
   };

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import type { TokenSource } from "../../routing/auth.js";
+import type { TokenSource } from "../../routing/auth-contract.js";
 import {
   BEARER_PROTOCOL_PREFIX,
   bearerFromProtocols,

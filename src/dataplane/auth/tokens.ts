@@ -5,7 +5,7 @@
  * `base64url.bearer.authorization.k8s.io.<base64url(token)>` next to its real subprotocol.
  */
 import type { IncomingMessage } from "node:http";
-import type { TokenSource } from "../../routing/auth.js";
+import type { TokenSource } from "../../routing/auth-contract.js";
 
 export const BEARER_PROTOCOL_PREFIX = "base64url.bearer.authorization.k8s.io.";
 

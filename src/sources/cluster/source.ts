@@ -15,8 +15,8 @@ import { objectKey } from "../../api/meta.js";
 import type { Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
 import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
+import { secretsNamedBy } from "../../api/secret-refs.js";
 import type { KubeRest } from "../../kube/rest.js";
-import { authSecretKey } from "../../routing/auth.js";
 import {
   isInvalidRoute,
   type InvalidRoute,
@@ -137,12 +137,10 @@ function metaOf(object: KubernetesObject): { namespace: string; name: string; ra
   return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
 }
 
-/** `namespace/name` of every Secret a route names: its TLS certificate and its JWT keys. */
+/** `namespace/name` of every Secret a stored route names; an invalid route names none. */
 function secretsOfRoute(route: StoredObject | undefined): string[] {
   if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
-  const tls = route.spec.tls?.secretName;
-  const auth = authSecretKey(route);
-  return [...(tls === undefined ? [] : [`${route.metadata.namespace}/${tls}`]), ...(auth ? [auth] : [])];
+  return secretsNamedBy(route);
 }
 
 export class ClusterSource {

@@ -1,0 +1,25 @@
+/**
+ * Which Secrets a route names. It is a fact about the API object, so the sources (which
+ * keep a Secret in the store only while some route names it) and the compiler (which
+ * resolves the references) both ask it here instead of one reaching into the other.
+ */
+import { objectKey } from "./meta.js";
+import type { WebSocketRoute } from "./route.js";
+
+/** `namespace/name` of the Secret holding the route's JWT keys, if it names one (same namespace only). */
+export function jwtKeySecret(route: WebSocketRoute): string | undefined {
+  const ref = route.spec.auth?.jwt?.keys.secretRef;
+  return ref ? objectKey({ namespace: route.metadata.namespace, name: ref.name }) : undefined;
+}
+
+/** `namespace/name` of the route's kubernetes.io/tls Secret, if it names one. */
+export function tlsSecret(route: WebSocketRoute): string | undefined {
+  const name = route.spec.tls?.secretName;
+  return name === undefined ? undefined : objectKey({ namespace: route.metadata.namespace, name });
+}
+
+/** `namespace/name` of every Secret the route names — its certificate and its JWT keys — each once. */
+export function secretsNamedBy(route: WebSocketRoute): string[] {
+  const named = [tlsSecret(route), jwtKeySecret(route)].filter((s): s is string => s !== undefined);
+  return [...new Set(named)];
+}
