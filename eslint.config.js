@@ -51,6 +51,27 @@ export default tseslint.config(
     },
   },
   {
+    // Sources fill the ObjectStore (DESIGN.md §2): the store is their output port, and
+    // nothing else of routing is theirs to import; facts about API objects live in api.
+    files: ["src/sources/**"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "/routing/(?!store\\.js$)",
+              message:
+                "Sources reach routing only through the ObjectStore, their output port (DESIGN.md §2).",
+            },
+            { group: ["**/cli/*"], message: "Nothing imports the composition root (DESIGN.md §2)." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // routing knows only api.
     files: ["src/routing/**"],
     rules: {

@@ -6,8 +6,13 @@
  * - a route update that leaves `metadata.generation` alone (a status write, a
  *   label) is ignored;
  * - a route of another ingress class is not stored at all: not served, no status;
- * - a Secret no route references waits outside the store until one does;
+ * - a Secret is stored only while a route names it (see {@link SecretGate}): it waits
+ *   outside until one does, and leaves the store when the last one stops naming it;
  * - re-listed objects identical to what is stored are not written again.
+ *
+ * The store is this source's output port (DESIGN §2: sources fill the ObjectStore); it
+ * imports nothing else of routing. Which Secrets a route names is a fact about the API
+ * object, asked of `api/secret-refs`.
  */
 import { performance } from "node:perf_hooks";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
@@ -32,6 +37,7 @@ import {
   type InformerTuning,
   type WatchedResource,
 } from "./informer.js";
+import { SecretGate } from "./secret-gate.js";
 
 export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
 export const OPAQUE_SECRET_FIELD_SELECTOR = "type=Opaque";
@@ -148,13 +154,10 @@ export class ClusterSource {
   readonly #options: ClusterSourceOptions;
   readonly #tuning: ClusterSourceTuning;
   readonly #informers: SupervisedInformer[];
-  readonly #pinned: ReadonlySet<string>;
-  /** What each stored non-route object looked like, to drop no-op updates (relists, resourceVersion bumps). */
+  /** What each stored Service or EndpointSlice looked like, to drop no-op updates (relists, resourceVersion bumps). */
   readonly #fingerprints = new Map<string, string>();
-  /** Every TLS or Opaque Secret seen, stored or not. */
-  readonly #secrets = new Map<string, Secret>();
-  /** Secret key → keys of the routes naming it. */
-  readonly #secretRefs = new Map<string, Set<string>>();
+  /** Secrets: stored only while referenced. */
+  readonly #secrets: SecretGate;
   /** Keys each informer has stored, for the replace semantics of a fresh list. */
   readonly #owned = new Map<SupervisedInformer, Set<string>>();
   #watchdog: NodeJS.Timeout | undefined;
@@ -171,7 +174,7 @@ export class ClusterSource {
       watchdogIntervalMs,
       unhealthyAfterMs,
     } as ClusterSourceTuning;
-    this.#pinned = new Set(options.pinnedSecrets ?? []);
+    this.#secrets = new SecretGate(store, options.pinnedSecrets ?? []);
     this.#informers = watchedResources(options.namespaces).map((resource) => {
       const owned = new Set<string>();
       const informer: SupervisedInformer = new SupervisedInformer(resource, {
@@ -220,6 +223,11 @@ export class ClusterSource {
     return this.#informers.map((i) => i.health(now));
   }
 
+  /** `namespace/name` of the Secrets in the store: the referenced and pinned ones that exist. */
+  storedSecrets(): string[] {
+    return this.#secrets.stored();
+  }
+
   #handlersFor(kind: Kind, owned: Set<string>): InformerHandlers {
     return {
       replace: (objects, receivedAt) => {
@@ -261,16 +269,12 @@ export class ClusterSource {
       }
       owned.add(key);
       const route = this.#parseRoute(object, raw, namespace, name);
-      const before = secretsOfRoute(stored);
-      const after = secretsOfRoute(route);
-      for (const secret of before) if (!after.includes(secret)) this.#secretRefs.get(secret)?.delete(key);
-      for (const secret of after) {
-        if (before.includes(secret)) continue;
-        const refs = this.#secretRefs.get(secret) ?? new Set<string>();
-        refs.add(key);
-        this.#secretRefs.set(secret, refs);
-        this.#admitSecret(secret);
-      }
+      this.#secrets.routeChanged(
+        key,
+        secretsOfRoute(stored),
+        secretsOfRoute(route),
+        this.#secretWritten(receivedAt),
+      );
       this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(route));
       return;
     }
@@ -287,15 +291,15 @@ export class ClusterSource {
     }
     owned.add(key);
     const parsed = result.object;
+    if (kind === "Secret") {
+      this.#secrets.upsert(parsed as Secret, this.#secretWritten(receivedAt));
+      return;
+    }
     const fingerprint = JSON.stringify({
       ...parsed,
       metadata: { ...parsed.metadata, resourceVersion: undefined },
     });
     const id = `${kind} ${key}`;
-    if (kind === "Secret") {
-      this.#secrets.set(key, parsed as Secret);
-      if (!this.#isReferenced(key) && this.#store.get(kind, namespace, name) === undefined) return;
-    }
     if (this.#fingerprints.get(id) === fingerprint && this.#store.get(kind, namespace, name) !== undefined)
       return;
     this.#fingerprints.set(id, fingerprint);
@@ -305,31 +309,22 @@ export class ClusterSource {
   #remove(kind: Kind, namespace: string, name: string, owned: Set<string>, receivedAt: number): void {
     const key = `${namespace}/${name}`;
     owned.delete(key);
+    if (kind === "Secret") {
+      this.#secrets.remove(key, this.#secretWritten(receivedAt));
+      return;
+    }
     this.#fingerprints.delete(`${kind} ${key}`);
-    if (kind === "Secret") this.#secrets.delete(key);
     const stored = this.#store.get(kind, namespace, name);
     if (kind === "WebSocketRoute") {
-      for (const secret of secretsOfRoute(stored)) this.#secretRefs.get(secret)?.delete(key);
+      this.#secrets.routeChanged(key, secretsOfRoute(stored), [], this.#secretWritten(receivedAt));
     }
     if (stored === undefined) return;
     this.#apply(kind, namespace, name, "delete", receivedAt, () => this.#store.remove(kind, namespace, name));
   }
 
-  #isReferenced(secretKey: string): boolean {
-    return this.#pinned.has(secretKey) || (this.#secretRefs.get(secretKey)?.size ?? 0) > 0;
-  }
-
-  /** A route now names this Secret: move it into the store if it waited outside. */
-  #admitSecret(secretKey: string): void {
-    const secret = this.#secrets.get(secretKey);
-    if (!secret) return;
-    const { namespace, name } = secret.metadata;
-    if (this.#store.get("Secret", namespace, name) !== undefined) return;
-    this.#fingerprints.set(
-      `Secret ${secretKey}`,
-      JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: undefined } }),
-    );
-    this.#store.upsert(secret);
+  /** Publishes the gate's Secret writes like every other store write of this event. */
+  #secretWritten(receivedAt: number): (namespace: string, name: string, change: "upsert" | "delete") => void {
+    return (namespace, name, change) => this.#published("Secret", namespace, name, change, receivedAt);
   }
 
   #parseRoute(
@@ -369,6 +364,16 @@ export class ClusterSource {
     write: () => void,
   ): void {
     write();
+    this.#published(kind, namespace, name, change, receivedAt);
+  }
+
+  #published(
+    kind: Kind,
+    namespace: string,
+    name: string,
+    change: "upsert" | "delete",
+    receivedAt: number,
+  ): void {
     if (sourceChannels.objectApplied.hasSubscribers) {
       sourceChannels.objectApplied.publish({ kind, namespace, name, change, receivedAt });
     }
