@@ -224,6 +224,12 @@ export const routeSpecSchema = z.strictObject({
   keepalive: keepaliveSchema.optional(),
   limits: limitsSchema.prefault({}),
   drain: drainSchema.prefault({}),
+  /**
+   * Serve request paths holding an encoded slash (`%2F`), refused with 400 when absent or false. The
+   * route matches `%2F` as a byte of its path segment and the backend receives it encoded;
+   * a backend that decodes it into `/` serves another path than the one matched and authorised.
+   */
+  allowEncodedSlashes: z.boolean().optional(),
 });
 
 export const conditionSchema = z.object({

@@ -63,6 +63,7 @@ export function tableToJSON(table: RoutingTable): unknown {
     routes: table.routes,
     tls: [...table.certificates.entries()].map(([host, cert]) => ({ host, secret: cert.secret })),
     defaultTlsSecret: table.defaultCertificate?.secret ?? null,
+    identityHeaders: [...table.identityHeaders].sort(),
   };
 }
 
@@ -93,6 +94,7 @@ export async function startServe(
     tables: holder,
     trustedProxies,
     clientAddressHeader: config.clientAddressHeader,
+    underscoresInHeaders: config.underscoresInHeaders,
     health,
   });
   const metrics = new Metrics({

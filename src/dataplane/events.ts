@@ -64,15 +64,25 @@ export type RejectionReason =
   | "auth_denied"
   /** 503: auth cannot be enforced — unresolved key Secret, key set or auth service unreachable, timeout. */
   | "auth_unavailable"
-  | "shutting_down";
+  | "shutting_down"
+  /**
+   * 400 (501 for a transfer coding other than chunked): a request with no canonical form —
+   * an invalid or second Host, userinfo, an absolute-form target for another host, `#`,
+   * `%2F` (unless the route allows it), `%5C`, `%00`, a backslash, a malformed escape — or
+   * an upgrade carrying a body.
+   */
+  | "bad_request"
+  /** 500 (or a closed socket once bytes were written): a bug while serving the request; its counts were released. */
+  | "internal_error";
 
+/** A request wsgate answered itself instead of passing it on (an upgrade, or plain HTTP). */
 export interface HandshakeRejected {
   readonly namespace: string;
   readonly route: string;
   readonly status: number;
   readonly reason: RejectionReason;
   readonly client: string;
-  /** Request path without the query string (query strings may carry tokens). */
+  /** The canonical request path without the query string (query strings may carry tokens). */
   readonly path: string;
   readonly detail?: string;
 }
@@ -101,6 +111,14 @@ export const channels = {
   connectionOpened: diagnostics_channel.channel("wsgate:connection:opened"),
   connectionClosed: diagnostics_channel.channel("wsgate:connection:closed"),
   handshakeRejected: diagnostics_channel.channel("wsgate:handshake:rejected"),
+  /** Plain HTTP requests refused by wsgate itself (same shape as {@link HandshakeRejected}). */
+  requestRejected: diagnostics_channel.channel("wsgate:request:rejected"),
   endpointEjected: diagnostics_channel.channel("wsgate:endpoint:ejected"),
   endpointHealth: diagnostics_channel.channel("wsgate:endpoint:health"),
 } as const;
+
+/** Publishes a refused upgrade, or a refused plain HTTP request, on its channel. */
+export function publishRejection(upgrade: boolean, event: HandshakeRejected): void {
+  const channel = upgrade ? channels.handshakeRejected : channels.requestRejected;
+  if (channel.hasSubscribers) channel.publish(event);
+}

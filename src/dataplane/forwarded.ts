@@ -1,13 +1,18 @@
 /**
- * The request headers sent upstream: the client's headers minus hop-by-hop ones,
- * plus X-Forwarded-*. Forwarding headers from an untrusted peer are replaced,
- * never passed on; from a trusted proxy they are extended with the peer.
+ * The request headers sent upstream, built by one function for both paths (upgrade
+ * and plain HTTP): the client's headers minus hop-by-hop ones (and what `Connection`
+ * lists), minus headers the client may not send (forwarding headers, identity headers
+ * that routes fill from auth, names with `_`), plus the canonical Host and
+ * X-Forwarded-*. Forwarding headers from an untrusted peer are replaced, never passed
+ * on; from a trusted proxy they are extended with the peer.
  */
-import type { IncomingMessage } from "node:http";
-import { FORWARDING_HEADERS, HOP_BY_HOP_HEADERS } from "../api/headers.js";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import { FORWARDING_HEADERS, HOP_BY_HOP_HEADERS, UNNOMINABLE_HEADERS } from "../api/headers.js";
+import type { CanonicalRequest } from "./canonical.js";
 
-/** Hop-by-hop headers, proxy credentials, and the forwarding headers we set ourselves. */
-const DROPPED = new Set([...HOP_BY_HOP_HEADERS, "proxy-authorization", ...FORWARDING_HEADERS]);
+/** Hop-by-hop headers, the forwarding headers we set ourselves, and Host (the canonical one is sent). */
+const DROPPED = new Set([...HOP_BY_HOP_HEADERS, ...FORWARDING_HEADERS, "host"]);
+const UNNOMINABLE = new Set(UNNOMINABLE_HEADERS);
 
 export interface ForwardingContext {
   /** The client as wsgate understands it (see client-identity.ts). */
@@ -20,15 +25,31 @@ export interface ForwardingContext {
   readonly proto: "http" | "https";
 }
 
+/** Which client headers never reach a backend, whatever the route. */
+export interface ClientHeaderPolicy {
+  /** Lower-case headers some route fills from auth (the table's `identityHeaders`): a client cannot forge them. */
+  readonly identityHeaders: ReadonlySet<string>;
+  /**
+   * Keep client header names containing `_` (`--underscores-in-headers`). Off by default,
+   * as nginx's `underscores_in_headers off`: many servers fold `_` into `-`, so `X_User_Id`
+   * would be read as `X-User-Id`.
+   */
+  readonly underscores: boolean;
+}
+
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /** The X-Forwarded-* values to send upstream. */
-export function forwardingHeaders(req: IncomingMessage, ctx: ForwardingContext): [string, string][] {
+export function forwardingHeaders(
+  req: IncomingMessage,
+  request: CanonicalRequest,
+  ctx: ForwardingContext,
+): [string, string][] {
   const xff = ctx.peerTrusted ? single(req.headers["x-forwarded-for"]) : undefined;
   const proto = (ctx.peerTrusted && single(req.headers["x-forwarded-proto"])) || ctx.proto;
-  const host = (ctx.peerTrusted && single(req.headers["x-forwarded-host"])) || req.headers.host;
+  const host = (ctx.peerTrusted && single(req.headers["x-forwarded-host"])) || request.authority;
   const out: [string, string][] = [
     ["X-Forwarded-For", xff ? `${xff}, ${ctx.peerAddress}` : ctx.clientAddress],
     ["X-Forwarded-Proto", proto],
@@ -37,23 +58,57 @@ export function forwardingHeaders(req: IncomingMessage, ctx: ForwardingContext):
   return out;
 }
 
-/** Flat `[name, value, name, value…]` headers for the request to the backend. */
-export function upstreamHeaders(req: IncomingMessage, ctx: ForwardingContext, upgrade: boolean): string[] {
+/** True for a client header that may go upstream. */
+function forwardable(lower: string, nominated: ReadonlySet<string>, policy: ClientHeaderPolicy): boolean {
+  if (DROPPED.has(lower)) return false;
+  if (nominated.has(lower) && !UNNOMINABLE.has(lower)) return false;
+  if (policy.identityHeaders.has(lower)) return false;
+  return policy.underscores || !lower.includes("_");
+}
+
+/**
+ * Flat `[name, value, name, value…]` headers for the request to the backend, the same on
+ * both paths. An upgrade gets `Connection: Upgrade` and `Upgrade: websocket`; a plain
+ * request with a chunked body gets `Transfer-Encoding: chunked` (the body is re-framed).
+ */
+export function upstreamHeaders(
+  req: IncomingMessage,
+  request: CanonicalRequest,
+  ctx: ForwardingContext,
+  policy: ClientHeaderPolicy,
+  upgrade: boolean,
+): string[] {
   const raw = req.rawHeaders;
-  const connectionTokens = new Set(
-    (req.headers.connection ?? "")
+  const nominated = new Set(
+    (single(req.headers.connection) ?? "")
       .split(",")
       .map((t) => t.trim().toLowerCase())
       .filter(Boolean),
   );
-  const out: string[] = [];
+  const out: string[] = ["Host", request.authority];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (DROPPED.has(lower) || connectionTokens.has(lower)) continue;
-    out.push(name, raw[i + 1] as string);
+    if (forwardable(name.toLowerCase(), nominated, policy)) out.push(name, raw[i + 1] as string);
   }
   if (upgrade) out.push("Connection", "Upgrade", "Upgrade", "websocket");
-  for (const [name, value] of forwardingHeaders(req, ctx)) out.push(name, value);
+  else if (req.headers["transfer-encoding"] !== undefined) out.push("Transfer-Encoding", "chunked");
+  for (const [name, value] of forwardingHeaders(req, request, ctx)) out.push(name, value);
+  return out;
+}
+
+/**
+ * Flat headers as the object http-proxy-3 copies from `req.headers`: repeated names become
+ * arrays (sent as repeated lines), except Cookie, joined with `; ` (RFC 6265 §5.4).
+ */
+export function headerObject(flat: readonly string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (name === "cookie") out[name] = `${seen as string}; ${value}`;
+    else out[name] = Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
   return out;
 }

@@ -1,12 +1,16 @@
 /**
- * The checks an upgrade passes before any backend is contacted, in order:
- * a well-formed handshake, a route, an allowed Origin, the client's rate and
- * connection limits, the route's connection limit. Each refusal is an HTTP status.
+ * The checks a request passes before any backend is contacted. An upgrade, in order:
+ * a well-formed handshake, a route, a path the route accepts, an allowed Origin, the
+ * client's rate and connection limits, the route's connection limit. A plain request:
+ * a route and a path it accepts (its rate limit applies on routes with auth, see
+ * http-forwarder.ts). Each refusal is an HTTP status.
  */
 import type http from "node:http";
 import type { RouteMatch, RoutingTable } from "../routing/table.js";
+import type { CanonicalRequest } from "./canonical.js";
 import type { RejectionReason } from "./events.js";
 import { checkHandshake } from "./handshake.js";
+import type { Lease } from "./lease.js";
 import type { Limits } from "./limits.js";
 import { checkOrigin } from "./origin.js";
 
@@ -19,14 +23,48 @@ export interface Refusal {
   readonly headers?: Record<string, string>;
 }
 
-export type Admission = { ok: true; match: RouteMatch; release: () => void } | ({ ok: false } & Refusal);
+export type Admission = { ok: true; match: RouteMatch } | ({ ok: false } & Refusal);
 
+/** The route for a canonical request, if it accepts the request's path. */
+export function matchRoute(request: CanonicalRequest, table: RoutingTable): Admission {
+  const match = table.match(request.hostname, request.path);
+  if (!match) {
+    return {
+      ok: false,
+      namespace: "",
+      route: "",
+      status: 404,
+      reason: "no_route",
+      message: `no route for ${request.hostname}${request.path}`,
+    };
+  }
+  // An encoded slash is matched as a byte of its segment; a backend that decodes it into
+  // a separator would serve another path than the one matched, so only opted-in routes get it.
+  if (request.encodedSlash && !match.route.settings.allowEncodedSlashes) {
+    const { namespace, name } = match.route;
+    return {
+      ok: false,
+      namespace,
+      route: name,
+      status: 400,
+      reason: "bad_request",
+      message: "encoded slash (%2F) in the path",
+    };
+  }
+  return { ok: true, match };
+}
+
+/**
+ * Admits an upgrade. The route and client connection slots it takes are held by `lease`,
+ * whose owner gives them back however the request ends.
+ */
 export function admitUpgrade(
   req: http.IncomingMessage,
-  path: string,
+  request: CanonicalRequest,
   client: string,
   table: RoutingTable,
   limits: Limits,
+  lease: Lease,
 ): Admission {
   const check = checkHandshake(req);
   if (!check.ok) {
@@ -40,16 +78,9 @@ export function admitUpgrade(
       ...(check.headers ? { headers: check.headers } : {}),
     };
   }
-  const match = table.match(req.headers.host ?? "", path);
-  if (!match)
-    return {
-      ok: false,
-      namespace: "",
-      route: "",
-      status: 404,
-      reason: "no_route",
-      message: `no route for ${req.headers.host ?? ""}${path}`,
-    };
+  const matched = matchRoute(request, table);
+  if (!matched.ok) return matched;
+  const { match } = matched;
   const { namespace, name } = match.route;
   const settings = match.route.settings;
   if (settings.origins) {
@@ -69,5 +100,6 @@ export function admitUpgrade(
       ...(limit.retryAfterSeconds ? { headers: { "Retry-After": String(limit.retryAfterSeconds) } } : {}),
     };
   }
-  return { ok: true, match, release: limit.release };
+  lease.hold(limit.release);
+  return { ok: true, match };
 }

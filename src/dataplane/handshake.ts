@@ -9,7 +9,7 @@ export type HandshakeCheck =
   | {
       ok: false;
       status: 400 | 426;
-      reason: "malformed" | "unsupported_version";
+      reason: "malformed" | "unsupported_version" | "bad_request";
       message: string;
       headers?: Record<string, string>;
     };
@@ -42,6 +42,17 @@ export function checkHandshake(req: IncomingMessage): HandshakeCheck {
       message: "Sec-WebSocket-Key must be 16 bytes in base64",
     };
   }
+  // A body the proxy would not relay (bytes after the headers belong to the WebSocket
+  // stream): the backend would wait for them, or read them as frames.
+  const length = req.headers["content-length"];
+  if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && Number(length) !== 0)) {
+    return {
+      ok: false,
+      status: 400,
+      reason: "bad_request",
+      message: "a WebSocket handshake must not carry a body",
+    };
+  }
   if (req.headers["sec-websocket-version"] !== "13") {
     return {
       ok: false,
@@ -52,22 +63,4 @@ export function checkHandshake(req: IncomingMessage): HandshakeCheck {
     };
   }
   return { ok: true };
-}
-
-/**
- * The request path without its query string, with dot-segments resolved, so
- * `/public/../admin` cannot reach a route through another route's prefix. Safe to
- * log and to match on (query strings may carry tokens).
- */
-export function pathOf(url: string | undefined): string {
-  if (!url) return "/";
-  const q = url.indexOf("?");
-  const path = q === -1 ? url : url.slice(0, q);
-  if (!path.startsWith("/")) return "/";
-  if (!path.includes(".")) return path;
-  try {
-    return new URL(path, "http://wsgate.invalid").pathname;
-  } catch {
-    return path;
-  }
 }

@@ -1,18 +1,24 @@
 /**
  * Plain HTTP on a matched route (Socket.IO/SockJS polling, app pages) is proxied
- * too, through http-proxy-3, with the same endpoint choice and passive health as
- * WebSocket handshakes.
+ * too, through http-proxy-3, with the same canonical request, header hygiene,
+ * endpoint choice and passive health as WebSocket handshakes. On a route with auth
+ * each request takes a token from the client's `handshakesPerClient` bucket first, so
+ * JWT verification and forward-auth calls cannot be flooded.
+ *
+ * As for upgrades, one {@link Lease} owns what a request holds (the endpoint it is
+ * counted against) and a bug answers 500 — never an uncaught exception or an unhandled
+ * rejection, which would end the process and every WebSocket on it.
  */
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
-import { FORWARDING_HEADERS } from "../api/headers.js";
-import type { RouteMatch, RoutingTable } from "../routing/table.js";
-import type { Authenticator } from "./auth/authenticator.js";
-import { applyGrantToRequest, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
-import type { Balancer } from "./balancer.js";
-import type { EndpointStates } from "./endpoint-state.js";
-import { forwardingHeaders, type ForwardingContext } from "./forwarded.js";
-import { pathOf } from "./handshake.js";
+import type { RouteMatch } from "../routing/table.js";
+import { applyGrant, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
+import type { CanonicalRequest } from "./canonical.js";
+import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
+import { publishRejection, type RejectionReason } from "./events.js";
+import { headerObject, upstreamHeaders } from "./forwarded.js";
+import { matchRoute, type Refusal } from "./gates.js";
+import { Lease } from "./lease.js";
 
 /** Errors that mean the endpoint never got the request: count against its health. */
 const CONNECT_ERRORS = new Set([
@@ -27,9 +33,9 @@ function plain(
   res: http.ServerResponse,
   status: number,
   message: string,
-  headers: Record<string, string> = {},
+  headers: Readonly<Record<string, string>> = {},
 ): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
@@ -37,90 +43,152 @@ function plain(
   res.end(`${message}\n`);
 }
 
-/** A request on its way upstream, with what the `proxyReq` hook must add to it. */
-type ProxiedRequest = http.IncomingMessage & { wsgate?: ForwardingContext; wsgateAuth?: AuthGrant };
+/** One request in progress: what its rejection events are labelled with. */
+interface Exchange {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly lease: Lease;
+  namespace: string;
+  route: string;
+  client: string;
+  path: string;
+}
 
 export class HttpForwarder {
-  readonly #states: EndpointStates;
-  readonly #balancer: Balancer;
-  readonly #auth: Authenticator;
+  readonly #s: RequestServices;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   readonly #proxy = createProxyServer({ agent: this.#agent, xfwd: false, ws: false });
 
-  constructor(states: EndpointStates, balancer: Balancer, auth: Authenticator) {
-    this.#states = states;
-    this.#balancer = balancer;
-    this.#auth = auth;
-    // Client-sent forwarding headers are replaced, never passed on (they are spoofable).
-    this.#proxy.on("proxyReq", (proxyReq, req) => {
-      for (const name of FORWARDING_HEADERS) proxyReq.removeHeader(name);
-      const grant = (req as ProxiedRequest).wsgateAuth;
-      if (grant) applyGrantToRequest(proxyReq, grant);
-      const context = (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate;
-      if (!context) return;
-      for (const [name, value] of forwardingHeaders(req, context)) proxyReq.setHeader(name, value);
-    });
+  constructor(services: RequestServices) {
+    this.#s = services;
   }
 
-  handle(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    table: RoutingTable,
-    context: ForwardingContext,
-  ): void {
-    const path = pathOf(req.url);
-    const match = table.match(req.headers.host ?? "", path);
-    if (!match) return plain(res, 404, `no route for ${req.headers.host ?? ""}${path}`);
-    const auth = match.route.settings.auth;
-    if (!auth) return this.#forward(req, res, match, context);
+  /** Serves one plain HTTP request. Never rejects. */
+  async handle(req: http.IncomingMessage, res: http.ServerResponse, proto: Proto): Promise<void> {
+    const x: Exchange = { req, res, lease: new Lease(), namespace: "", route: "", client: "", path: "" };
+    let proxied = false;
+    try {
+      proxied = await this.#serve(x, proto);
+    } catch (err) {
+      this.#publish(x, 500, "internal_error", `internal error: ${(err as Error)?.message ?? String(err)}`);
+      plain(res, 500, "internal error");
+    } finally {
+      // Once proxied, the response's end ends the lease.
+      if (!proxied) x.lease.end();
+    }
+  }
+
+  #publish(x: Exchange, status: number, reason: RejectionReason, detail: string): void {
+    const { namespace, route, client, path } = x;
+    publishRejection(false, { namespace, route, status, reason, client, path, detail });
+  }
+
+  /** A refusal on the route the exchange matched. */
+  #onRoute(
+    x: Exchange,
+    status: number,
+    reason: RejectionReason,
+    message: string,
+    headers: Record<string, string>,
+  ): Refusal {
+    return { namespace: x.namespace, route: x.route, status, reason, message, headers };
+  }
+
+  #refuse(x: Exchange, refusal: Refusal): false {
+    if (refusal.route) {
+      x.namespace = refusal.namespace;
+      x.route = refusal.route;
+    }
+    this.#publish(x, refusal.status, refusal.reason, refusal.message);
+    plain(x.res, refusal.status, refusal.message, refusal.headers);
+    return false;
+  }
+
+  /** True when the request went to a backend and the response's end owns the lease. */
+  async #serve(x: Exchange, proto: Proto): Promise<boolean> {
+    const { req, res } = x;
+    const context = this.#s.forwardingContext(req, proto);
+    x.client = context.clientAddress;
+    const entry = enter(req);
+    if (!entry.ok) {
+      x.path = entry.path;
+      return this.#refuse(x, entry.refusal);
+    }
+    const request = entry.request;
+    x.path = request.path;
+    const coding = req.headers["transfer-encoding"];
+    if (coding !== undefined && coding.trim().toLowerCase() !== "chunked") {
+      // The body is re-framed as chunked on its way upstream; another coding would be lost.
+      const message = "transfer codings other than chunked are not supported";
+      return this.#refuse(x, { namespace: "", route: "", status: 501, reason: "bad_request", message });
+    }
+    const table = this.#s.tables.current;
+    const matched = matchRoute(request, table);
+    if (!matched.ok) return this.#refuse(x, matched);
+    const { route } = matched.match;
+    x.namespace = route.namespace;
+    x.route = route.name;
+
     // Auth applies to plain HTTP on the route too (DESIGN.md §3), and fails closed the same way.
-    this.#auth.check(req, auth, context).then(
-      (verdict) => {
-        if (!verdict.ok) return sendAuthRefusal(res, verdict);
-        if (res.destroyed) return;
-        (req as ProxiedRequest).wsgateAuth = verdict.grant;
-        this.#forward(req, res, match, context);
-      },
-      // A bug must cost this request, not the process (an unhandled rejection ends it).
-      () => plain(res, 500, "internal error"),
-    );
+    let grant: AuthGrant | undefined;
+    const auth = route.settings.auth;
+    if (auth) {
+      const rated = this.#s.limits.rate(route.key, x.client, route.settings.limits);
+      if (!rated.ok) {
+        const headers = { "Retry-After": String(rated.retryAfterSeconds ?? 1) };
+        return this.#refuse(x, this.#onRoute(x, rated.status, rated.reason, rated.message, headers));
+      }
+      const verdict = await this.#s.auth.check(req, auth, context, request);
+      if (res.destroyed) return false;
+      if (!verdict.ok) {
+        this.#publish(x, verdict.status, verdict.reason, verdict.message);
+        sendAuthRefusal(res, verdict);
+        return false;
+      }
+      grant = verdict.grant;
+    }
+    const forwarded = upstreamHeaders(req, request, context, headerPolicy(table, this.#s.underscores), false);
+    return this.#forward(x, matched.match, request, grant ? applyGrant(forwarded, grant) : forwarded);
   }
 
   /** Proxies an admitted request to an endpoint of its rule. */
-  #forward(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    { route, rule }: RouteMatch,
-    context: ForwardingContext,
-  ): void {
-    const endpoint = this.#balancer.pick(rule, route.settings.policy);
-    if (!endpoint) return plain(res, 503, "no ready endpoint for this route", { "Retry-After": "5" });
+  #forward(x: Exchange, { route, rule }: RouteMatch, request: CanonicalRequest, headers: string[]): boolean {
+    const { req, res, lease } = x;
+    const { states, balancer } = this.#s;
+    const endpoint = balancer.pick(rule, route.settings.policy);
+    if (!endpoint) {
+      const message = "no ready endpoint for this route";
+      const retry = { "Retry-After": this.#s.retryAfter };
+      return this.#refuse(x, this.#onRoute(x, 503, "no_ready_endpoint", message, retry));
+    }
+    states.acquire(endpoint.id);
+    lease.hold(() => states.release(endpoint.id));
+    res.once("close", () => lease.end());
 
-    (req as http.IncomingMessage & { wsgate?: ForwardingContext }).wsgate = context;
-    this.#states.acquire(endpoint.id);
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.#states.release(endpoint.id);
-    };
-    res.once("close", release);
+    // http-proxy-3 sends `req.url` (the canonical target since entry) and copies `req.headers`:
+    // they become exactly the headers built above, so nothing the client sent slips past them.
+    req.url = request.target;
+    req.headers = headerObject(headers) as http.IncomingHttpHeaders;
+    const timeouts = route.settings.timeouts;
     this.#proxy.web(
       req,
       res,
       {
         target: { host: endpoint.address, port: endpoint.port },
-        connectTimeout: route.settings.timeouts.connectMs,
-        ...(route.settings.timeouts.idleMs > 0 ? { proxyTimeout: route.settings.timeouts.idleMs } : {}),
+        connectTimeout: timeouts.connectMs,
+        ...(timeouts.idleMs > 0 ? { proxyTimeout: timeouts.idleMs } : {}),
       },
       (err: NodeJS.ErrnoException) => {
-        release();
+        lease.end();
         const code = err.code ?? "";
-        if (CONNECT_ERRORS.has(code)) this.#states.recordFailure(endpoint.id, err.message || code);
+        if (CONNECT_ERRORS.has(code)) states.recordFailure(endpoint.id, err.message || code);
         const timedOut = code === "ECONNECT_TIMEOUT" || code === "ETIMEDOUT";
-        plain(res, timedOut ? 504 : 502, timedOut ? "backend timed out" : "backend failed");
+        const status = timedOut ? 504 : 502;
+        this.#publish(x, status, timedOut ? "backend_timeout" : "backend_error", err.message || code);
+        plain(res, status, timedOut ? "backend timed out" : "backend failed");
       },
     );
+    return true;
   }
 
   close(): void {

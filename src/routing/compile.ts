@@ -6,6 +6,7 @@
 import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
 import { durationToMs } from "../api/duration.js";
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
+import { pathValueProblem } from "../api/request-path.js";
 import type { RouteRule, WebSocketRoute } from "../api/route.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import { authProblems, resolveAuth } from "./auth.js";
@@ -202,7 +203,34 @@ function semanticProblems(route: WebSocketRoute): string[] {
     );
   }
   problems.push(...authProblems(spec.auth));
+  problems.push(...pathProblems(route));
   return problems;
+}
+
+/**
+ * Path values that are not in the normal form every request path is put in (see
+ * api/request-path.ts) could never match: a route `/%61pi` would leave `/api` to a
+ * broader, perhaps public, route. Refused, with the value to write instead.
+ */
+function pathProblems(route: WebSocketRoute): string[] {
+  const problems: string[] = [];
+  route.spec.rules.forEach((rule, i) => {
+    matchesOf(rule).forEach((m, j) => {
+      const problem = pathValueProblem(m.path.value);
+      if (problem) problems.push(`spec.rules[${i}].matches[${j}].path.value ${m.path.value}: ${problem}`);
+    });
+  });
+  return problems;
+}
+
+/** Lower-case headers the route fills from auth: no client may send them, on any route. */
+function identityHeadersOf(route: WebSocketRoute): readonly string[] {
+  const auth = route.spec.auth;
+  const names = [
+    ...Object.values(auth?.jwt?.claimsToHeaders ?? {}),
+    ...(auth?.forwardAuth?.responseHeaders ?? []),
+  ].map((h) => h.toLowerCase());
+  return Object.freeze([...new Set(names)].sort());
 }
 
 function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): Route["settings"] {
@@ -228,6 +256,8 @@ function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): R
     ...(s.origins ? { origins: s.origins } : {}),
     ...(s.healthCheck ? { healthCheck: s.healthCheck } : {}),
     ...(auth ? { auth } : {}),
+    identityHeaders: identityHeadersOf(route),
+    ...(s.allowEncodedSlashes ? { allowEncodedSlashes: true } : {}),
   });
 }
 

@@ -59,6 +59,14 @@ export interface RouteSettings {
   readonly healthCheck?: HealthCheck;
   /** `spec.auth` with its keys resolved; `kind: "unresolved"` refuses every request (fail closed). */
   readonly auth?: CompiledAuth;
+  /**
+   * Lower-case headers this route fills from auth (jwt `claimsToHeaders`, forwardAuth
+   * `responseHeaders`), even while its auth is unresolved. Their union over all routes is
+   * the table's {@link RoutingTable.identityHeaders}.
+   */
+  readonly identityHeaders?: readonly string[];
+  /** `spec.allowEncodedSlashes`: a path with `%2F` is served (as a byte of its segment) instead of refused. */
+  readonly allowEncodedSlashes?: boolean;
 }
 
 export interface Route {
@@ -116,6 +124,12 @@ export interface RoutingTable {
   readonly certificates: ReadonlyMap<string, TlsCertificate>;
   /** The certificate for no or unknown SNI (`--default-tls-secret`), when that Secret is usable. */
   readonly defaultCertificate?: TlsCertificate;
+  /**
+   * Every header some route fills from auth, lower case. Removed from client requests on
+   * every route, with auth or without: a header that means "the gateway vouches for this
+   * identity" on one route must not be forgeable through another route to the same backends.
+   */
+  readonly identityHeaders: ReadonlySet<string>;
   /** Finds the route and rule for a request; `undefined` means 404. */
   match(host: string, path: string): RouteMatch | undefined;
 }
@@ -179,6 +193,8 @@ export function buildTable(
       }
     }
   }
+  const identityHeaders = new Set<string>();
+  for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   const wildcards = new Map<string, VirtualHost>();
   for (const [name, vhost] of hosts) if (name.startsWith("*.")) wildcards.set(name.slice(1), vhost);
   const any = hosts.get("");
@@ -202,6 +218,7 @@ export function buildTable(
     routes: Object.freeze([...routes]),
     certificates,
     ...(defaultCertificate ? { defaultCertificate } : {}),
+    identityHeaders: identityHeaders as ReadonlySet<string>,
     // Gateway API precedence: the most specific hostname that has a matching path wins;
     // a host whose routes match no path falls through to wildcards, then to any-host routes.
     match(host: string, path: string): RouteMatch | undefined {

@@ -9,6 +9,7 @@ import WebSocket, { type ClientOptions } from "ws";
 import type { AuthenticatorOptions } from "../../src/dataplane/auth/authenticator.js";
 import type { HealthView, RandomSource } from "../../src/dataplane/balancer.js";
 import type { ClientAddressHeader, TrustedProxies } from "../../src/dataplane/client-identity.js";
+import type { EndpointStates } from "../../src/dataplane/endpoint-state.js";
 import { channels } from "../../src/dataplane/events.js";
 import { Gateway } from "../../src/dataplane/gateway.js";
 import { createProxyProtocolServer } from "../../src/dataplane/proxy-protocol.js";
@@ -42,6 +43,10 @@ export interface TestGatewayOptions {
   readonly auth?: AuthenticatorOptions;
   /** Active health checks (a HealthProber), as `wsgate serve` wires them. */
   readonly health?: HealthView;
+  /** Endpoint states (a test may pass its own to inject a fault or read counts). */
+  readonly states?: EndpointStates;
+  /** `--underscores-in-headers`. */
+  readonly underscoresInHeaders?: boolean;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {

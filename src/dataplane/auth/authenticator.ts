@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { CompiledAuth } from "../../routing/auth-contract.js";
+import type { CanonicalRequest } from "../canonical.js";
 import type { ForwardingContext } from "../forwarded.js";
 import { ForwardAuthClient } from "./forward-auth.js";
 import { RemoteKeySets, verifyJwt, type RemoteKeySetOptions } from "./jwt.js";
@@ -27,7 +28,16 @@ export class Authenticator {
     this.#clockSkewSeconds = options.clockSkewSeconds ?? 30;
   }
 
-  async check(req: IncomingMessage, auth: CompiledAuth, context: ForwardingContext): Promise<AuthVerdict> {
+  /**
+   * Decides on one request. `req.url` already holds the canonical target (tokens in the
+   * query are read from it); `request` is what a forward-auth service is told about.
+   */
+  async check(
+    req: IncomingMessage,
+    auth: CompiledAuth,
+    context: ForwardingContext,
+    request: CanonicalRequest,
+  ): Promise<AuthVerdict> {
     try {
       switch (auth.kind) {
         case "jwt":
@@ -36,7 +46,7 @@ export class Authenticator {
             clockSkewSeconds: this.#clockSkewSeconds,
           });
         case "forwardAuth":
-          return await this.#forward.check(req, auth, context);
+          return await this.#forward.check(req, auth, context, request);
         case "unresolved":
           return {
             ok: false,

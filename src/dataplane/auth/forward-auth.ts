@@ -8,6 +8,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { CompiledForwardAuth } from "../../routing/auth-contract.js";
+import type { CanonicalRequest } from "../canonical.js";
 import type { ForwardingContext } from "../forwarded.js";
 import type { AuthVerdict } from "./verdict.js";
 
@@ -30,6 +31,7 @@ export class ForwardAuthClient {
     req: http.IncomingMessage,
     config: CompiledForwardAuth,
     context: ForwardingContext,
+    request: CanonicalRequest,
   ): Promise<AuthVerdict> {
     const url = new URL(config.url);
     const headers: Record<string, string> = {};
@@ -37,11 +39,12 @@ export class ForwardAuthClient {
       const value = single(req.headers[name.toLowerCase()]);
       if (value !== undefined) headers[name] = value;
     }
-    // What the auth service needs to know about the original request (Traefik's convention).
+    // What the auth service needs to know about the original request (Traefik's convention),
+    // canonical: the service authorises exactly the host and path the backend will get.
     headers["X-Forwarded-Method"] = req.method ?? "GET";
     headers["X-Forwarded-Proto"] = context.proto;
-    headers["X-Forwarded-Host"] = req.headers.host ?? "";
-    headers["X-Forwarded-Uri"] = req.url ?? "/";
+    headers["X-Forwarded-Host"] = request.authority;
+    headers["X-Forwarded-Uri"] = request.target;
     headers["X-Forwarded-For"] = context.clientAddress;
 
     return new Promise((resolve) => {

@@ -43,7 +43,7 @@ export interface AuthRefusal {
 export type AuthVerdict =
   { readonly ok: true; readonly grant: AuthGrant } | ({ readonly ok: false } & AuthRefusal);
 
-/** Applies a grant to flat `[name, value, …]` headers of an upgrade request. */
+/** Applies a grant to the flat `[name, value, …]` headers of a request going upstream (either path). */
 export function applyGrant(flat: readonly string[], grant: AuthGrant): string[] {
   const out: string[] = [];
   for (let i = 0; i < flat.length; i += 2) {
@@ -60,27 +60,6 @@ export function applyGrant(flat: readonly string[], grant: AuthGrant): string[] 
   }
   for (const [name, value] of grant.set) out.push(name, value);
   return out;
-}
-
-/** Applies a grant to a request being proxied (http-proxy's `proxyReq`). */
-export function applyGrantToRequest(
-  request: {
-    getHeader(name: string): number | string | string[] | undefined;
-    setHeader(name: string, value: string): unknown;
-    removeHeader(name: string): void;
-  },
-  grant: AuthGrant,
-): void {
-  for (const name of grant.remove) request.removeHeader(name);
-  if (grant.stripBearerProtocol) {
-    const value = request.getHeader("sec-websocket-protocol");
-    if (value !== undefined) {
-      const rest = withoutBearerProtocol(Array.isArray(value) ? value.join(", ") : String(value));
-      if (rest === undefined) request.removeHeader("sec-websocket-protocol");
-      else request.setHeader("Sec-WebSocket-Protocol", rest);
-    }
-  }
-  for (const [name, value] of grant.set) request.setHeader(name, value);
 }
 
 /** Answers a refused upgrade on its raw socket, then closes it. */

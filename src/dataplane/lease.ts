@@ -1,0 +1,43 @@
+/**
+ * What one request holds while it is served — its route and client connection slots,
+ * the endpoint it is counted against — and the one place that gives it all back.
+ *
+ * A request handler takes a lease, records every count it takes with {@link Lease.hold},
+ * and ends the lease in a `finally` — unless the request was handed on (an established
+ * relay, a proxied response), whose own end then ends it. Ending is idempotent, so a
+ * refusal, a vanished client and an exception in the middle all give back exactly what
+ * was taken, once.
+ */
+export class Lease {
+  #releases: (() => void)[] = [];
+
+  /**
+   * Records something taken. Returns a function that gives just that back early (a
+   * failed endpoint before the next one is tried); it is then not given back again.
+   */
+  hold(release: () => void): () => void {
+    let held = true;
+    const once = (): void => {
+      if (!held) return;
+      held = false;
+      release();
+    };
+    this.#releases.push(once);
+    return once;
+  }
+
+  /** Gives back everything still held, newest first. A release that throws does not stop the others. */
+  end(): void {
+    const releases = this.#releases;
+    this.#releases = [];
+    let failure: unknown;
+    for (let i = releases.length - 1; i >= 0; i--) {
+      try {
+        (releases[i] as () => void)();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw new Error("releasing a request's counts failed", { cause: failure });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * A backend that records every request it receives, plain HTTP and WebSocket upgrades
+ * alike, exactly as it arrived: the request line's target and the raw headers. What a
+ * backend received is what the edge tests judge.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+
+export interface Received {
+  readonly kind: "http" | "upgrade";
+  readonly method: string;
+  /** The request target as sent on the request line. */
+  readonly target: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+  /** The body of a plain request. */
+  readonly body: string;
+}
+
+export interface RecordingBackend {
+  readonly port: number;
+  readonly received: Received[];
+  close(): Promise<void>;
+}
+
+export async function startRecordingBackend(): Promise<RecordingBackend> {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("latin1");
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      const { method = "", url = "", headers, rawHeaders } = req;
+      received.push({ kind: "http", method, target: url, headers, rawHeaders, body });
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.end("served\n");
+    });
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on("connection", (ws, req) => {
+    const { method = "", url = "", headers, rawHeaders } = req;
+    received.push({ kind: "upgrade", method, target: url, headers, rawHeaders, body: "" });
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    received,
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
