@@ -45,11 +45,18 @@ export function extensionName(element: string): string {
   return (element.split(";")[0] ?? "").trim().toLowerCase();
 }
 
+/**
+ * How long one side may take no bytes while the relay holds some for it (see
+ * `RelayOptions.stallTimeoutMs`). 60 s, nginx's `proxy_send_timeout`: far beyond a
+ * slow but live reader, short enough that a vanished one does not hold its peer.
+ */
+export const STALL_TIMEOUT_MS = 60_000;
+
 /** The relay's options for a connection the backend accepted with `response`. */
 export function relayOptionsFor(
   settings: RouteSettings,
   response: IncomingMessage,
-  base: Pick<RelayOptions, "closeTimeoutMs" | "clock">,
+  base: Pick<RelayOptions, "closeTimeoutMs" | "clock" | "stallTimeoutMs">,
 ): RelayOptions {
   const header = response.headers["sec-websocket-extensions"] ?? "";
   const extensions = Array.isArray(header) ? header.join(", ") : header;
@@ -62,6 +69,7 @@ export function relayOptionsFor(
     extensions,
     inflate: maxMessageBytes > 0 && deflate,
     closeTimeoutMs: base.closeTimeoutMs,
+    stallTimeoutMs: base.stallTimeoutMs ?? STALL_TIMEOUT_MS,
     clock: base.clock,
   };
 }

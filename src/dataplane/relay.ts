@@ -8,16 +8,9 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
+import { Direction } from "./direction.js";
 import type { CloseInitiator } from "./events.js";
-import {
-  FrameScanner,
-  Opcode,
-  closeCodeOf,
-  closeFrame,
-  controlFrame,
-  type FrameHandler,
-  type FrameInfo,
-} from "./frames.js";
+import { Opcode, closeCodeOf, closeFrame, controlFrame, type FrameInfo } from "./frames.js";
 
 export interface RelayStats {
   bytesFromClient: number;
@@ -44,105 +37,19 @@ export interface RelayOptions {
    * only to count their real size against `maxMessageBytes`; nothing inflated is forwarded.
    */
   readonly inflate?: boolean;
-  /** How long a proxy-initiated close waits for the peers' Close replies before destroying. */
+  /**
+   * How long a proxy-initiated close waits for the peers' Close replies before destroying;
+   * also how long the other side has to finish once one side ended its TCP stream (FIN).
+   */
   readonly closeTimeoutMs: number;
+  /**
+   * How long a side may accept no bytes while the relay holds bytes for it (its peer is
+   * paused meanwhile) before the connection is closed; 0 = never. A paused socket is not
+   * read, so without this deadline a peer that vanished while paused is never noticed.
+   */
+  readonly stallTimeoutMs?: number;
   /** A coarse clock (ms), updated by the sweeper, so frames do not each call Date.now(). */
   readonly clock: { now: number };
-}
-
-type Injection = { frame: Buffer; closes: boolean };
-
-/** One direction of the relay: bytes from `source` to `dest`, scanned on the way. */
-class Direction implements FrameHandler {
-  readonly scanner: FrameScanner;
-  /** Once a Close was injected towards `dest`, nothing else is relayed in this direction. */
-  discarding = false;
-  /** A frame waiting for the next frame boundary. */
-  pending: Injection | undefined;
-  /** Bytes of `source` fully written to `dest` end on a frame boundary. */
-  writtenAtBoundary = true;
-  /** Set by the scanner callbacks while a chunk is scanned. */
-  #cuts: number[] = [];
-  #insertAt = -1;
-
-  constructor(
-    readonly relay: RelayedConnection,
-    readonly source: Duplex,
-    readonly dest: Duplex,
-    readonly fromClient: boolean,
-    options: { allowRsv1: boolean; allowRsv23: boolean },
-  ) {
-    this.scanner = new FrameScanner({ fromClient, ...options }, this);
-  }
-
-  header(frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
-    return this.relay.onFrameHeader(this, frame, messageBytes);
-  }
-
-  end(frame: Readonly<FrameInfo>, end: number): void {
-    if (this.pending && this.#insertAt < 0) this.#insertAt = end;
-    if (this.relay.onFrameEnd(this, frame) && frame.start >= 0) this.#cuts.push(frame.start, end);
-  }
-
-  /** Handles a chunk from `source`. */
-  data(chunk: Buffer): void {
-    if (this.discarding) {
-      // Still scanned: the peer's Close reply ends the close handshake.
-      this.scanner.scan(chunk);
-      return;
-    }
-    this.#cuts.length = 0; // reused: no allocation per chunk
-    this.#insertAt = -1;
-    if (!this.scanner.scan(chunk)) {
-      this.relay.onProtocolError(this, this.scanner.error as string);
-      return;
-    }
-    this.relay.count(this, chunk.length);
-    const pending = this.pending;
-    if (this.#cuts.length === 0 && this.#insertAt < 0) {
-      this.#write(chunk);
-    } else {
-      // Swallowed frames (our keepalive pongs) and an injection point split the chunk.
-      const insertAt = this.#insertAt;
-      let from = 0;
-      let injected = false;
-      const points = this.#cuts;
-      for (let i = 0; i <= points.length; i += 2) {
-        const cutStart = i < points.length ? (points[i] as number) : chunk.length;
-        if (!injected && insertAt >= 0 && insertAt <= cutStart) {
-          if (insertAt > from) this.#write(chunk.subarray(from, insertAt));
-          from = insertAt;
-          injected = true;
-          this.#inject(pending as Injection);
-          if (this.discarding) return;
-        }
-        if (cutStart > from) this.#write(chunk.subarray(from, cutStart));
-        if (i < points.length) from = points[i + 1] as number;
-      }
-    }
-    this.writtenAtBoundary = this.scanner.atBoundary;
-  }
-
-  /** Sends `frame` to `dest` now if at a frame boundary, else at the next one. */
-  inject(frame: Buffer, closes: boolean): void {
-    if (this.discarding) return;
-    if (this.writtenAtBoundary) this.#inject({ frame, closes });
-    else this.pending = { frame, closes };
-  }
-
-  #inject(injection: Injection): void {
-    this.pending = undefined;
-    this.#write(injection.frame);
-    if (injection.closes) this.discarding = true;
-  }
-
-  #write(buffer: Buffer): void {
-    if (buffer.length === 0 || this.dest.destroyed) return;
-    if (!this.dest.write(buffer)) {
-      this.source.pause();
-      this.dest.once("drain", () => this.source.resume());
-    }
-  }
 }
 
 /** An established WebSocket connection between a client and a backend. */
@@ -170,8 +77,12 @@ export class RelayedConnection {
   /** The close code a scanner violation calls for: 1009 for an oversized message, else 1002. */
   #violationCode = 1002;
   #open = 2;
+  /** Which legs have emitted (or, before the relay started, had emitted) 'close'. */
+  readonly #legClosed = { client: false, backend: false };
   #closing = false;
   #closeTimer: NodeJS.Timeout | undefined;
+  /** Armed by the first FIN of either side: the other side's time to finish. */
+  #halfCloseTimer: NodeJS.Timeout | undefined;
   /** Payload of the keepalive Ping awaiting the client's Pong. */
   #pingPayload: Buffer | undefined;
   pingSentAt = 0;
@@ -194,15 +105,49 @@ export class RelayedConnection {
     this.#wire();
   }
 
+  /** The coarse clock, for the directions. */
+  get now(): number {
+    return this.#options.clock.now;
+  }
+
+  /**
+   * Since when a side has accepted no bytes while the relay holds some for it (the
+   * earlier of the two directions); undefined while both flow.
+   */
+  get stalledSince(): number | undefined {
+    const up = this.#up.stalledSince;
+    const down = this.#down.stalledSince;
+    if (up === undefined) return down;
+    return down === undefined ? up : Math.min(up, down);
+  }
+
+  /** How long a stall may last before the sweeper closes the connection (0 = forever). */
+  get stallTimeoutMs(): number {
+    return this.#options.stallTimeoutMs ?? 0;
+  }
+
   /** True once a proxy-initiated close started. */
   get closing(): boolean {
     return this.#closing;
   }
 
-  /** Relays bytes that arrived with the handshake (client → backend, backend → client). */
+  /**
+   * Starts the relay, once its owner has registered it: relays the bytes that arrived
+   * with the handshake (client → backend, backend → client), then catches up with what
+   * either socket did before the relay listened. A client's FIN during the backend
+   * handshake was already read (the HTTP server keeps reading an upgraded socket, and
+   * its sockets allow half-open), so its 'end' event is gone: without this the backend
+   * leg stayed open forever and the client's counts were never released.
+   */
   prime(fromClient: Buffer, fromBackend: Buffer): void {
     if (fromBackend.length > 0) this.#down.data(fromBackend);
     if (fromClient.length > 0) this.#up.data(fromClient);
+    const client = this.#client;
+    const backend = this.#backend;
+    if (client.closed) this.#closed("client");
+    else if (client.readableEnded) this.#ended("client");
+    if (backend.closed) this.#closed("backend");
+    else if (backend.readableEnded) this.#ended("backend");
   }
 
   /**
@@ -241,6 +186,7 @@ export class RelayedConnection {
     return this.#pingPayload !== undefined;
   }
 
+  /** Ends both legs now; the relay finishes once both have closed. */
   destroy(): void {
     this.#client.destroy();
     this.#backend.destroy();
@@ -308,18 +254,14 @@ export class RelayedConnection {
   #wire(): void {
     const client = this.#client;
     const backend = this.#backend;
+    // TCP keepalive on both legs: a peer that vanished without FIN or RST (a node gone,
+    // a NAT entry dropped) is found by the kernel even when no frame is due.
+    keepAlive(client);
+    keepAlive(backend);
     client.on("data", (chunk: Buffer) => this.#up.data(chunk));
     backend.on("data", (chunk: Buffer) => this.#down.data(chunk));
-    // A FIN from one side is passed on as a FIN to the other (half-close), so a
-    // peer that closes its write side first still receives what is in flight.
-    client.on("end", () => {
-      this.#tcpInitiator ??= "client";
-      backend.end();
-    });
-    backend.on("end", () => {
-      this.#tcpInitiator ??= "backend";
-      client.end();
-    });
+    client.on("end", () => this.#ended("client"));
+    backend.on("end", () => this.#ended("backend"));
     client.on("error", (err) => {
       this.#tcpInitiator ??= "client";
       this.#error ??= `client: ${err.message}`;
@@ -330,17 +272,38 @@ export class RelayedConnection {
       this.#error ??= `backend: ${err.message}`;
       client.destroy();
     });
-    const closed = (who: CloseInitiator, other: Duplex): void => {
-      this.#tcpInitiator ??= who;
-      other.destroy();
-      if (--this.#open === 0) this.#finish();
-    };
-    client.on("close", () => closed("client", backend));
-    backend.on("close", () => closed("backend", client));
+    client.on("close", () => this.#closed("client"));
+    backend.on("close", () => this.#closed("backend"));
+  }
+
+  /**
+   * A side sent FIN. It is passed on as a FIN to the other side (half-close), so a peer
+   * that closes its write side first still receives what is in flight — for
+   * `closeTimeoutMs`: then both legs are destroyed, so a peer that never closes (or a
+   * client that is long gone) cannot hold the other leg and its counts forever.
+   */
+  #ended(who: CloseInitiator): void {
+    this.#tcpInitiator ??= who;
+    const other = who === "client" ? this.#backend : this.#client;
+    if (!other.destroyed) other.end();
+    if (this.#halfCloseTimer === undefined && this.#open > 0) {
+      this.#halfCloseTimer = setTimeout(() => this.destroy(), this.#options.closeTimeoutMs);
+      this.#halfCloseTimer.unref();
+    }
+  }
+
+  /** A leg closed (once per leg): the other is destroyed, and the relay ends with the second. */
+  #closed(who: "client" | "backend"): void {
+    if (this.#legClosed[who]) return;
+    this.#legClosed[who] = true;
+    this.#tcpInitiator ??= who;
+    (who === "client" ? this.#backend : this.#client).destroy();
+    if (--this.#open === 0) this.#finish();
   }
 
   #finish(): void {
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#halfCloseTimer);
     this.#onEnd({
       initiator: this.#initiator ?? this.#tcpInitiator ?? "proxy",
       code: this.#closeCode ?? 1006,
@@ -348,3 +311,14 @@ export class RelayedConnection {
     });
   }
 }
+
+/** Turns on TCP keepalive where the stream is a socket (a TLS socket passes it on to TCP). */
+function keepAlive(stream: Duplex): void {
+  (stream as Duplex & { setKeepAlive?: (on: boolean, delayMs: number) => void }).setKeepAlive?.(
+    true,
+    TCP_KEEPALIVE_MS,
+  );
+}
+
+/** Idle time before the kernel's first keepalive probe on a relayed socket. */
+const TCP_KEEPALIVE_MS = 30_000;

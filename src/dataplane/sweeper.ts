@@ -1,7 +1,7 @@
 /**
  * One periodic sweep over every live connection instead of a timer per socket:
- * idle timeouts, maximum lifetimes, keepalive pings and their deadlines, and
- * scheduled drain closes. It also advances the coarse clock the relays read.
+ * stalled peers, idle timeouts, maximum lifetimes, keepalive pings and their
+ * deadlines, and scheduled drain closes. It also advances the coarse clock the relays read.
  */
 import type { ConnectionRegistry, LiveConnection } from "./connections.js";
 
@@ -16,6 +16,13 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
   const relay = connection.relay;
   if (relay.closing) return;
   const { timeouts, keepalive } = connection.settings;
+  const stalledSince = relay.stalledSince;
+  if (stalledSince !== undefined && relay.stallTimeoutMs > 0 && now - stalledSince >= relay.stallTimeoutMs) {
+    // A side took no bytes for that long: its peer is paused and unread, so not even its
+    // FIN or RST would be seen. Close both; the close timeout destroys what cannot answer.
+    relay.close(1001, "peer stopped reading");
+    return;
+  }
   if (connection.drainAt !== undefined && now >= connection.drainAt) {
     relay.close(connection.drainCode, "going away: endpoint draining");
     return;

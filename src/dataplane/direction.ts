@@ -1,0 +1,114 @@
+/**
+ * One direction of a relayed connection: bytes from `source` to `dest`, scanned on
+ * the way, with backpressure, swallowed frames and frames injected at a boundary.
+ */
+import type { Duplex } from "node:stream";
+import { FrameScanner, type FrameHandler, type FrameInfo } from "./frames.js";
+import type { RelayedConnection } from "./relay.js";
+
+type Injection = { frame: Buffer; closes: boolean };
+
+export class Direction implements FrameHandler {
+  readonly scanner: FrameScanner;
+  /** Once a Close was injected towards `dest`, nothing else is relayed in this direction. */
+  discarding = false;
+  /** A frame waiting for the next frame boundary. */
+  pending: Injection | undefined;
+  /** Bytes of `source` fully written to `dest` end on a frame boundary. */
+  writtenAtBoundary = true;
+  /**
+   * When `source` was paused because `dest` stopped accepting bytes (coarse clock);
+   * undefined while flowing. A paused socket is not read, so its own FIN or RST goes
+   * unseen: the sweeper ends a connection that stays stalled (see `stallTimeoutMs`).
+   */
+  stalledSince: number | undefined;
+  /** Set by the scanner callbacks while a chunk is scanned. */
+  #cuts: number[] = [];
+  #insertAt = -1;
+
+  constructor(
+    readonly relay: RelayedConnection,
+    readonly source: Duplex,
+    readonly dest: Duplex,
+    readonly fromClient: boolean,
+    options: { allowRsv1: boolean; allowRsv23: boolean },
+  ) {
+    this.scanner = new FrameScanner({ fromClient, ...options }, this);
+  }
+
+  header(frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
+    return this.relay.onFrameHeader(this, frame, messageBytes);
+  }
+
+  end(frame: Readonly<FrameInfo>, end: number): void {
+    if (this.pending && this.#insertAt < 0) this.#insertAt = end;
+    if (this.relay.onFrameEnd(this, frame) && frame.start >= 0) this.#cuts.push(frame.start, end);
+  }
+
+  /** Handles a chunk from `source`. */
+  data(chunk: Buffer): void {
+    if (this.discarding) {
+      // Still scanned: the peer's Close reply ends the close handshake.
+      this.scanner.scan(chunk);
+      return;
+    }
+    this.#cuts.length = 0; // reused: no allocation per chunk
+    this.#insertAt = -1;
+    if (!this.scanner.scan(chunk)) {
+      this.relay.onProtocolError(this, this.scanner.error as string);
+      return;
+    }
+    this.relay.count(this, chunk.length);
+    const pending = this.pending;
+    if (this.#cuts.length === 0 && this.#insertAt < 0) {
+      this.#write(chunk);
+    } else {
+      // Swallowed frames (our keepalive pongs) and an injection point split the chunk.
+      const insertAt = this.#insertAt;
+      let from = 0;
+      let injected = false;
+      const points = this.#cuts;
+      for (let i = 0; i <= points.length; i += 2) {
+        const cutStart = i < points.length ? (points[i] as number) : chunk.length;
+        if (!injected && insertAt >= 0 && insertAt <= cutStart) {
+          if (insertAt > from) this.#write(chunk.subarray(from, insertAt));
+          from = insertAt;
+          injected = true;
+          this.#inject(pending as Injection);
+          if (this.discarding) return;
+        }
+        if (cutStart > from) this.#write(chunk.subarray(from, cutStart));
+        if (i < points.length) from = points[i + 1] as number;
+      }
+    }
+    this.writtenAtBoundary = this.scanner.atBoundary;
+  }
+
+  /** Sends `frame` to `dest` now if at a frame boundary, else at the next one. */
+  inject(frame: Buffer, closes: boolean): void {
+    if (this.discarding) return;
+    if (this.writtenAtBoundary) this.#inject({ frame, closes });
+    else this.pending = { frame, closes };
+  }
+
+  #inject(injection: Injection): void {
+    this.pending = undefined;
+    this.#write(injection.frame);
+    if (injection.closes) this.discarding = true;
+  }
+
+  #write(buffer: Buffer): void {
+    if (buffer.length === 0 || this.dest.destroyed || this.dest.writableEnded) return;
+    if (!this.dest.write(buffer) && this.stalledSince === undefined) {
+      // One pause and one drain listener per stall, however many writes it spans.
+      this.stalledSince = this.relay.now;
+      this.source.pause();
+      this.dest.once("drain", this.#resume);
+    }
+  }
+
+  readonly #resume = (): void => {
+    this.stalledSince = undefined;
+    if (!this.source.destroyed) this.source.resume();
+  };
+}
