@@ -4,7 +4,7 @@
  * backend received is what the edge tests judge.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
 
 export interface Received {
@@ -21,6 +21,8 @@ export interface Received {
 export interface RecordingBackend {
   readonly port: number;
   readonly received: Received[];
+  /** TCP connections open on the backend right now. */
+  openSockets(): number;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,11 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       res.end("served\n");
     });
   });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   const wss = new WebSocketServer({ server });
   wss.on("connection", (ws, req) => {
     const { method = "", url = "", headers, rawHeaders } = req;
@@ -47,6 +54,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   return {
     port: (server.address() as AddressInfo).port,
     received,
+    openSockets: () => sockets.size,
     async close() {
       for (const ws of wss.clients) ws.terminate();
       wss.close();
