@@ -11,6 +11,7 @@
  */
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
+import { HOP_BY_HOP_HEADERS } from "../api/headers.js";
 import type { RouteMatch } from "../routing/table.js";
 import { applyGrant, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
 import type { CanonicalRequest } from "./canonical.js";
@@ -19,6 +20,9 @@ import { publishRejection, type RejectionReason } from "./events.js";
 import { headerObject, upstreamHeaders } from "./forwarded.js";
 import { matchRoute, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
+
+/** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
+const REFRAMED = new Set(["transfer-encoding", "content-length"]);
 
 /** Errors that mean the endpoint never got the request: count against its health. */
 const CONNECT_ERRORS = new Set([
@@ -61,6 +65,16 @@ export class HttpForwarder {
 
   constructor(services: RequestServices) {
     this.#s = services;
+    // The backend's connection is not the client's: its hop-by-hop headers stay behind, and
+    // whether the client's connection stays open is our server's decision (http-proxy-3 would
+    // otherwise answer `Connection: keep-alive` to a client that asked to close).
+    this.#proxy.on("proxyRes", (proxyRes, _req, res) => {
+      const nominated = (proxyRes.headers.connection ?? "").split(",").map((t) => t.trim().toLowerCase());
+      for (const name of [...HOP_BY_HOP_HEADERS, ...nominated]) {
+        if (!REFRAMED.has(name)) delete proxyRes.headers[name];
+      }
+      proxyRes.headers.connection = (res as http.ServerResponse).shouldKeepAlive ? "keep-alive" : "close";
+    });
   }
 
   /** Serves one plain HTTP request. Never rejects. */
