@@ -341,3 +341,31 @@ describe("forward auth is told the canonical request", () => {
     expect(backend.received.map((r) => r.target)).toEqual(["/api/x?a=%2e", "/api/x?a=%2e"]);
   });
 });
+
+describe("spec.allowEncodedSlashes", () => {
+  let gw: TestGateway;
+  let backend: RecordingBackend;
+
+  afterEach(async () => {
+    await gw.close();
+    await backend.close();
+  });
+
+  it("lets an opted-in route serve %2F as a byte of its segment, passed upstream still encoded", async () => {
+    backend = await startRecordingBackend();
+    gw = await startTestGateway();
+    gw.apply([
+      ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
+      simpleRoute("apps", "files", "echo", { allowEncodedSlashes: true }, "/files"),
+      simpleRoute("apps", "other", "echo", {}, "/other"),
+    ]);
+    const target = "/files/a%2fb/../c%2Fd?x=%2f";
+    expect((await rawRequest(gw.port, getRequest(target, "a"))).status).toBe(200);
+    expect((await rawRequest(gw.port, upgradeRequest(target, "a"))).status).toBe(101);
+    expect(backend.received.map((r) => r.target)).toEqual(["/files/c%2Fd?x=%2f", "/files/c%2Fd?x=%2f"]);
+    // The opt-out is per route: another route still refuses it.
+    expect((await rawRequest(gw.port, getRequest("/other/a%2Fb", "a"))).status).toBe(400);
+    // And it never extends to an encoded backslash.
+    expect((await rawRequest(gw.port, getRequest("/files/a%5Cb", "a"))).status).toBe(400);
+  });
+});
