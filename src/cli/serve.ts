@@ -9,6 +9,11 @@ import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { Gateway } from "../dataplane/gateway.js";
+import {
+  applyHeaderTimeout,
+  checkConnectionsWithoutListening,
+  headerTimeoutOptions,
+} from "../dataplane/header-timeout.js";
 import { HealthProber } from "../dataplane/health.js";
 import { createProxyProtocolServer } from "../dataplane/proxy-protocol.js";
 import type { ServeConfig } from "../config/config.js";
@@ -153,20 +158,32 @@ export async function startServe(
   }
   gateway.start();
 
-  const trafficServer = http.createServer({ keepAliveTimeout: 5_000 });
+  // Every listener bounds the time to complete request headers (slowloris): --header-timeout.
+  const headerTimeout = config.headerTimeout;
+  const trafficServer = http.createServer({
+    keepAliveTimeout: 5_000,
+    ...headerTimeoutOptions(headerTimeout),
+  });
   gateway.attach(trafficServer, "http");
-  // Behind a load balancer that sends PROXY headers, a TCP server reads them first.
+  // Behind a load balancer that sends PROXY headers, a TCP server reads them first (from
+  // --trusted-proxies only, when set).
+  const proxyReader = { timeoutMs: headerTimeout, trusted: trustedProxies };
   const trafficListener: net.Server = config.proxyProtocol
-    ? createProxyProtocolServer(trafficServer)
+    ? createProxyProtocolServer(trafficServer, proxyReader)
     : trafficServer;
   const { server: httpsServer, contexts: tlsContexts } = createHttpsServer({
     tables: holder,
     onPublish: (l) => holder.onPublish(l),
+    headerTimeoutMs: headerTimeout,
   });
   gateway.attach(httpsServer, "https");
   const httpsListener: net.Server = config.proxyProtocol
-    ? createProxyProtocolServer(proxiedTlsHandoff(httpsServer, tlsContexts))
+    ? createProxyProtocolServer(proxiedTlsHandoff(httpsServer, tlsContexts, headerTimeout), proxyReader)
     : httpsServer;
+  if (config.proxyProtocol) {
+    checkConnectionsWithoutListening(trafficServer);
+    checkConnectionsWithoutListening(httpsServer);
+  }
   const adminServer = createAdminServer({
     registry: metrics.registry,
     ready: () => !shuttingDown && holder.current.generation > 0,
@@ -182,6 +199,7 @@ export async function startServe(
       connections: gateway.connections.size,
     }),
   });
+  applyHeaderTimeout(adminServer, headerTimeout);
 
   const httpAddress = await listen(trafficListener, config.httpListen);
   const httpsAddress = await listen(httpsListener, config.httpsListen);

@@ -6,6 +6,7 @@
  */
 import https from "node:https";
 import tls, { type TLSSocket } from "node:tls";
+import { headerTimeoutOptions } from "../dataplane/header-timeout.js";
 import { replayingStream, type Handoff } from "../dataplane/proxy-protocol.js";
 import { MIN_TLS_VERSION, TlsContexts, type CertificateTables } from "./contexts.js";
 import { tlsChannels, type TlsHandshakeFailed } from "./events.js";
@@ -16,6 +17,11 @@ export interface HttpsServerOptions {
   onPublish(listener: () => void): () => void;
   /** Keep-alive timeout of idle HTTP connections, as on the plain listener. */
   readonly keepAliveTimeout?: number;
+  /**
+   * `--header-timeout` (default 10 s): bounds the TLS handshake from accept, and then
+   * the request headers, so a client that stalls in either is closed.
+   */
+  readonly headerTimeoutMs?: number;
 }
 
 /** OpenSSL's errors for "the server had no certificate to offer". */
@@ -34,11 +40,14 @@ export function createHttpsServer(options: HttpsServerOptions): {
   contexts: TlsContexts;
 } {
   const contexts = new TlsContexts(options.tables);
+  const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
   const server = https.createServer({
     SNICallback: contexts.SNICallback,
     minVersion: MIN_TLS_VERSION,
     ALPNProtocols: ["http/1.1"],
     keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+    handshakeTimeout: headerTimeoutMs,
+    ...headerTimeoutOptions(headerTimeoutMs),
   });
   contexts.applyDefault(server);
   const unsubscribe = options.onPublish(() => contexts.applyDefault(server));
@@ -56,6 +65,10 @@ export function createHttpsServer(options: HttpsServerOptions): {
       };
       tlsChannels.handshakeFailed.publish(event);
     }
+    // No HTTP answer can reach a client whose handshake failed or timed out. https.Server
+    // passes the error on as `clientError`, whose handlers write a 400 and wait for it to
+    // flush — which never happens before a handshake — so the socket would stay open.
+    socket.destroy();
   });
   return { server, contexts };
 }
@@ -63,7 +76,9 @@ export function createHttpsServer(options: HttpsServerOptions): {
 /**
  * Handoff for `--proxy-protocol` on the HTTPS listener: TLS is terminated on a
  * stream that replays the bytes read past the PROXY header, and the secured
- * socket is given to the HTTPS server as if it had accepted it itself.
+ * socket is given to the HTTPS server as if it had accepted it itself. A
+ * handshake not complete within `handshakeTimeoutMs` (`--header-timeout`) closes
+ * the connection, as on the direct listener.
  */
 export function proxiedTlsHandoff(
   server: https.Server,
@@ -81,6 +96,7 @@ export function proxiedTlsHandoff(
     }) as TLSSocket & { proxiedAddress?: string };
     if (address !== undefined) tlsSocket.proxiedAddress = address;
     const timer = setTimeout(() => tlsSocket.destroy(), handshakeTimeoutMs);
+    tlsSocket.once("close", () => clearTimeout(timer));
     tlsSocket.once("secure", () => {
       clearTimeout(timer);
       server.emit("secureConnection", tlsSocket);

@@ -65,7 +65,11 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   gateway.start();
   const server = http.createServer();
   gateway.attach(server, "http");
-  const listener: net.Server = proxyProtocol ? createProxyProtocolServer(server) : server;
+  const listener: net.Server = proxyProtocol
+    ? createProxyProtocolServer(server, {
+        ...(options.trustedProxies ? { trusted: options.trustedProxies } : {}),
+      })
+    : server;
   await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
   const port = (listener.address() as AddressInfo).port;
   return {
