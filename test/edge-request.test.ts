@@ -6,6 +6,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -368,4 +370,30 @@ describe("spec.allowEncodedSlashes", () => {
     // And it never extends to an encoded backslash.
     expect((await rawRequest(gw.port, getRequest("/files/a%5Cb", "a"))).status).toBe(400);
   });
+});
+
+describe("no backend answer kills the process either", () => {
+  let gw: TestGateway;
+  let backend: net.Server;
+
+  afterEach(async () => {
+    await gw.close();
+    await new Promise<void>((resolve) => backend.close(() => resolve()));
+  });
+
+  it.each(["099 Odd", "999 Odd", "101 Switching Protocols", "600 Beyond"])(
+    "answers 502 to a plain request whose backend says %s so that one odd backend cannot end the process",
+    async (statusLine) => {
+      backend = net.createServer((socket) => {
+        socket.on("error", () => {});
+        socket.once("data", () => socket.end(`HTTP/1.1 ${statusLine}\r\nContent-Length: 0\r\n\r\n`));
+      });
+      await new Promise<void>((resolve) => backend.listen(0, "127.0.0.1", resolve));
+      gw = await startTestGateway();
+      const port = (backend.address() as AddressInfo).port;
+      gw.apply([...serviceWithEndpoints("apps", "echo", [{ port }]), simpleRoute("apps", "echo", "echo")]);
+      expect((await rawRequest(gw.port, getRequest("/", "a"))).status).toBe(502);
+      expect((await rawRequest(gw.port, getRequest("/", "a"))).status).toBe(502);
+    },
+  );
 });

@@ -69,6 +69,15 @@ export class HttpForwarder {
     // whether the client's connection stays open is our server's decision (http-proxy-3 would
     // otherwise answer `Connection: keep-alive` to a client that asked to close).
     this.#proxy.on("proxyRes", (proxyRes, _req, res) => {
+      // Node's response refuses a status outside 100-999 with a throw no caller could catch
+      // (it would end the process), and 1xx or 6xx-9xx is no final answer a client can use.
+      const status = proxyRes.statusCode ?? 0;
+      if (status < 200 || status > 599) {
+        proxyRes.destroy();
+        // Answering here makes http-proxy-3 skip its copy of the backend's answer.
+        plain(res as http.ServerResponse, 502, "backend answered with an invalid status");
+        return;
+      }
       const nominated = (proxyRes.headers.connection ?? "").split(",").map((t) => t.trim().toLowerCase());
       for (const name of [...HOP_BY_HOP_HEADERS, ...nominated]) {
         if (!REFRAMED.has(name)) delete proxyRes.headers[name];
