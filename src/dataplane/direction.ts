@@ -3,7 +3,8 @@
  * the way, with backpressure, swallowed frames and frames injected at a boundary.
  */
 import type { Duplex } from "node:stream";
-import { FrameScanner, type FrameHandler, type FrameInfo } from "./frames.js";
+import { FrameScanner, Opcode, type FrameHandler, type FrameInfo } from "./frames.js";
+import type { MessageInflater } from "./inflate.js";
 import type { RelayedConnection } from "./relay.js";
 
 type Injection = { frame: Buffer; closes: boolean };
@@ -32,15 +33,31 @@ export class Direction implements FrameHandler {
     readonly dest: Duplex,
     readonly fromClient: boolean,
     options: { allowRsv1: boolean; allowRsv23: boolean },
+    /** Counts compressed messages uncompressed (permessage-deflate on a limited route). */
+    readonly inflater?: MessageInflater,
   ) {
-    this.scanner = new FrameScanner({ fromClient, ...options }, this);
+    this.scanner = new FrameScanner({ fromClient, ...options, payloads: inflater !== undefined }, this);
   }
 
   header(frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
+    const inflater = this.inflater;
+    if (inflater) {
+      const op = frame.opcode;
+      if (op === Opcode.Text || op === Opcode.Binary) inflater.start(frame.rsv1);
+      else if (frame.rsv1) return "RSV1 set on a continuation or control frame";
+    }
     return this.relay.onFrameHeader(this, frame, messageBytes);
   }
 
+  payload(chunk: Buffer, start: number, end: number, mask: number, position: number): string | undefined {
+    const violation = this.inflater?.write(chunk, start, end, mask, position);
+    if (violation === undefined) return undefined;
+    this.relay.onViolationCode(violation.code);
+    return violation.reason;
+  }
+
   end(frame: Readonly<FrameInfo>, end: number): void {
+    if (frame.fin && frame.opcode < 8) this.inflater?.finish();
     if (this.pending && this.#insertAt < 0) this.#insertAt = end;
     if (this.relay.onFrameEnd(this, frame) && frame.start >= 0) this.#cuts.push(frame.start, end);
   }

@@ -4,7 +4,9 @@
  * The relay pipes bytes untouched; this scanner walks the same bytes to know
  * where frames begin and end, without copying or unmasking payloads (only the
  * ≤125-byte payloads of control frames are read, to learn close codes and match
- * pongs). It is correct for any split of the byte stream into chunks.
+ * pongs; data payloads are shown, in place, to a handler that asks for them, which
+ * the inflater does to count compressed messages). It is correct for any split of
+ * the byte stream into chunks.
  */
 import { randomFillSync } from "node:crypto";
 
@@ -20,6 +22,8 @@ export const Opcode = {
 /** What the scanner knows about the frame it is in, reused between frames (no allocation per frame). */
 export interface FrameInfo {
   fin: boolean;
+  /** RSV1: under permessage-deflate, set on the first frame of a compressed message. */
+  rsv1: boolean;
   opcode: number;
   masked: boolean;
   payloadLength: number;
@@ -35,6 +39,12 @@ export interface FrameHandler {
   header(frame: Readonly<FrameInfo>, messageBytes: number): string | undefined;
   /** A frame ended at `end` (exclusive offset in the current chunk). */
   end(frame: Readonly<FrameInfo>, end: number): void;
+  /**
+   * With `payloads`: data-frame payload bytes `chunk[start, end)`, still masked with
+   * `mask` (big-endian key; 0 for unmasked frames) from offset `position` of the frame's
+   * payload. Return a string to declare a violation.
+   */
+  payload?(chunk: Buffer, start: number, end: number, mask: number, position: number): string | undefined;
 }
 
 export interface ScannerOptions {
@@ -44,6 +54,8 @@ export interface ScannerOptions {
   readonly allowRsv1: boolean;
   /** RSV2/RSV3 are legal only under an extension we do not know. */
   readonly allowRsv23: boolean;
+  /** Show data-frame payloads to the handler's `payload` (costs a call per payload piece). */
+  readonly payloads?: boolean;
 }
 
 const MAX_SAFE_LENGTH = 2 ** 53 - 1;
@@ -65,13 +77,17 @@ export class FrameScanner {
   #inPayload = false;
   #control: Buffer | undefined;
   #controlFill = 0;
-  /** The current control frame's mask key, big-endian. */
+  /** The current frame's mask key, big-endian (kept for control frames, and data frames with `payloads`). */
   #mask = 0;
+  /** Payload bytes of the current data frame already shown to the handler. */
+  #position = 0;
+  readonly #payloads: boolean;
   #inFragmentedMessage = false;
   #messageBytes = 0;
   #error: string | undefined;
   readonly frame: FrameInfo = {
     fin: true,
+    rsv1: false,
     opcode: 0,
     masked: false,
     payloadLength: 0,
@@ -82,6 +98,7 @@ export class FrameScanner {
   constructor(options: ScannerOptions, handler: FrameHandler) {
     this.#options = options;
     this.#handler = handler;
+    this.#payloads = options.payloads === true && handler.payload !== undefined;
   }
 
   /** True between frames: a frame injected now would not cut another in two. */
@@ -106,6 +123,12 @@ export class FrameScanner {
       if (this.#inPayload) {
         const take = Math.min(this.#remaining, length - offset);
         if (this.#control) this.#captureControl(chunk, offset, take);
+        else if (this.#payloads) {
+          const handler = this.#handler as Required<FrameHandler>;
+          const violation = handler.payload(chunk, offset, offset + take, this.#mask, this.#position);
+          if (violation) return this.#fail(violation);
+          this.#position += take;
+        }
         offset += take;
         this.#remaining -= take;
         if (this.#remaining === 0) this.#finishFrame(offset);
@@ -150,6 +173,7 @@ export class FrameScanner {
     const b1 = h[at + 1] as number;
     const frame = this.frame;
     frame.fin = (b0 & 0x80) !== 0;
+    frame.rsv1 = (b0 & 0x40) !== 0;
     frame.opcode = b0 & 0x0f;
     frame.masked = (b1 & 0x80) !== 0;
     frame.controlPayload = undefined;
@@ -167,8 +191,10 @@ export class FrameScanner {
       if (length > MAX_SAFE_LENGTH) return this.#fail("frame length over 2^53");
     }
     frame.payloadLength = length;
-    // The mask key is kept only for control frames, whose payloads are read.
-    this.#mask = frame.masked && (b0 & 0x0f) >= 0x8 ? h.readUInt32BE(at + pos) : 0;
+    // The mask key is kept only for payloads that are read: control frames, and data
+    // frames when the handler asked for payloads.
+    this.#mask = frame.masked && ((b0 & 0x0f) >= 0x8 || this.#payloads) ? h.readUInt32BE(at + pos) : 0;
+    this.#position = 0;
     this.#headerLength = 0;
     this.#headerNeeded = 2;
 

@@ -1,7 +1,9 @@
 /**
  * Relays an upgraded connection: bytes are piped both ways untouched (payloads are
- * never decoded, so permessage-deflate and masking stay end to end), with
- * backpressure and half-close. A header-only frame scanner per direction knows
+ * never rewritten, so permessage-deflate and masking stay end to end), with
+ * backpressure and half-close. On a route with a message limit where
+ * permessage-deflate was negotiated, compressed payloads are inflated only to be
+ * counted (inflate.ts); the inflated bytes are dropped. A header-only frame scanner per direction knows
  * where frames are, which lets the proxy count messages, enforce
  * `maxMessageBytes`, see close codes, and inject its own Close or Ping frames at a
  * frame boundary — the capability opaque tunnels lack.
@@ -11,6 +13,7 @@ import type { Duplex } from "node:stream";
 import { Direction } from "./direction.js";
 import type { CloseInitiator } from "./events.js";
 import { Opcode, closeCodeOf, closeFrame, controlFrame, type FrameInfo } from "./frames.js";
+import { MessageInflater, compressedBound, deflateParameters } from "./inflate.js";
 
 export interface RelayStats {
   bytesFromClient: number;
@@ -74,7 +77,7 @@ export class RelayedConnection {
   #initiator: CloseInitiator | undefined;
   #tcpInitiator: CloseInitiator | undefined;
   #error: string | undefined;
-  /** The close code a scanner violation calls for: 1009 for an oversized message, else 1002. */
+  /** The close code a scanner violation calls for: 1009 oversized, 1007 not inflatable, else 1002. */
   #violationCode = 1002;
   #open = 2;
   /** Which legs have emitted (or, before the relay started, had emitted) 'close'. */
@@ -100,8 +103,24 @@ export class RelayedConnection {
       .filter(Boolean);
     const allowRsv1 = names.length > 0;
     const allowRsv23 = names.some((n) => n !== "permessage-deflate");
-    this.#up = new Direction(this, client, backend, true, { allowRsv1, allowRsv23 });
-    this.#down = new Direction(this, backend, client, false, { allowRsv1, allowRsv23 });
+    const limit = options.maxMessageBytes;
+    const deflate = options.inflate && limit > 0 ? deflateParameters(options.extensions) : undefined;
+    this.#up = new Direction(
+      this,
+      client,
+      backend,
+      true,
+      { allowRsv1, allowRsv23 },
+      deflate && new MessageInflater(deflate.fromClient, limit),
+    );
+    this.#down = new Direction(
+      this,
+      backend,
+      client,
+      false,
+      { allowRsv1, allowRsv23 },
+      deflate && new MessageInflater(deflate.fromBackend, limit),
+    );
     this.#wire();
   }
 
@@ -195,7 +214,10 @@ export class RelayedConnection {
   /** @internal scanner callback: a frame header was read. */
   onFrameHeader(direction: Direction, frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
     const max = this.#options.maxMessageBytes;
-    if (max > 0 && frame.opcode < 8 && messageBytes > max) {
+    // A compressed message is measured as it inflates; here only its compressed size is
+    // checked, against what any honest encoding of `max` bytes could take.
+    const bound = direction.inflater?.compressed ? compressedBound(max) : max;
+    if (max > 0 && frame.opcode < 8 && messageBytes > bound) {
       this.#violationCode = 1009;
       return `message of ${messageBytes} bytes or more over the limit of ${max}`;
     }
@@ -236,13 +258,25 @@ export class RelayedConnection {
     return false;
   }
 
+  /** @internal the close code for the violation the scanner is about to report. */
+  onViolationCode(code: number): void {
+    this.#violationCode = code;
+  }
+
   /** @internal the source of `direction` sent bytes that are not WebSocket frames. */
   onProtocolError(direction: Direction, reason: string): void {
     this.#error ??= `${direction.fromClient ? "client" : "backend"}: ${reason}`;
     const code = this.#violationCode;
     // The offending chunk was not relayed; the other direction is intact.
-    this.close(code, code === 1009 ? "message too big" : "protocol error");
+    this.close(
+      code,
+      code === 1009 ? "message too big" : code === 1007 ? "invalid compressed data" : "protocol error",
+    );
     direction.discarding = true;
+    // A violation found inside a frame (a compressed message measured as it inflates)
+    // leaves its receiver holding part of that frame: no Close frame can follow it, so
+    // that side's TCP stream ends now instead of after the close timeout.
+    if (!direction.writtenAtBoundary) direction.dest.end();
   }
 
   /** @internal counts relayed bytes. */
