@@ -26,18 +26,22 @@ export class Lease {
     return once;
   }
 
-  /** Gives back everything still held, newest first. A release that throws does not stop the others. */
-  end(): void {
+  /**
+   * Gives back everything still held, newest first. A release that throws does not stop
+   * the others; the first such error is returned (not thrown: ending often runs in an event
+   * handler, where a throw would end the process).
+   */
+  end(): Error | undefined {
     const releases = this.#releases;
     this.#releases = [];
-    let failure: unknown;
+    let failure: Error | undefined;
     for (let i = releases.length - 1; i >= 0; i--) {
       try {
         (releases[i] as () => void)();
       } catch (err) {
-        failure ??= err;
+        failure ??= new Error("releasing a request's counts failed", { cause: err });
       }
     }
-    if (failure !== undefined) throw new Error("releasing a request's counts failed", { cause: failure });
+    return failure;
   }
 }

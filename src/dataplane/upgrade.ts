@@ -61,7 +61,7 @@ export class UpgradeHandler {
     this.#s = services;
   }
 
-  /** Serves one upgrade request. Never rejects. */
+  /** Serves one upgrade request. Rejects only when giving back a count failed (a bug of ours). */
   async handle(req: http.IncomingMessage, socket: Duplex, head: Buffer, proto: Proto): Promise<void> {
     const h: Handshake = {
       req,
@@ -77,6 +77,7 @@ export class UpgradeHandler {
     socket.on("error", () => socket.destroy());
     socket.once("close", () => (h.clientGone = true));
     let relayed = false;
+    let failure: Error | undefined;
     try {
       relayed = await this.#serve(h, head, proto);
     } catch (err) {
@@ -85,8 +86,10 @@ export class UpgradeHandler {
       else socket.destroy();
     } finally {
       // Once relayed, the relay ends the lease when the connection ends.
-      if (!relayed) h.lease.end();
+      if (!relayed) failure = h.lease.end();
     }
+    // A release that failed is a bug too; the caller in gateway.ts closes the socket.
+    if (failure) throw failure;
   }
 
   #publish(h: Handshake, status: number, reason: Refusal["reason"], detail: string): void {
