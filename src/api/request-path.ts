@@ -48,12 +48,21 @@ function isUnreserved(code: number): boolean {
   );
 }
 
-/** RFC 3986 `pchar` without pct-encoded: unreserved, sub-delims, ":" and "@". */
-function isPathChar(code: number): boolean {
-  if (isUnreserved(code)) return true;
-  // sub-delims: ! $ & ' ( ) * + , ; =   and ":" "@"
-  return "!$&'()*+,;=:@".includes(String.fromCharCode(code));
+/** RFC 3986 `pchar` without pct-encoded (unreserved, sub-delims, ":" and "@"), by ASCII code. */
+const PATH_CHAR = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@") {
+  PATH_CHAR[c.charCodeAt(0)] = 1;
 }
+
+function isPathChar(code: number): boolean {
+  return code < 128 && PATH_CHAR[code] === 1;
+}
+
+/**
+ * Already normal, the common case: only path characters and `/`, no escapes, no empty,
+ * `.` or `..` segment. Returned as is without a second look.
+ */
+const PLAIN_NORMAL = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)*\/?$/;
 
 function escape(byte: number): string {
   return `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
@@ -62,6 +71,7 @@ function escape(byte: number): string {
 /** Normalises an origin-form path (no query, no fragment). */
 export function normalizePath(raw: string): PathNormalization {
   if (!raw.startsWith("/")) return { ok: false, problem: "the path must start with /" };
+  if (PLAIN_NORMAL.test(raw)) return { ok: true, path: raw, encodedSlash: false };
   let text = "";
   for (let i = 0; i < raw.length; i++) {
     const code = raw.charCodeAt(i);
