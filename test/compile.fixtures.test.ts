@@ -6,15 +6,17 @@
  *
  * expected.yaml is written by hand from DESIGN.md §3 and reviewed. Conditions carry a
  * `message` only where the message matters; the comparison ignores it elsewhere.
+ * A case may hold an `options.yaml` with compile options beyond those (e.g.
+ * `allowCrossNamespaceHostnames: true`).
  * `UPDATE_FIXTURES=1` rewrites the expected files from the current output (keeping the
  * probes' hosts and paths and which messages are checked) — review the diff before committing.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Document, isMap, parse, visit } from "yaml";
-import { compile, type CompileResult } from "../src/routing/compile.js";
+import { compile, type CompileOptions, type CompileResult } from "../src/routing/compile.js";
 import { ObjectStore, type Snapshot, type StoredObject } from "../src/routing/store.js";
 import { parseManifestText } from "../src/sources/manifests.js";
 
@@ -135,6 +137,7 @@ interface Case {
   objects: StoredObject[];
   parseErrors: string[];
   expectedPath: string;
+  options: CompileOptions;
 }
 
 function loadCases(): Case[] {
@@ -143,7 +146,10 @@ function loadCases(): Case[] {
     .sort()
     .map((name) => {
       const parsed = parseManifestText(readFileSync(join(FIXTURES, name, "input.yaml"), "utf8"));
+      const optionsPath = join(FIXTURES, name, "options.yaml");
+      const extra = existsSync(optionsPath) ? (parse(readFileSync(optionsPath, "utf8")) as object) : {};
       return {
+        options: { ...OPTIONS, ...extra },
         name,
         objects: [...parsed.objects, ...parsed.invalidRoutes],
         parseErrors: parsed.errors,
@@ -220,7 +226,7 @@ describe("compile fixtures", () => {
   });
 
   it.each(cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
-    const result = compile(storeOf(c.objects).snapshot(), OPTIONS);
+    const result = compile(storeOf(c.objects).snapshot(), c.options);
     if (UPDATE) {
       let previous: Serialized | undefined;
       try {
@@ -255,8 +261,8 @@ describe("compile is deterministic", () => {
   it.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     const probes = readExpected(c.expectedPath).probes;
     const snapshot = storeOf(c.objects).snapshot();
-    const first = compile(snapshot, OPTIONS);
-    const second = compile(snapshot, OPTIONS);
+    const first = compile(snapshot, c.options);
+    const second = compile(snapshot, c.options);
     const reference = serialize(first, probes, c.parseErrors);
     expect(serialize(second, probes, c.parseErrors)).toEqual(reference);
     expect(second.diagnostics).toEqual(first.diagnostics);
@@ -265,7 +271,7 @@ describe("compile is deterministic", () => {
 
     for (const seed of [1, 2, 3, 4, 5]) {
       // Documents applied in another order: the store sorts, the result must not change.
-      const reordered = compile(storeOf(shuffled(c.objects, seed)).snapshot(), OPTIONS);
+      const reordered = compile(storeOf(shuffled(c.objects, seed)).snapshot(), c.options);
       expect(serialize(reordered, probes, c.parseErrors)).toEqual(reference);
       expect(reordered.diagnostics).toEqual(first.diagnostics);
       // And compile() itself does not lean on the snapshot's sort order.
@@ -275,7 +281,7 @@ describe("compile is deterministic", () => {
         endpointSlices: shuffled(snapshot.endpointSlices, seed + 200),
         secrets: shuffled(snapshot.secrets, seed + 300),
       };
-      expect(serialize(compile(unsorted, OPTIONS), probes, c.parseErrors)).toEqual(reference);
+      expect(serialize(compile(unsorted, c.options), probes, c.parseErrors)).toEqual(reference);
     }
   });
 });

@@ -21,6 +21,12 @@ export const Reason = {
   Invalid: "Invalid",
   /** An older route already claims one of this route's host+path pairs or TLS hosts. */
   Conflicted: "Conflicted",
+  /**
+   * A hostname of the route (or "any host") belongs to another namespace: the one of
+   * the oldest route claiming it. The message names the owner. See
+   * `--allow-cross-namespace-hostnames`.
+   */
+  HostnameConflict: "HostnameConflict",
   /** The route's ingressClassName belongs to another controller. */
   NotClaimed: "NotClaimed",
   ResolvedRefs: "ResolvedRefs",

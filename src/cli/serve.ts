@@ -92,6 +92,7 @@ export async function startServe(
   const recompiler = new Recompiler(store, holder, {
     ingressClass: config.ingressClass,
     ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
+    allowCrossNamespaceHostnames: config.allowCrossNamespaceHostnames,
   });
   const health = new HealthProber();
   const trustedProxies = new TrustedProxies(config.trustedProxies);

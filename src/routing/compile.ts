@@ -11,6 +11,7 @@ import type { RouteRule, WebSocketRoute } from "../api/route.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import { authProblems, resolveAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
+import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
@@ -31,6 +32,11 @@ export interface CompileOptions {
   readonly generation: number;
   /** `namespace/name` of the kubernetes.io/tls Secret served for no or unknown SNI. */
   readonly defaultTlsSecret?: string;
+  /**
+   * `--allow-cross-namespace-hostnames` (ingress-nginx's behaviour): routes of any
+   * namespace may share a hostname. Off by default: a hostname belongs to one namespace.
+   */
+  readonly allowCrossNamespaceHostnames?: boolean;
 }
 
 export interface CompileResult {
@@ -274,6 +280,16 @@ function claimsOf(route: WebSocketRoute): string[] {
   return [...claims];
 }
 
+/** Routes of another class are not ours: they neither claim hostnames nor get status. */
+function isOurClass(route: WebSocketRoute, options: CompileOptions): boolean {
+  const routeClass = route.spec.ingressClassName;
+  return routeClass === undefined || routeClass === options.ingressClass;
+}
+
+function ownedElsewhere({ hostname, owner }: ForeignClaim): string {
+  return `${describeHostname(hostname)} belongs to namespace ${owner.namespace} (its oldest route is ${owner.route})`;
+}
+
 function describeClaim(claim: string): string {
   // Host and type never hold a space; the path value may.
   const [host, type, ...value] = claim.split(" ");
@@ -303,8 +319,12 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
   const tlsHosts = new Map<string, TlsCertificate>();
   const served: Route[] = [];
   const diagnostics: RouteDiagnostics[] = [];
+  const oldestFirst = [...snapshot.routes].sort(byAge);
+  const ownership = new HostnameOwnership(
+    oldestFirst.filter((r): r is WebSocketRoute => !isInvalidRoute(r) && isOurClass(r, options)),
+  );
 
-  for (const route of [...snapshot.routes].sort(byAge)) {
+  for (const route of oldestFirst) {
     const { namespace, name, generation } = route.metadata;
     const key = `${namespace}/${name}`;
     const base = { namespace, name, ...(generation === undefined ? {} : { generation }) };
@@ -388,6 +408,10 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     const problems = semanticProblems(route);
     const claims = claimsOf(route);
     const conflict = claims.find((c) => claimedBy.has(c));
+    // Tenants stay in their namespace; with the opt-out, certificates still come from the owner's.
+    const foreign = ownership.foreignClaim(route);
+    const hostnameConflict = options.allowCrossNamespaceHostnames ? undefined : foreign;
+    const foreignTls = options.allowCrossNamespaceHostnames && certificate ? foreign : undefined;
     const tlsConflict = certificate
       ? route.spec.hostnames.find((h) => {
           const other = tlsHosts.get(h);
@@ -396,6 +420,20 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       : undefined;
     if (problems.length > 0) {
       accepted = condition(ConditionType.Accepted, "False", Reason.Invalid, problems.join("; "));
+    } else if (hostnameConflict !== undefined) {
+      accepted = condition(
+        ConditionType.Accepted,
+        "False",
+        Reason.HostnameConflict,
+        `${ownedElsewhere(hostnameConflict)}; routes of other namespaces cannot claim it unless the gateway runs with --allow-cross-namespace-hostnames`,
+      );
+    } else if (foreignTls !== undefined) {
+      accepted = condition(
+        ConditionType.Accepted,
+        "False",
+        Reason.HostnameConflict,
+        `${ownedElsewhere(foreignTls)}, and its TLS certificate comes from that namespace only: remove spec.tls from this route`,
+      );
     } else if (conflict !== undefined) {
       accepted = condition(
         ConditionType.Accepted,

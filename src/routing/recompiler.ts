@@ -13,6 +13,8 @@ export interface RecompilerOptions {
   readonly ingressClass: string;
   /** `namespace/name` of the Secret served for no or unknown SNI (`--default-tls-secret`). */
   readonly defaultTlsSecret?: string;
+  /** `--allow-cross-namespace-hostnames`: routes of any namespace may share a hostname. */
+  readonly allowCrossNamespaceHostnames?: boolean;
   readonly holdOffMs?: number;
   readonly maxDelayMs?: number;
 }
@@ -22,6 +24,7 @@ export class Recompiler {
   readonly #holder: TableHolder;
   readonly #ingressClass: string;
   readonly #defaultTlsSecret: string | undefined;
+  readonly #allowCrossNamespaceHostnames: boolean;
   readonly #holdOffMs: number;
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -33,6 +36,7 @@ export class Recompiler {
     this.#holder = holder;
     this.#ingressClass = options.ingressClass;
     this.#defaultTlsSecret = options.defaultTlsSecret;
+    this.#allowCrossNamespaceHostnames = options.allowCrossNamespaceHostnames ?? false;
     this.#holdOffMs = options.holdOffMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 500;
   }
@@ -58,6 +62,7 @@ export class Recompiler {
       ingressClass: this.#ingressClass,
       generation: this.#holder.nextGeneration,
       ...(this.#defaultTlsSecret === undefined ? {} : { defaultTlsSecret: this.#defaultTlsSecret }),
+      allowCrossNamespaceHostnames: this.#allowCrossNamespaceHostnames,
     });
     this.#holder.publish({ ...result, compileMs: performance.now() - started });
   }
