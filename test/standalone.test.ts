@@ -95,6 +95,17 @@ describe("standalone gateway on a manifest directory", () => {
     expect(text).toMatch(/wsgate_process_cpu_seconds_total/);
   });
 
+  it("counts plain HTTP requests it refuses itself by reason, apart from handshakes", async () => {
+    const base = `http://127.0.0.1:${running.httpAddress.port}`;
+    expect((await fetch(`${base}/chat/%00`)).status).toBe(400);
+    expect((await fetch(`${base}/nowhere`)).status).toBe(404);
+    expect((await expectRefusal(wsUrl("/nowhere"))).status).toBe(404);
+    const text = await (await admin("/metrics")).text();
+    expect(text).toMatch(/wsgate_request_rejections_total\{namespace="",route="",reason="bad_request"\} 1/);
+    expect(text).toMatch(/wsgate_request_rejections_total\{namespace="",route="",reason="no_route"\} 1/);
+    expect(text).toMatch(/wsgate_handshake_rejections_total\{namespace="",route="",reason="no_route"\} 1/);
+  });
+
   it("applies an edited file while connections stay open", async () => {
     const ws = await open("/chat");
     const next = running.holder.waitForGeneration(2);

@@ -20,6 +20,26 @@ import {
 } from "../tls/events.js";
 import type { Logger } from "./logger.js";
 
+/** One line per request wsgate answered itself: the path without its query (it may carry tokens). */
+function logRejection(
+  logger: Logger,
+  event: "handshake_rejected" | "request_rejected",
+  e: HandshakeRejected,
+): void {
+  logger.info(
+    {
+      event,
+      route: e.route ? `${e.namespace}/${e.route}` : undefined,
+      status: e.status,
+      reason: e.reason,
+      client: e.client,
+      path: e.path,
+      detail: e.detail,
+    },
+    event === "handshake_rejected" ? "handshake rejected" : "request rejected",
+  );
+}
+
 /** Subscribes `logger` to data-plane events; returns the unsubscribe function. */
 export function logDataplaneEvents(logger: Logger): () => void {
   const subscriptions: [diagnostics_channel.Channel, (m: unknown) => void][] = [
@@ -47,24 +67,8 @@ export function logDataplaneEvents(logger: Logger): () => void {
         );
       },
     ],
-    [
-      channels.handshakeRejected,
-      (m) => {
-        const e = m as HandshakeRejected;
-        logger.info(
-          {
-            event: "handshake_rejected",
-            route: e.route ? `${e.namespace}/${e.route}` : undefined,
-            status: e.status,
-            reason: e.reason,
-            client: e.client,
-            path: e.path,
-            detail: e.detail,
-          },
-          "handshake rejected",
-        );
-      },
-    ],
+    [channels.handshakeRejected, (m) => logRejection(logger, "handshake_rejected", m as HandshakeRejected)],
+    [channels.requestRejected, (m) => logRejection(logger, "request_rejected", m as HandshakeRejected)],
     [
       channels.endpointEjected,
       (m) => {

@@ -58,6 +58,12 @@ export class Metrics {
       labelNames: ["namespace", "route", "reason"],
       registers,
     });
+    const requestRejections = new Counter({
+      name: "wsgate_request_rejections_total",
+      help: "Plain HTTP requests wsgate answered itself instead of passing them on, by reason",
+      labelNames: ["namespace", "route", "reason"],
+      registers,
+    });
     const handshakeDuration = new Histogram({
       name: "wsgate_handshake_duration_seconds",
       help: "Time from the upgrade request to the 101 sent to the client",
@@ -205,6 +211,10 @@ export class Metrics {
     this.#subscribe(channels.handshakeRejected, (m) => {
       const e = m as HandshakeRejected;
       rejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
+    });
+    this.#subscribe(channels.requestRejected, (m) => {
+      const e = m as HandshakeRejected;
+      requestRejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
     });
     this.#unsubscribe.push(
       sources.onPublish((p) => {
