@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../src/cli/serve.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
-import { closeClient, connect } from "./helpers/gateway.js";
+import WebSocket from "ws";
+import { closeClient } from "./helpers/gateway.js";
 import { manifestDir, startStandalone } from "./helpers/standalone.js";
 
 let dir: string;
@@ -18,7 +19,14 @@ let intruder: EchoBackend;
 let running: RunningGateway | undefined;
 
 /** A Service `echo` in `namespace` with one endpoint on 127.0.0.1:port, and a route to it. */
-function tenant(namespace: string, route: string, created: string, path: string, port: number): string {
+function tenant(
+  namespace: string,
+  route: string,
+  created: string,
+  path: string,
+  port: number,
+  hostname = "chat.example.com",
+): string {
   return `apiVersion: v1
 kind: Service
 metadata: { name: echo, namespace: ${namespace} }
@@ -35,7 +43,7 @@ apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute
 metadata: { name: ${route}, namespace: ${namespace}, creationTimestamp: "${created}" }
 spec:
-  hostnames: [chat.example.com]
+  hostnames: ["${hostname}"]
   rules:
     - matches: [{ path: { type: PathPrefix, value: ${path} } }]
       backendRefs: [{ name: echo, port: 80 }]
@@ -73,12 +81,27 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Opens a WebSocket to chat.example.com{path} and closes it; resolves with the backend that got it. */
-async function whoServes(path: string): Promise<"owner" | "intruder"> {
+/**
+ * Opens a WebSocket to chat.example.com{path} and closes it; resolves with the backend
+ * that got it, or with the status of the refusal.
+ */
+async function whoServes(path: string): Promise<"owner" | "intruder" | number> {
   const before = { owner: owner.requests.length, intruder: intruder.requests.length };
-  const ws = await connect(`ws://127.0.0.1:${running!.httpAddress.port}${path}`, undefined, {
-    headers: { Host: "chat.example.com", Cookie: "session=apps-user" },
+  const url = `ws://127.0.0.1:${running!.httpAddress.port}${path}`;
+  const ws = new WebSocket(url, { headers: { Host: "chat.example.com", Cookie: "session=apps-user" } });
+  const refused = await new Promise<number | undefined>((resolve, reject) => {
+    ws.once("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    ws.once("open", () => resolve(undefined));
+    ws.once("error", reject);
   });
+  if (refused !== undefined) {
+    ws.terminate();
+    expect([owner.requests.length, intruder.requests.length]).toEqual([before.owner, before.intruder]);
+    return refused;
+  }
   await closeClient(ws);
   if (intruder.requests.length > before.intruder) return "intruder";
   expect(owner.requests.length).toBe(before.owner + 1);
@@ -103,5 +126,33 @@ describe("hostname ownership", () => {
     running = await startStandalone(dir, ["--allow-cross-namespace-hostnames"]);
     expect(await whoServes("/account/settings")).toBe("intruder");
     expect(await whoServes("/other")).toBe("owner");
+  });
+});
+
+describe("fallthrough from an owned hostname", () => {
+  let wildDir: string;
+  beforeAll(() => {
+    wildDir = manifestDir("hostname-fallthrough");
+    writeFileSync(
+      join(wildDir, "apps.yaml"),
+      tenant("apps", "chat", "2024-01-01T00:00:00Z", "/chat", owner.port),
+    );
+    // Another namespace owns the wildcard: a path chat.example.com does not serve must not reach it.
+    writeFileSync(
+      join(wildDir, "intruder.yaml"),
+      tenant("intruder", "wild", "2024-06-01T00:00:00Z", "/", intruder.port, "*.example.com"),
+    );
+  });
+  afterAll(() => rmSync(wildDir, { recursive: true, force: true }));
+
+  it("answers 404 instead of passing an owned host's unmatched path to another namespace's wildcard route", async () => {
+    running = await startStandalone(wildDir);
+    expect(await whoServes("/chat")).toBe("owner");
+    expect(await whoServes("/account")).toBe(404);
+  });
+
+  it("falls through to the wildcard with --allow-cross-namespace-hostnames (Gateway API precedence)", async () => {
+    running = await startStandalone(wildDir, ["--allow-cross-namespace-hostnames"]);
+    expect(await whoServes("/account")).toBe("intruder");
   });
 });

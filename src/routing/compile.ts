@@ -521,7 +521,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
   const certificates = new Map([...tlsHosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
   const fallback = defaultCertificate(lookup, options.defaultTlsSecret);
   return {
-    table: buildTable(options.generation, served, certificates, fallback.certificate),
+    table: buildTable(options.generation, served, certificates, fallback.certificate, {
+      crossNamespaceFallthrough: options.allowCrossNamespaceHostnames === true,
+    }),
     diagnostics,
     ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
   };

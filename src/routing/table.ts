@@ -114,6 +114,17 @@ interface VirtualHost {
   readonly exact: Map<string, PathEntry>;
   /** PathPrefix entries by canonical value (see {@link canonicalPrefix}). */
   readonly prefixes: Map<string, PathEntry>;
+  /** The namespace of its oldest route: the hostname's owner (compile refuses other namespaces). */
+  readonly namespace: string;
+}
+
+export interface TableOptions {
+  /**
+   * `--allow-cross-namespace-hostnames`: a request that no path of its host matches may fall
+   * through to a wildcard or any-host route of another namespace. Off by default, so a
+   * tenant's users (and their cookies) never reach another namespace's route by a typo'd path.
+   */
+  readonly crossNamespaceFallthrough?: boolean;
 }
 
 export interface RoutingTable {
@@ -172,6 +183,7 @@ export function buildTable(
   routes: readonly Route[],
   certificates: ReadonlyMap<string, TlsCertificate>,
   defaultCertificate?: TlsCertificate,
+  options: TableOptions = {},
 ): RoutingTable {
   // Every lookup is a Map get: exact paths by value, PathPrefixes by canonical value
   // (tried from the longest segment-aligned prefix of the request path down), and
@@ -183,7 +195,10 @@ export function buildTable(
       for (const match of rule.matches) {
         for (const name of names) {
           let vhost = hosts.get(name);
-          if (!vhost) hosts.set(name, (vhost = { exact: new Map(), prefixes: new Map() }));
+          if (!vhost) {
+            vhost = { exact: new Map(), prefixes: new Map(), namespace: route.namespace };
+            hosts.set(name, vhost);
+          }
           const entry = { match, route, rule };
           // The first claim stays: routes come older first. `/ws/` and `/ws` are one claim.
           const map = match.type === "Exact" ? vhost.exact : vhost.prefixes;
@@ -198,6 +213,7 @@ export function buildTable(
   const wildcards = new Map<string, VirtualHost>();
   for (const [name, vhost] of hosts) if (name.startsWith("*.")) wildcards.set(name.slice(1), vhost);
   const any = hosts.get("");
+  const crossNamespace = options.crossNamespaceFallthrough === true;
 
   function matchIn(vhost: VirtualHost, path: string): RouteMatch | undefined {
     const exact = vhost.exact.get(path);
@@ -220,20 +236,27 @@ export function buildTable(
     ...(defaultCertificate ? { defaultCertificate } : {}),
     identityHeaders: identityHeaders as ReadonlySet<string>,
     // Gateway API precedence: the most specific hostname that has a matching path wins;
-    // a host whose routes match no path falls through to wildcards, then to any-host routes.
+    // a host whose routes match no path falls through to wildcards, then to any-host routes —
+    // of the same namespace as the most specific host that exists (its owner), unless
+    // cross-namespace fallthrough is allowed.
     match(host: string, path: string): RouteMatch | undefined {
       const name = normalizeHost(host);
+      let owner: string | undefined;
+      const tryIn = (vhost: VirtualHost | undefined): RouteMatch | undefined => {
+        if (!vhost) return undefined;
+        if (owner === undefined) owner = vhost.namespace;
+        else if (!crossNamespace && vhost.namespace !== owner) return undefined;
+        return matchIn(vhost, path);
+      };
       // A literal "*.x" Host must not select the wildcard's virtual host as if it were exact.
-      const exact = name.startsWith("*") ? undefined : hosts.get(name);
-      const found = exact && matchIn(exact, path);
+      const found = tryIn(name.startsWith("*") ? undefined : hosts.get(name));
       if (found) return found;
       // Most specific wildcard first: `*.b.example.com` before `*.example.com`.
       for (let dot = name.indexOf("."); dot > 0; dot = name.indexOf(".", dot + 1)) {
-        const vhost = wildcards.get(name.slice(dot));
-        const m = vhost && matchIn(vhost, path);
+        const m = tryIn(wildcards.get(name.slice(dot)));
         if (m) return m;
       }
-      return any && matchIn(any, path);
+      return tryIn(any);
     },
   });
 }
