@@ -19,8 +19,16 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: no runtime dependency needs an install script.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# --ignore-scripts: no runtime dependency needs an install script. Then, in the same
+# layer (a later layer's deletions would not shrink the image), what Node never loads:
+# TypeScript sources and declarations (most of the Kubernetes client's size), source
+# maps, Markdown, test directories, and native prebuilds for other platforms (the bare-*
+# packages' addons serve the Bare runtime only). 89 MB → about 37 MB above the base.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+    && find node_modules -type d \( -name test -o -name tests -o -name __tests__ \
+         -o \( -path '*/prebuilds/*' ! -path '*/prebuilds/linux-*' \) \) -prune -exec rm -rf {} + \
+    && find node_modules -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' \
+         -o -name '*.md' \) -delete
 COPY --from=build /src/dist ./dist
 COPY crds ./crds
 # A numeric UID, so Kubernetes can verify runAsNonRoot (the chart also sets it).

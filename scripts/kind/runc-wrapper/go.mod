@@ -1,0 +1,3 @@
+module wsgate.local/runc-wrapper
+
+go 1.22
