@@ -22,7 +22,7 @@ import {
   SUBJECT,
 } from "./fixture.js";
 import type { Delivery, RecordingBackend } from "./recording-backend.js";
-import { FORGED_ADDRESSES, HOP_MARKER } from "./requests.js";
+import { FORGED_ADDRESSES, HOP_MARKER } from "./header-sets.js";
 import type { Answer, ServerFrame } from "./wire.js";
 
 /** Statuses a gateway that is working as designed may answer with (DESIGN §3), or pass on from a backend. */
