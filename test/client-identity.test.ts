@@ -103,4 +103,16 @@ describe("client identity behind a trusted proxy", () => {
     });
     expect(client).toBe("198.51.100.8");
   });
+
+  it("replaces a client-sent X-Forwarded-For when another header names the client, so that a backend reading it is not fooled", async () => {
+    const gateway = await behindProxy("Forwarded");
+    await clientSeen(gateway, { Forwarded: "for=198.51.100.9", "X-Forwarded-For": "198.51.100.66" });
+    expect(backend!.requests.at(-1)!.headers["x-forwarded-for"]).toBe("198.51.100.9, 127.0.0.1");
+  });
+
+  it("extends the trusted proxy's X-Forwarded-For with the peer when it is the chosen header", async () => {
+    const gateway = await behindProxy();
+    await clientSeen(gateway, { "X-Forwarded-For": "198.51.100.7" });
+    expect(backend!.requests.at(-1)!.headers["x-forwarded-for"]).toBe("198.51.100.7, 127.0.0.1");
+  });
 });

@@ -116,6 +116,18 @@ describe("a gateway with --header-timeout 2s", () => {
     expect(p99).toBeLessThan(1_000);
   }, 60_000);
 
+  it("answers a stalled request 408 before closing it, so that an honest slow client learns why", async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(running.httpAddress.port, "127.0.0.1");
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+      socket.once("close", () => resolve(text));
+      socket.once("error", reject);
+      socket.once("connect", () => socket.write(PARTIAL_REQUEST));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+  });
+
   it("closes a stalled connection on the https listener (TLS handshake) and the admin listener too", async () => {
     const [tlsHandshake, tlsNothing, admin] = await Promise.all([
       heldFor(running.httpsAddress.port, PARTIAL_CLIENT_HELLO),

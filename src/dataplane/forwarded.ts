@@ -21,6 +21,12 @@ export interface ForwardingContext {
   readonly peerAddress: string;
   /** The peer is in --trusted-proxies: its forwarding headers are believed. */
   readonly peerTrusted: boolean;
+  /**
+   * The trusted peer's X-Forwarded-For is the identity header (`--client-address-header`),
+   * so the chain is passed on, extended with the peer. Otherwise a client-sent
+   * X-Forwarded-For would ride through a proxy that never checked it: it is replaced.
+   */
+  readonly extendForwardedFor: boolean;
   /** `http` or `https`: the scheme the client used to reach the gateway. */
   readonly proto: "http" | "https";
 }
@@ -47,11 +53,16 @@ export function forwardingHeaders(
   request: CanonicalRequest,
   ctx: ForwardingContext,
 ): [string, string][] {
-  const xff = ctx.peerTrusted ? single(req.headers["x-forwarded-for"]) : undefined;
+  const xff = ctx.extendForwardedFor ? single(req.headers["x-forwarded-for"]) : undefined;
   const proto = (ctx.peerTrusted && single(req.headers["x-forwarded-proto"])) || ctx.proto;
   const host = (ctx.peerTrusted && single(req.headers["x-forwarded-host"])) || request.authority;
+  const chain = xff
+    ? `${xff}, ${ctx.peerAddress}`
+    : ctx.clientAddress === ctx.peerAddress
+      ? ctx.clientAddress
+      : `${ctx.clientAddress}, ${ctx.peerAddress}`;
   const out: [string, string][] = [
-    ["X-Forwarded-For", xff ? `${xff}, ${ctx.peerAddress}` : ctx.clientAddress],
+    ["X-Forwarded-For", chain],
     ["X-Forwarded-Proto", proto],
   ];
   if (host) out.push(["X-Forwarded-Host", host]);

@@ -24,6 +24,13 @@ import { UpgradeHandler } from "./upgrade.js";
 
 export type { TableSource } from "./entry.js";
 
+/** Node's parser errors that have a status of their own (the rest are 400). */
+const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
+  HPE_HEADER_OVERFLOW: [431, "request headers too large"],
+  // --header-timeout (headersTimeout) or requestTimeout passed before the request was complete.
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "request not received in time"],
+};
+
 export interface GatewayOptions {
   readonly tables: TableSource;
   readonly states?: EndpointStates;
@@ -118,8 +125,8 @@ export class Gateway {
       this.#http.handle(req, res, proto).catch(() => res.destroy());
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-      writeRejection(socket, status, status === 431 ? "request headers too large" : "malformed HTTP request");
+      const [status, message] = CLIENT_ERRORS[err.code ?? ""] ?? [400, "malformed HTTP request"];
+      writeRejection(socket, status, message);
     });
   }
 
@@ -127,10 +134,12 @@ export class Gateway {
   forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext {
     const socket = req.socket as typeof req.socket & { proxiedAddress?: string };
     const peer = plainAddress(socket.proxiedAddress ?? socket.remoteAddress);
+    const peerTrusted = this.#trusted.has(peer);
     return {
       clientAddress: clientAddress(peer, req.headers, this.#trusted, this.#clientAddressHeader),
       peerAddress: peer,
-      peerTrusted: this.#trusted.has(peer),
+      peerTrusted,
+      extendForwardedFor: peerTrusted && this.#clientAddressHeader === "X-Forwarded-For",
       proto,
     };
   }
