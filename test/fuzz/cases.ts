@@ -24,7 +24,7 @@ import {
 } from "./invariants.js";
 import type { ProxyHeaderCase } from "./proxy-headers.js";
 import { handshake, serialize, type RawRequest } from "./requests.js";
-import { chunk, exchange, parseServerFrames, writePieces, type Answer } from "./wire.js";
+import { chunk, exchange, parseServerFrames, sendAndLeave, writePieces, type Answer } from "./wire.js";
 
 /** How long one exchange may take before it counts as a hang. */
 export const CASE_DEADLINE_MS = 2_000;
@@ -64,6 +64,13 @@ function closedWithin(socket: net.Socket, closed: Promise<void>, ms: number): Pr
     }),
   ]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * How the client leaves a request: it waits for the answer, closes right after sending
+ * (while the gateway may be in auth or in the upstream handshake), or half-closes (FIN)
+ * and still reads.
+ */
+export type Leave = "wait" | "abandon" | "half-close";
 
 /** What a case's deliveries and aftermath are held to. */
 interface CaseExpectations {
@@ -200,20 +207,26 @@ export class FuzzTarget {
   }
 
   /** A raw request to the plain gateway. */
-  async request(request: RawRequest, cuts: readonly number[], tally: Tally): Promise<void> {
+  async request(request: RawRequest, cuts: readonly number[], leave: Leave, tally: Tally): Promise<void> {
     const gateway = this.#fixture.plain;
     await this.#ready(gateway);
     const bytes = serialize(request);
-    const { answer } = await exchange(gateway.httpPort, chunk(bytes, cuts), {
-      method: request.method,
-      deadlineMs: CASE_DEADLINE_MS,
-    });
-    tally.add(describeAnswer(answer));
+    const problems: string[] = [];
+    if (leave === "abandon") {
+      await sendAndLeave(gateway.httpPort, chunk(bytes, cuts));
+      tally.add("abandoned");
+    } else {
+      const { answer } = await exchange(gateway.httpPort, chunk(bytes, cuts), {
+        method: request.method,
+        deadlineMs: CASE_DEADLINE_MS,
+        halfClose: leave === "half-close",
+      });
+      tally.add(`${describeAnswer(answer)}${leave === "half-close" ? " after FIN" : ""}`);
+      problems.push(...answerProblems(answer));
+    }
     const upgrade = request.headers.some(([n]) => n.toLowerCase() === "upgrade");
-    await this.#finish(gateway, printable(bytes), answerProblems(answer), tally, {
-      client: "127.0.0.1",
-      probe: upgrade,
-    });
+    const sent = `${printable(bytes)}${leave === "wait" ? "" : `, then the client ${leave === "abandon" ? "closed at once" : "sent FIN"}`}`;
+    await this.#finish(gateway, sent, problems, tally, { client: "127.0.0.1", probe: upgrade });
   }
 
   /** A PROXY protocol header, then (unless the header is cut short) a request, to the PROXY gateway. */
@@ -232,11 +245,7 @@ export class FuzzTarget {
     const problems: string[] = [];
     if (header.verdict === "incomplete") {
       // The client gives up inside the header: nothing to answer, nothing may reach a backend.
-      const socket = net.connect({ port: gateway.httpPort, host: "127.0.0.1", noDelay: true });
-      socket.on("error", () => {});
-      await new Promise<void>((resolve) => socket.once("connect", resolve));
-      await writePieces(socket, chunk(bytes, cuts));
-      socket.destroy();
+      await sendAndLeave(gateway.httpPort, chunk(bytes, cuts));
     } else {
       const { answer } = await exchange(gateway.httpPort, chunk(bytes, cuts), {
         method: request.method,

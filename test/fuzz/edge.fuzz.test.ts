@@ -11,7 +11,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { FuzzTarget } from "./cases.js";
+import { FuzzTarget, type Leave } from "./cases.js";
 import { startFixture, type Fixture } from "./fixture.js";
 import { frameStream } from "./frames.js";
 import { fuzz, fuzzSettings, Tally } from "./harness.js";
@@ -35,17 +35,21 @@ afterAll(async () => {
 });
 
 const cuts = fc.array(fc.nat(), { maxLength: 5 });
+const leave = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<Leave>("wait") },
+  { weight: 1, arbitrary: fc.constantFrom<Leave>("abandon", "half-close") },
+);
 
 describe("fuzzing the edge with hostile bytes on real sockets", () => {
   it(
     "request targets: refuses or serves any request target so that no backend gets a path its route did not authorise",
     async () => {
       const tally = new Tally();
-      const targeted = fc.record({ request: targetedRequest(fixture.tokens), cuts });
+      const targeted = fc.record({ request: targetedRequest(fixture.tokens), cuts, leave });
       await fuzz(
         "request targets",
         targeted,
-        (c) => target.request(c.request, c.cuts, tally),
+        (c) => target.request(c.request, c.cuts, c.leave, tally),
         settings,
         tally,
       );
@@ -57,8 +61,14 @@ describe("fuzzing the edge with hostile bytes on real sockets", () => {
     "requests: answers any request line and header set with a status or a close, so that the process, the counters and the backends stay sound",
     async () => {
       const tally = new Tally();
-      const requests = fc.record({ request: request(fixture.tokens), cuts });
-      await fuzz("requests", requests, (c) => target.request(c.request, c.cuts, tally), settings, tally);
+      const requests = fc.record({ request: request(fixture.tokens), cuts, leave });
+      await fuzz(
+        "requests",
+        requests,
+        (c) => target.request(c.request, c.cuts, c.leave, tally),
+        settings,
+        tally,
+      );
     },
     TIMEOUT_MS,
   );

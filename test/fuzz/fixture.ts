@@ -27,6 +27,8 @@ export const FORWARD_AUTH_PREFIX = "/fa";
 /** The token the forward-auth service accepts, and the identity it answers with. */
 export const FORWARD_AUTH_TOKEN = "fa-ok";
 export const FORWARD_AUTH_SUBJECT = "bob";
+/** A token the forward-auth service accepts only after a while. */
+export const FORWARD_AUTH_SLOW_TOKEN = "fa-slow";
 /** The JWT route's cookie and query parameter token sources. */
 export const TOKEN_COOKIE = "session";
 export const TOKEN_QUERY = "access_token";
@@ -122,17 +124,23 @@ export interface AuthCall {
   readonly headers: Record<string, string | string[] | undefined>;
 }
 
-/** A forward-auth service: admits `Bearer fa-ok` as `bob`, refuses anything else with 401. */
+/** A forward-auth service: admits `Bearer fa-ok` (and, late, `Bearer fa-slow`) as `bob`, refuses anything else with 401. */
 async function startAuthService(): Promise<{ url: string; take(): AuthCall[]; close(): Promise<void> }> {
   let calls: AuthCall[] = [];
   const server = http.createServer((req, res) => {
     calls.push({ headers: { ...req.headers } });
-    if (req.headers.authorization === `Bearer ${FORWARD_AUTH_TOKEN}`) {
+    const authorization = req.headers.authorization;
+    const admit = (): void => {
       res.writeHead(200, { "X-User-Id": FORWARD_AUTH_SUBJECT });
-    } else {
+      res.end();
+    };
+    if (authorization === `Bearer ${FORWARD_AUTH_TOKEN}`) admit();
+    // A slow verdict, for clients that leave while the gateway waits for it.
+    else if (authorization === `Bearer ${FORWARD_AUTH_SLOW_TOKEN}`) setTimeout(admit, 150);
+    else {
       res.writeHead(401, { "Content-Type": "text/plain" });
+      res.end();
     }
-    res.end();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {

@@ -6,7 +6,14 @@
  * their bodies, `Expect: 100-continue`, and pipelined second requests.
  */
 import fc from "fast-check";
-import { FORWARD_AUTH_TOKEN, OTHER_HOST, PUBLIC_HOST, TOKEN_COOKIE, type Tokens } from "./fixture.js";
+import {
+  FORWARD_AUTH_SLOW_TOKEN,
+  FORWARD_AUTH_TOKEN,
+  OTHER_HOST,
+  PUBLIC_HOST,
+  TOKEN_COOKIE,
+  type Tokens,
+} from "./fixture.js";
 import { AUTHORITIES } from "./targets.js";
 
 /** An address no client may claim: it must never reach a backend as the client's identity. */
@@ -99,6 +106,7 @@ export function authHeaders(tokens: Tokens): fc.Arbitrary<Headers> {
       arbitrary: fc.constantFrom<Headers>(
         [["Authorization", `Bearer ${FORWARD_AUTH_TOKEN}`]],
         [["Authorization", "Bearer fa-no"]],
+        [["Authorization", `Bearer ${FORWARD_AUTH_SLOW_TOKEN}`]],
         [["Cookie", `${TOKEN_COOKIE}=${tokens.valid}`]],
         [["Cookie", `theme=dark; ${TOKEN_COOKIE}="${tokens.valid}"`]],
         [["Cookie", `${TOKEN_COOKIE}=${tokens.expired}`]],

@@ -33,6 +33,15 @@ export interface RecordingBackend {
   close(): Promise<void>;
 }
 
+/** A request whose target contains this is answered SLOW_MS late: a slow backend, for clients that leave meanwhile. */
+export const SLOW_MARKER = "slow";
+const SLOW_MS = 150;
+
+function later(req: http.IncomingMessage, answer: () => void): void {
+  if (req.url?.includes(SLOW_MARKER)) setTimeout(answer, SLOW_MS);
+  else answer();
+}
+
 /** Starts a recording echo backend on 127.0.0.1, port 0. */
 export async function startRecordingBackend(name: string): Promise<RecordingBackend> {
   let deliveries: Delivery[] = [];
@@ -55,22 +64,26 @@ export async function startRecordingBackend(name: string): Promise<RecordingBack
     // Read the body whole before answering, as an application would.
     req.resume();
     req.on("error", () => res.destroy());
-    req.on("end", () => {
-      res.writeHead(200, { "Content-Type": "text/plain" });
-      res.end(`${name}\n`);
-    });
+    req.on("end", () =>
+      later(req, () => {
+        res.writeHead(200, { "Content-Type": "text/plain" });
+        res.end(`${name}\n`);
+      }),
+    );
   });
   // Accepts permessage-deflate when offered, so the gateway's handling of it is exercised.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: true });
   server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     record("upgrade", req);
     socket.on("error", () => socket.destroy());
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      clients.add(ws);
-      ws.on("error", () => ws.terminate());
-      ws.on("close", () => clients.delete(ws));
-      ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
-    });
+    later(req, () =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        clients.add(ws);
+        ws.on("error", () => ws.terminate());
+        ws.on("close", () => clients.delete(ws));
+        ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+      }),
+    );
   });
   server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: net.Socket) => {
     // ECONNRESET and friends are the gateway hanging up, not a malformed request.

@@ -5,7 +5,13 @@
  * counterexample reads as a request.
  */
 import fc from "fast-check";
-import { FORWARD_AUTH_TOKEN, OTHER_HOST, PUBLIC_HOST, type Tokens } from "./fixture.js";
+import {
+  FORWARD_AUTH_SLOW_TOKEN,
+  FORWARD_AUTH_TOKEN,
+  OTHER_HOST,
+  PUBLIC_HOST,
+  type Tokens,
+} from "./fixture.js";
 import {
   authHeaders,
   bodyFraming,
@@ -103,11 +109,15 @@ export function request(tokens: Tokens): fc.Arbitrary<RawRequest> {
 export function targetedRequest(tokens: Tokens): fc.Arbitrary<RawRequest> {
   const jwt = fc.constantFrom("none", "header", "query");
   const places = fc.oneof(
-    fc.record({ prefix: fc.constantFrom("", "/api"), host: fc.constant(PUBLIC_HOST), credentials: jwt }),
     fc.record({
-      prefix: fc.constantFrom("", "/fa"),
+      prefix: fc.constantFrom("", "/api", "/slow", "/api/slow"),
+      host: fc.constant(PUBLIC_HOST),
+      credentials: jwt,
+    }),
+    fc.record({
+      prefix: fc.constantFrom("", "/fa", "/fa/slow"),
       host: fc.constant(OTHER_HOST),
-      credentials: fc.constantFrom("none", "forward-auth"),
+      credentials: fc.constantFrom("none", "forward-auth", "forward-auth-slow"),
     }),
   );
   return fc
@@ -119,7 +129,9 @@ export function targetedRequest(tokens: Tokens): fc.Arbitrary<RawRequest> {
           ? [["Authorization", `Bearer ${tokens.valid}`]]
           : credentials === "forward-auth"
             ? [["Authorization", `Bearer ${FORWARD_AUTH_TOKEN}`]]
-            : [];
+            : credentials === "forward-auth-slow"
+              ? [["Authorization", `Bearer ${FORWARD_AUTH_SLOW_TOKEN}`]]
+              : [];
       const full = credentials === "query" ? withQueryToken(prefixed, tokens.valid) : prefixed;
       const request = handshake(full, auth, host);
       return upgrade ? request : { ...request, headers: [["Host", host], ...auth] as Headers };

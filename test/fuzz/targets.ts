@@ -40,6 +40,7 @@ const PLAIN_SEGMENTS = [
   "FA",
   "%66a",
   "f%61",
+  "slow",
 ];
 /** Segments a strict gateway refuses (encoded slashes, backslashes, NUL, broken escapes). */
 const NASTY_SEGMENTS = [

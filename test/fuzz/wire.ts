@@ -125,11 +125,15 @@ export interface Exchange {
   };
 }
 
-/** Writes the pieces one after another, each flushed before the next is queued. */
+/**
+ * Writes the pieces one after another, each flushed (and a turn of the event loop
+ * given) before the next is queued, so that they tend to arrive as separate reads.
+ */
 export async function writePieces(socket: net.Socket, pieces: readonly Buffer[]): Promise<void> {
   for (const piece of pieces) {
     if (socket.destroyed || !socket.writable) return;
     await new Promise<void>((resolve) => socket.write(piece, () => resolve()));
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
@@ -140,7 +144,13 @@ export async function writePieces(socket: net.Socket, pieces: readonly Buffer[])
 export async function exchange(
   port: number,
   pieces: readonly Buffer[],
-  options: { method: string; deadlineMs: number; keepUpgraded?: boolean },
+  options: {
+    method: string;
+    deadlineMs: number;
+    keepUpgraded?: boolean;
+    /** End the client's side (FIN) once everything is written, and still read the answer. */
+    halfClose?: boolean;
+  },
 ): Promise<Exchange> {
   const socket = net.connect({ port, host: "127.0.0.1", noDelay: true });
   let received = Buffer.alloc(0);
@@ -194,7 +204,9 @@ export async function exchange(
       closed = true;
       evaluate();
     });
-    void writePieces(socket, pieces);
+    void writePieces(socket, pieces).then(() => {
+      if (options.halfClose) socket.end();
+    });
   });
 
   if (answer.kind === "status" && answer.status === 101 && options.keepUpgraded && !closed) {
@@ -207,6 +219,15 @@ export async function exchange(
   }
   socket.destroy();
   return { answer };
+}
+
+/** Connects, sends the pieces and leaves at once (a client that gives up mid-request). */
+export async function sendAndLeave(port: number, pieces: readonly Buffer[]): Promise<void> {
+  const socket = net.connect({ port, host: "127.0.0.1", noDelay: true });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve) => socket.once("connect", resolve));
+  await writePieces(socket, pieces);
+  socket.destroy();
 }
 
 /** A frame header as a server sent it. */
