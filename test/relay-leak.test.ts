@@ -99,6 +99,18 @@ describe("a client that leaves during the backend handshake", () => {
     expect(Date.now() - started).toBeLessThan(150 + CLOSE_TIMEOUT_MS + 1_000);
   });
 
+  it("relays the bytes a client sent with its request and then ends both legs when it half-closed before the 101", async () => {
+    const { gw, backend } = await setup({ answerAfterMs: 100, onFin: "ignore" });
+    const c = client(gw.port);
+    const frame = clientFrame(0x81, Buffer.from("early"));
+    c.end(frame); // a frame right behind the request, then FIN, all before the 101
+    await eventually(() => backend.sockets.length === 1, "the upstream handshake");
+    const received: Buffer[] = [];
+    backend.sockets[0]!.on("data", (d: Buffer) => received.push(d));
+    await expectReleased(gw, backend);
+    expect(Buffer.concat(received).includes(frame)).toBe(true);
+  });
+
   it("releases everything when the client resets the connection before the 101", async () => {
     const { gw, backend } = await setup({ answerAfterMs: 150, onFin: "ignore" });
     const c = client(gw.port);
