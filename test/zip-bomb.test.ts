@@ -191,6 +191,25 @@ describe("zip bomb", () => {
     expect(toBackend.every((d) => d[0] === 0x88)).toBe(true); // only our Close reached it
   });
 
+  it("still counts uncompressed when a backend accepts permessage-deflate it was never offered (Strip)", async () => {
+    raw = await startRawBackend({ extraHeaders: ["Sec-WebSocket-Extensions: permessage-deflate"] });
+    const gw = await gateway(raw.port, { maxMessageBytes: LIMIT });
+    const client = rawUpgrade(gw.port, { headers: ["Sec-WebSocket-Extensions: permessage-deflate"] });
+    sockets.push(client);
+    const fromGateway: Buffer[] = [];
+    client.on("data", (d: Buffer) => fromGateway.push(d));
+    await eventually(() => gw.gateway.connections.size === 1, "the connection to be established");
+    expect(raw.requests[0]).not.toMatch(/permessage-deflate/i);
+    const message = zlib.deflateRawSync(Buffer.alloc(2_000, 0x61), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    client.write(clientFrame(0xc1, message.subarray(0, message.length - 4)));
+    await eventually(() => Buffer.concat(fromGateway).includes(Buffer.from([0x88])), "the gateway's Close");
+    const answer = Buffer.concat(fromGateway);
+    const close = answer.subarray(answer.indexOf(Buffer.from("\r\n\r\n")) + 4);
+    expect(close.readUInt16BE(2)).toBe(1009);
+  });
+
   it("closes with 1007 when a compressed message cannot be inflated", async () => {
     raw = await startRawBackend({ extraHeaders: ["Sec-WebSocket-Extensions: permessage-deflate"] });
     const gw = await gateway(raw.port, { maxMessageBytes: LIMIT, permessageDeflate: "Inflate" });
