@@ -66,11 +66,18 @@ function closedWithin(socket: net.Socket, closed: Promise<void>, ms: number): Pr
 }
 
 /**
- * How the client leaves a request: it waits for the answer, closes right after sending
- * (while the gateway may be in auth or in the upstream handshake), or half-closes (FIN)
- * and still reads.
+ * How the client leaves a request: it waits for the answer, closes (FIN) or resets (RST)
+ * right after sending — while the gateway may be in auth or in the upstream handshake —
+ * or half-closes (FIN) and still reads.
  */
-export type Leave = "wait" | "abandon" | "half-close";
+export type Leave = "wait" | "abandon" | "reset" | "half-close";
+
+const LEAVING: Record<Leave, string> = {
+  wait: "",
+  abandon: ", then the client closed at once",
+  reset: ", then the client reset the connection at once",
+  "half-close": ", then the client sent FIN and read on",
+};
 
 /** What a case's deliveries and aftermath are held to. */
 interface CaseExpectations {
@@ -212,9 +219,9 @@ export class FuzzTarget {
     await this.#ready(gateway);
     const bytes = serialize(request);
     const problems: string[] = [];
-    if (leave === "abandon") {
-      await sendAndLeave(gateway.httpPort, chunk(bytes, cuts));
-      tally.add("abandoned");
+    if (leave === "abandon" || leave === "reset") {
+      await sendAndLeave(gateway.httpPort, chunk(bytes, cuts), leave === "reset");
+      tally.add(leave);
     } else {
       const { answer } = await exchange(gateway.httpPort, chunk(bytes, cuts), {
         method: request.method,
@@ -225,7 +232,7 @@ export class FuzzTarget {
       problems.push(...answerProblems(answer));
     }
     const upgrade = request.headers.some(([n]) => n.toLowerCase() === "upgrade");
-    const sent = `${printable(bytes)}${leave === "wait" ? "" : `, then the client ${leave === "abandon" ? "closed at once" : "sent FIN"}`}`;
+    const sent = `${printable(bytes)}${LEAVING[leave]}`;
     await this.#finish(gateway, sent, problems, tally, { client: "127.0.0.1", probe: upgrade });
   }
 

@@ -37,7 +37,7 @@ afterAll(async () => {
 const cuts = fc.array(fc.nat(), { maxLength: 5 });
 const leave = fc.oneof(
   { weight: 4, arbitrary: fc.constant<Leave>("wait") },
-  { weight: 1, arbitrary: fc.constantFrom<Leave>("abandon", "half-close") },
+  { weight: 1, arbitrary: fc.constantFrom<Leave>("abandon", "reset", "half-close") },
 );
 
 describe("fuzzing the edge with hostile bytes on real sockets", () => {

@@ -221,13 +221,14 @@ export async function exchange(
   return { answer };
 }
 
-/** Connects, sends the pieces and leaves at once (a client that gives up mid-request). */
-export async function sendAndLeave(port: number, pieces: readonly Buffer[]): Promise<void> {
+/** Connects, sends the pieces and leaves at once (a client that gives up mid-request), with a FIN or a RST. */
+export async function sendAndLeave(port: number, pieces: readonly Buffer[], reset = false): Promise<void> {
   const socket = net.connect({ port, host: "127.0.0.1", noDelay: true });
   socket.on("error", () => {});
   await new Promise<void>((resolve) => socket.once("connect", resolve));
   await writePieces(socket, pieces);
-  socket.destroy();
+  if (reset) socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /** A frame header as a server sent it. */
