@@ -142,6 +142,39 @@ describe("FrameScanner", () => {
     );
   });
 
+  it("shows data payloads, unmasked by the mask and position it reports, for any chunking, and no control payloads (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(messageArb, { minLength: 1, maxLength: 5 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, fromClient, cuts) => {
+          const frames = messages.flat();
+          const stream = Buffer.concat(frames.map((f) => encode(f, fromClient)));
+          const expected = Buffer.concat(frames.filter((f) => f.opcode < 8).map((f) => f.payload));
+          const seen: number[] = [];
+          const scanner = new FrameScanner(
+            { fromClient, allowRsv1: false, allowRsv23: false, payloads: true },
+            {
+              header: () => undefined,
+              end: () => undefined,
+              payload(chunk, start, end, mask, position) {
+                for (let i = start; i < end; i++) {
+                  const key = (mask >>> (24 - 8 * ((position + i - start) & 3))) & 0xff;
+                  seen.push((chunk[i] as number) ^ key);
+                }
+                return undefined;
+              },
+            },
+          );
+          for (const chunk of splitAt(stream, cuts)) expect(scanner.scan(chunk)).toBe(true);
+          expect(Buffer.from(seen).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("reads the close code of a masked Close frame split byte by byte", () => {
     const frame = closeFrame(4001, "bye", false);
     const chunks = [...frame].map((b) => Buffer.from([b]));
