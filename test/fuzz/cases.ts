@@ -241,8 +241,10 @@ export class FuzzTarget {
     header: ProxyHeaderCase,
     request: RawRequest,
     cuts: readonly number[],
+    peerTrusted: boolean,
     tally: Tally,
   ): Promise<void> {
+    if (!peerTrusted) return this.#untrustedPeer(header, request, cuts, tally);
     const gateway = this.#fixture.proxied;
     await this.#ready(gateway);
     tally.add(`header ${header.verdict}`);
@@ -271,6 +273,33 @@ export class FuzzTarget {
       client: header.verdict === "proxied" ? header.source : undefined,
       probe: upgrade && !dropped,
       mayDeliver: !dropped,
+    });
+  }
+
+  /** With `--trusted-proxies` set and the peer not in it, no PROXY header is believed: nothing gets through. */
+  async #untrustedPeer(
+    header: ProxyHeaderCase,
+    request: RawRequest,
+    cuts: readonly number[],
+    tally: Tally,
+  ): Promise<void> {
+    const gateway = this.#fixture.untrusted;
+    await this.#ready(gateway);
+    tally.add(`untrusted peer, header ${header.verdict}`);
+    const bytes = Buffer.concat([header.bytes, serialize(request)]);
+    const { answer } = await exchange(gateway.httpPort, chunk(bytes, cuts), {
+      method: request.method,
+      deadlineMs: CASE_DEADLINE_MS,
+    });
+    const problems =
+      answer.kind === "closed"
+        ? []
+        : [`a connection from an untrusted peer was answered (${describeAnswer(answer)}) instead of dropped`];
+    const sent = `from a peer not in --trusted-proxies, ${header.label}: ${printable(bytes)}`;
+    await this.#finish(gateway, sent, problems, tally, {
+      client: undefined,
+      probe: false,
+      mayDeliver: false,
     });
   }
 

@@ -74,18 +74,26 @@ describe("fuzzing the edge with hostile bytes on real sockets", () => {
   );
 
   it(
-    "PROXY headers: drops invalid PROXY protocol headers and believes valid ones, so that no connection is guessed at",
+    "PROXY headers: drops invalid PROXY protocol headers and believes valid ones from trusted peers only, so that no connection is guessed at",
     async () => {
       const tally = new Tally();
       const requests = fc.oneof(
         { weight: 3, arbitrary: wellFormed(fixture.tokens) },
         { weight: 1, arbitrary: request(fixture.tokens) },
       );
-      const cases = fc.record({ header: proxyHeader, request: requests, cuts });
+      const cases = fc.record({
+        header: proxyHeader,
+        request: requests,
+        cuts,
+        peerTrusted: fc.oneof(
+          { weight: 5, arbitrary: fc.constant(true) },
+          { weight: 1, arbitrary: fc.constant(false) },
+        ),
+      });
       await fuzz(
         "PROXY headers",
         cases,
-        (c) => target.proxied(c.header, c.request, c.cuts, tally),
+        (c) => target.proxied(c.header, c.request, c.cuts, c.peerTrusted, tally),
         settings,
         tally,
       );

@@ -310,6 +310,8 @@ export interface Fixture {
   readonly plain: GatewayProcess;
   /** `wsgate serve --proxy-protocol --trusted-proxies 127.0.0.1`. */
   readonly proxied: GatewayProcess;
+  /** `wsgate serve --proxy-protocol --trusted-proxies 10.9.9.9`: the fuzz connects from an untrusted peer. */
+  readonly untrusted: GatewayProcess;
   readonly backends: readonly RecordingBackend[];
   readonly tokens: Tokens;
   /** Every delivery to any backend since the last call. */
@@ -346,16 +348,21 @@ export async function startFixture(): Promise<Fixture> {
     serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "127.0.0.1"]),
     Buffer.from("PROXY TCP4 203.0.113.9 127.0.0.1 40000 8080\r\n"),
   );
-  await Promise.all([plain.start(), proxied.start()]);
+  const untrusted = new GatewayProcess(
+    "untrusted-peer",
+    serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "10.9.9.9"]),
+  );
+  await Promise.all([plain.start(), proxied.start(), untrusted.start()]);
   return {
     plain,
     proxied,
+    untrusted,
     backends,
     tokens,
     takeDeliveries: () => backends.flatMap((b) => b.take()),
     takeAuthCalls: () => auth.take(),
     async close() {
-      await Promise.all([plain.stop(), proxied.stop()]);
+      await Promise.all([plain.stop(), proxied.stop(), untrusted.stop()]);
       await Promise.all([...backends.map((b) => b.close()), auth.close()]);
       rmSync(dir, { recursive: true, force: true });
     },
