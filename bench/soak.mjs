@@ -13,7 +13,7 @@
 //                              --concurrency 200 --snapshots --out DIR]
 // Exits 1 when the heap used after cycle N is not within 5% of cycle 3, or when a
 // connection is left open in wsgate after a cycle.
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -38,6 +38,7 @@ const connections = Number(args.connections);
 const messages = Number(args.messages);
 const concurrency = Number(args.concurrency);
 const dir = args.out ?? mkdtempSync(join(tmpdir(), "wsgate-soak-"));
+mkdirSync(dir, { recursive: true });
 
 const freePort = () =>
   new Promise((resolve) => {
