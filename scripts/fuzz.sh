@@ -7,7 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_RUNS="${FUZZ_RUNS:-5000}"
-export FUZZ_TIMEOUT_MS="${FUZZ_TIMEOUT_MS:-0}"
 npm run build >&2
 echo "fuzz: ${FUZZ_RUNS} runs per property, seed ${FUZZ_SEED:-random (printed per property)}" >&2
 exec npx vitest run -c vitest.fuzz.config.ts "$@"

@@ -27,7 +27,7 @@ import { handshake, serialize, type RawRequest } from "./requests.js";
 import { chunk, exchange, parseServerFrames, sendAndLeave, writePieces, type Answer } from "./wire.js";
 
 /** How long one exchange may take before it counts as a hang. */
-export const CASE_DEADLINE_MS = 2_000;
+const CASE_DEADLINE_MS = 2_000;
 /**
  * How long a client's Close or FIN may take to end the connection: a relay that
  * answered a protocol error with its own Close waits up to its close timeout (2 s)
@@ -53,7 +53,7 @@ function describeAnswer(answer: Answer): string {
   }
 }
 
-/** Resolves once the socket has closed, or after `ms` (then it is destroyed). */
+/** Whether the socket closed within `ms`. */
 function closedWithin(socket: net.Socket, closed: Promise<void>, ms: number): Promise<boolean> {
   if (socket.destroyed && socket.closed) return Promise.resolve(true);
   let timer: NodeJS.Timeout | undefined;

@@ -19,8 +19,8 @@ import { proxyHeader } from "./proxy-headers.js";
 import { request, targetedRequest, wellFormed } from "./requests.js";
 
 const settings = fuzzSettings(150);
-/** A generous bound for the test tier; the long run sets its own through vitest.fuzz.config.ts. */
-const TIMEOUT_MS = Number(process.env.FUZZ_TIMEOUT_MS ?? 120_000);
+/** A generous bound for the test tier; none for a long run (FUZZ_RUNS), whose cases are bounded one by one. */
+const TIMEOUT_MS = Number(process.env.FUZZ_TIMEOUT_MS ?? (process.env.FUZZ_RUNS ? 0 : 120_000));
 
 let fixture: Fixture;
 let target: FuzzTarget;
