@@ -386,7 +386,7 @@ describe("cluster mode", () => {
       echoRoute(ns, "chat", {
         auth: {
           jwt: {
-            keys: { secretRef: { name: "jwt-keys", key: "hmac" } },
+            keys: { secretRef: { name: "jwt-keys", key: "hmac", format: "HMAC" } },
             tokenFrom: [{ query: "access_token" }],
           },
         },
@@ -415,6 +415,79 @@ describe("cluster mode", () => {
     await expect(open(`/?access_token=${await token(first)}`, `${ns}.test`)).rejects.toThrow(/HTTP 401/);
     // The connection opened with the old key is untouched.
     expect(await ask(ws, "still open")).toBe(`${a.ip} still open`);
+  });
+
+  it("evicts a key Secret from the store when the last route stops naming it, so that its later updates cause no recompile", async () => {
+    const ns = "evict";
+    const a = await pod("10.244.0.47");
+    await backendService(ns, [{ ip: a.ip }]);
+    const token = (key: Uint8Array): Promise<string> =>
+      new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(key);
+    const hmacSecret = (name: string, key: Uint8Array): Obj => ({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace: ns },
+      type: "Opaque",
+      data: { hmac: Buffer.from(key).toString("base64") },
+    });
+    const jwtOn = (secret: string): Record<string, unknown> => ({
+      auth: {
+        jwt: {
+          keys: { secretRef: { name: secret, key: "hmac", format: "HMAC" } },
+          tokenFrom: [{ query: "access_token" }],
+        },
+      },
+    });
+    const authOf = (t: RoutingTable, name: string): string | undefined =>
+      t.routes.find((r) => r.key === `${ns}/${name}`)?.settings.auth?.kind;
+    const stored = (): string[] => gw.cluster!.source.storedSecrets();
+
+    await apply(cp.admin, hmacSecret("keys", new Uint8Array(32).fill(3)));
+    await apply(cp.admin, hmacSecret("sentinel-keys", new Uint8Array(32).fill(4)));
+    await apply(cp.admin, echoRoute(ns, "chat", jwtOn("keys"), "/chat"));
+    await apply(cp.admin, echoRoute(ns, "other", jwtOn("sentinel-keys"), "/other"));
+    await waitForTable(gw.holder, (t) => authOf(t, "chat") === "jwt" && authOf(t, "other") === "jwt", {
+      what: "both routes with resolved keys",
+    });
+    expect(stored()).toEqual(expect.arrayContaining([`${ns}/keys`, `${ns}/sentinel-keys`]));
+
+    const applied: ObjectApplied[] = [];
+    const onApplied = (m: unknown): void => void applied.push(m as ObjectApplied);
+    sourceChannels.objectApplied.subscribe(onApplied);
+    try {
+      // The only route naming the Secret stops naming it: the Secret leaves the store.
+      await apply(cp.admin, echoRoute(ns, "chat", {}, "/chat"));
+      await waitFor(
+        () => applied.some((e) => e.kind === "Secret" && e.name === "keys" && e.change === "delete"),
+        { what: "the unreferenced Secret evicted" },
+      );
+      expect(stored()).not.toContain(`${ns}/keys`);
+      const settled = await waitForTable(gw.holder, (t) => authOf(t, "chat") === undefined, {
+        what: "chat without auth",
+      });
+
+      // An update to it waits outside; a referenced Secret on the same watch stream is the sentinel.
+      applied.length = 0;
+      const rotated = new Uint8Array(32).fill(5);
+      await apply(cp.admin, hmacSecret("keys", rotated));
+      await apply(cp.admin, hmacSecret("sentinel-keys", new Uint8Array(32).fill(6)));
+      await waitFor(() => applied.some((e) => e.name === "sentinel-keys"), { what: "sentinel applied" });
+      expect(applied.map((e) => `${e.kind} ${e.name} ${e.change}`)).toEqual(["Secret sentinel-keys upsert"]);
+      const next = await waitForTable(gw.holder, (t) => t.generation > settled.generation, {
+        what: "the sentinel's table",
+      });
+      expect(next.generation).toBe(settled.generation + 1);
+      expect(stored()).not.toContain(`${ns}/keys`);
+
+      // Named again: the Secret comes back with the content it got while it waited.
+      await apply(cp.admin, echoRoute(ns, "chat", jwtOn("keys"), "/chat"));
+      await waitForTable(gw.holder, (t) => authOf(t, "chat") === "jwt", { what: "chat with keys again" });
+      expect(stored()).toContain(`${ns}/keys`);
+      const ws = await open(`/chat?access_token=${await token(rotated)}`, `${ns}.test`);
+      expect(await ask(ws, "back")).toBe(`${a.ip} back`);
+    } finally {
+      sourceChannels.objectApplied.unsubscribe(onApplied);
+    }
   });
 
   it("writes every reason to the real status subresource, with Events for transitions", async () => {
