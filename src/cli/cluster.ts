@@ -117,6 +117,8 @@ export function startClusterMode(
       namespaces: config.namespaces,
       synced: source.synced,
       watches: source.health(),
+      // Secrets live in the store only while a route names them (or they are pinned).
+      storedSecrets: source.storedSecrets(),
       leaderElection: { lease: `${leaseNamespace}/${leaseName}`, identity, leading: elector.isLeader },
       status: writer.stats,
     }),
