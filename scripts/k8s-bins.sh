@@ -34,6 +34,10 @@ K8S_VERSION="${WSGATE_K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${WSGATE_ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${WSGATE_HELM_VERSION:-v3.20.2}"
 
+# The tools-module build, shared with scripts/e2e-provision.sh.
+# shellcheck source=scripts/lib/k8s-tools-module.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s-tools-module.sh"
+
 BINARIES=(kube-apiserver etcd kubectl helm)
 SOURCE="${WSGATE_K8S_BINS_SOURCE:-auto}"
 BUILD_PARALLEL="${WSGATE_BUILD_PARALLEL:-2}"
@@ -285,61 +289,24 @@ module_time() {
   (cd "$BUILD_DIR" && "$GO_BIN" list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$1")
 }
 
-# Writes the `go` and `godebug` lines of go.mod $1 (so the tools module gets
-# the same language version and GODEBUG defaults as the upstream build).
-gomod_header() {
-  awk '$1 == "go" || $1 == "godebug" { print }' "$1"
-}
-
 build_k8s() { # binaries...
-  local names=("$@") mod="$BUILD_DIR/k8s-tools" gomod staging build_date pkgs=() ldflags
-  local minor="${K8S_VERSION#v}" major
-  major="${minor%%.*}"
-  minor="${minor#*.}"
-  minor="${minor%%.*}"
-  local staging_version="v0.$minor.${K8S_VERSION##*.}"
-  local n m buildable=1
+  local names=("$@") mod="$BUILD_DIR/k8s-tools" gomod build_date pkgs=() ldflags
+  local n buildable=1
   for n in "${names[@]}"; do can_build "$n" || buildable=0; done
   ((buildable)) || return 1
 
   log "building ${names[*]} $K8S_VERSION from the Go module proxy (slow: several minutes)"
-  mkdir -p "$mod"
   if ! gomod="$(module_gomod "k8s.io/kubernetes@$K8S_VERSION")" || [[ ! -s "$gomod" ]]; then
     for n in "${names[@]}"; do note_failure "$n" "build failed (cannot fetch k8s.io/kubernetes@$K8S_VERSION go.mod)"; done
     return 1
   fi
-  # Staging modules are required at v0.0.0 and replaced with ./staging/...
-  # in k8s.io/kubernetes' own go.mod; replace directives of dependencies are
-  # ignored, so map each one to its published v0.<minor>.<patch> version.
-  staging="$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$gomod" | sort -u)"
-  [[ -n "$staging" ]] || {
+  if ! k8s_write_tools_module "$mod" "$gomod" "$K8S_VERSION" "${names[@]}"; then
     for n in "${names[@]}"; do note_failure "$n" "build failed (no v0.0.0 staging modules found in $gomod)"; done
     return 1
-  }
+  fi
   build_date="$(module_time "k8s.io/kubernetes@$K8S_VERSION")" || build_date=1970-01-01T00:00:00Z
-  {
-    echo "module wsgate.local/k8s-tools"
-    echo
-    gomod_header "$gomod"
-    echo
-    echo "tool ("
-    for n in "${names[@]}"; do echo "	k8s.io/kubernetes/cmd/$n"; done
-    echo ")"
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    echo "replace ("
-    while read -r m; do echo "	$m => $m $staging_version"; done <<<"$staging"
-    echo ")"
-  } >"$mod/go.mod"
-
   for n in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
-  ldflags="-s -w"
-  local p
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-    ldflags+=" -X $p.gitCommit=unknown -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
-  done
+  ldflags="$(k8s_version_ldflags "$K8S_VERSION" "$build_date")"
 
   if (cd "$mod" && gocmd mod tidy && gocmd build -ldflags "$ldflags" -o "$STAGE/" "${pkgs[@]}"); then
     return 0
@@ -349,35 +316,16 @@ build_k8s() { # binaries...
 }
 
 build_etcd() {
-  local mod="$BUILD_DIR/etcd-tools" gomod siblings m
+  local mod="$BUILD_DIR/etcd-tools" gomod
   can_build etcd || return 1
   log "building etcd $ETCD_VERSION from the Go module proxy"
-  mkdir -p "$mod"
   if ! gomod="$(module_gomod "go.etcd.io/etcd/server/v3@$ETCD_VERSION")" || [[ ! -s "$gomod" ]]; then
     note_failure etcd "build failed (cannot fetch go.etcd.io/etcd/server/v3@$ETCD_VERSION go.mod)"
     return 1
   fi
-  # The server's go.mod replaces its sibling modules (api, client, pkg) with
-  # ../ paths, which is ignored here; pin them to the same release instead so
-  # e.g. `etcd --version` (a constant in go.etcd.io/etcd/api/v3/version)
-  # matches.
-  siblings="$(awk '$1 ~ /^go\.etcd\.io\/etcd\// && $2 == "=>" && $3 ~ /^\.\.\// { print $1 }' "$gomod" | sort -u)"
-  {
-    echo "module wsgate.local/etcd-tools"
-    echo
-    gomod_header "$gomod"
-    echo
-    echo "tool go.etcd.io/etcd/server/v3"
-    echo
-    echo "require ("
-    echo "	go.etcd.io/etcd/server/v3 $ETCD_VERSION"
-    while read -r m; do [[ -n "$m" ]] && echo "	$m $ETCD_VERSION"; done <<<"$siblings"
-    echo ")"
-  } >"$mod/go.mod"
-  # etcd's version string is a constant; only the git SHA is an ldflag.
+  etcd_write_tools_module "$mod" "$gomod" "$ETCD_VERSION"
   if (cd "$mod" && gocmd mod tidy &&
-    gocmd build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=unknown" \
-      -o "$STAGE/etcd" go.etcd.io/etcd/server/v3); then
+    gocmd build -ldflags "$(etcd_ldflags)" -o "$STAGE/etcd" go.etcd.io/etcd/server/v3); then
     return 0
   fi
   note_failure etcd "build from go.etcd.io/etcd/server/v3@$ETCD_VERSION failed (see go output above)"
