@@ -55,7 +55,11 @@ describe("GitHub workflows", () => {
     const workflows = readdirSync(join(REPO, ".github/workflows"))
       .filter((f) => /\.ya?ml$/.test(f))
       .map((f) => `.github/workflows/${f}`);
-    expect(workflows.sort()).toEqual([".github/workflows/ci.yml", ".github/workflows/e2e.yml"]);
+    expect(workflows.sort()).toEqual([
+      ".github/workflows/ci.yml",
+      ".github/workflows/e2e.yml",
+      ".github/workflows/release.yml",
+    ]);
     const result = await tool(actionlint, ["-no-color", ...workflows]);
     expect(result.stdout + result.stderr).toBe("");
     expect(result.code).toBe(0);
@@ -193,9 +197,12 @@ describe("Dockerfile", () => {
     expect(dockerfile.match(/^FROM \$\{NODE_IMAGE\} AS \w+$/gm)).toHaveLength(2);
     expect(dockerfile).toMatch(/^RUN npm ci --no-audit --no-fund$/m);
     expect(dockerfile).toMatch(/^RUN npm run build$/m);
-    expect(finalStage).toContain(
-      "RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force",
+    const install = finalStage.find((l) => l.startsWith("RUN npm ci"));
+    expect(install).toMatch(
+      /^RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force/,
     );
+    // Pruned in the same RUN: a later layer's deletions would not shrink the image.
+    expect(install).toMatch(/&& find node_modules -type f .*'\*\.ts'.*'\*\.map'.* -delete$/);
     expect(finalStage).toContain("USER 10001:10001");
     // Exec form: node is PID 1 and receives SIGTERM itself (no shell in between).
     expect(finalStage).toContain('ENTRYPOINT ["node", "/app/dist/cli/main.js"]');
