@@ -142,7 +142,8 @@ export interface DeliveryContext {
 export function deliveryProblems(deliveries: readonly Delivery[], ctx: DeliveryContext): string[] {
   const problems: string[] = [];
   for (const d of deliveries) {
-    const where = `${d.backend} backend got ${d.kind} ${d.method} ${JSON.stringify(d.target)}`;
+    const target = d.target.length > 200 ? `${d.target.slice(0, 200)}…(${d.target.length} bytes)` : d.target;
+    const where = `${d.backend} backend got ${d.kind} ${d.method} ${JSON.stringify(target)}`;
     const expected = EXPECTED[d.backend]!;
 
     if (expected.forbidden !== undefined) {
