@@ -24,6 +24,31 @@ import { UpgradeHandler } from "./upgrade.js";
 
 export type { TableSource } from "./entry.js";
 
+/**
+ * The peer address, recorded when the connection arrives: Node forgets `remoteAddress`
+ * once a socket is destroyed, and a client that resets right after its request must not
+ * become the anonymous client "" (one shared limit bucket, an empty X-Forwarded-For).
+ */
+const PEER = Symbol("wsgate.peer");
+type PeerSocket = {
+  remoteAddress?: string | undefined;
+  proxiedAddress?: string;
+  [PEER]?: string | undefined;
+};
+
+function recordPeer(socket: PeerSocket): void {
+  socket[PEER] ??= socket.remoteAddress;
+}
+
+/**
+ * Who is on the other end of the connection: the PROXY header's client, else the TCP peer.
+ * Undefined for a connection reset before Node could ask the kernel: nobody is left to
+ * answer, and a request nobody can be named for is not passed on.
+ */
+function peerOf(socket: PeerSocket): string | undefined {
+  return socket.proxiedAddress ?? socket[PEER] ?? socket.remoteAddress;
+}
+
 /** Node's parser errors that have a status of their own (the rest are 400). */
 const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
   HPE_HEADER_OVERFLOW: [431, "request headers too large"],
@@ -117,11 +142,15 @@ export class Gateway {
 
   /** Wires the gateway into an HTTP (or HTTPS) server. */
   attach(server: http.Server, proto: Proto): void {
+    server.on("connection", recordPeer);
+    server.on("secureConnection", recordPeer);
     server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (peerOf(req.socket as PeerSocket) === undefined) return void socket.destroy();
       // handle() answers its own failures; this is the last line, should releasing fail.
       this.#upgrades.handle(req, socket, head, proto).catch(() => socket.destroy());
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (peerOf(req.socket as PeerSocket) === undefined) return void req.socket.destroy();
       this.#http.handle(req, res, proto).catch(() => res.destroy());
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -132,8 +161,8 @@ export class Gateway {
 
   /** Who the client is and what to tell the backend about it. */
   forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext {
-    const socket = req.socket as typeof req.socket & { proxiedAddress?: string };
-    const peer = plainAddress(socket.proxiedAddress ?? socket.remoteAddress);
+    const socket = req.socket as PeerSocket;
+    const peer = plainAddress(peerOf(socket));
     const peerTrusted = this.#trusted.has(peer);
     return {
       clientAddress: clientAddress(peer, req.headers, this.#trusted, this.#clientAddressHeader),

@@ -94,7 +94,10 @@ export function proxiedTlsHandoff(
         ? { secureContext: contexts.contextFor(undefined) as tls.SecureContext }
         : {}),
     }) as TLSSocket & { proxiedAddress?: string };
-    if (address !== undefined) tlsSocket.proxiedAddress = address;
+    // A LOCAL/UNKNOWN header names no client: the peer is the load balancer itself (a
+    // TLSSocket over a stream has no remoteAddress of its own).
+    const peer = address ?? socket.remoteAddress;
+    if (peer !== undefined) tlsSocket.proxiedAddress = peer;
     const timer = setTimeout(() => tlsSocket.destroy(), handshakeTimeoutMs);
     tlsSocket.once("close", () => clearTimeout(timer));
     tlsSocket.once("secure", () => {
