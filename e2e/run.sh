@@ -9,7 +9,9 @@
 #   6. on failure prints the cluster's state and the gateway's logs; deletes the
 #      cluster unless asked to keep it.
 #
-# Needs docker, kind, kubectl, helm and Node.js >= 22.12 with `npm ci` done.
+# Needs docker, kind, kubectl, helm and Node.js >= 22.12 with `npm ci` done; on a
+# machine that reaches no container registry, `npm run e2e:kind` provisions them first
+# (scripts/e2e-provision.sh: dockerd, kind, an offline node image, a Node 24 base).
 # Usage: bash e2e/run.sh [vitest arguments, e.g. a test-name filter]
 #
 # Environment:
@@ -17,8 +19,17 @@
 #   KIND_NODE_IMAGE     node image (default: the kind release's default)
 #   E2E_KEEP_CLUSTER=1  keep the cluster afterwards (and reuse it if it exists)
 #   E2E_SKIP_BUILD=1    do not rebuild the image (reuse wsgate-e2e:dev)
+#   WSGATE_E2E_PROVISION=1  run scripts/e2e-provision.sh first and use what it
+#                       provides (tools on PATH, KIND_NODE_IMAGE, WSGATE_E2E_NODE_IMAGE)
+#   WSGATE_E2E_NODE_IMAGE   the Dockerfile's NODE_IMAGE build argument
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ "${WSGATE_E2E_PROVISION:-}" == 1 ]]; then
+  env_file="$(bash scripts/e2e-provision.sh | tail -n 1)"
+  # shellcheck source=/dev/null
+  source "$env_file"
+fi
 
 cluster="${KIND_CLUSTER_NAME:-wsgate-e2e}"
 image=wsgate-e2e:dev
@@ -48,11 +59,14 @@ diagnostics() {
   kc get events -A --sort-by=.lastTimestamp | tail -n 50 || true
   kc logs -n "$gateway_ns" -l app.kubernetes.io/name=wsgate --tail=200 --prefix || true
   kc logs -n "$app_ns" -l app=echo --tail=50 --prefix || true
+  local logs="${E2E_LOGS_DIR:-${TMPDIR:-/tmp}/wsgate-e2e-logs}"
+  kind export logs "$logs" --name "$cluster" >/dev/null 2>&1 && log "node logs (kubelet, containerd, Pods) in $logs"
 }
 
 cleanup() {
   local status=$?
   if ((status != 0)); then diagnostics; fi
+  log "e2e finished with status $status after ${SECONDS}s"
   if [[ "${E2E_KEEP_CLUSTER:-}" == 1 ]]; then
     log "keeping cluster $cluster (kind delete cluster --name $cluster)"
   else
@@ -75,7 +89,9 @@ trap cleanup EXIT
 
 if [[ "${E2E_SKIP_BUILD:-}" != 1 ]]; then
   log "building $image"
-  docker build -t "$image" .
+  build=(docker build -t "$image")
+  if [[ -n "${WSGATE_E2E_NODE_IMAGE:-}" ]]; then build+=(--build-arg "NODE_IMAGE=$WSGATE_E2E_NODE_IMAGE"); fi
+  "${build[@]}" .
 fi
 log "loading $image into kind"
 kind load docker-image "$image" --name "$cluster"
