@@ -4,14 +4,12 @@
  * route becomes conditions and every other route keeps working.
  */
 import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
-import { durationToMs } from "../api/duration.js";
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
-import { pathValueProblem } from "../api/request-path.js";
-import type { RouteRule, WebSocketRoute } from "../api/route.js";
-import type { CompiledAuth } from "./auth-contract.js";
-import { authProblems, resolveAuth } from "./auth.js";
+import type { WebSocketRoute } from "../api/route.js";
+import { resolveAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
+import { matchesOf, routeSettings, semanticProblems } from "./route-settings.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
@@ -106,13 +104,6 @@ interface ResolvedBackends {
   routable: number;
 }
 
-/** A rule's matches; none at all means PathPrefix `/`, as in Gateway API. */
-function matchesOf(rule: RouteRule): RouteRule["matches"] {
-  return rule.matches.length > 0 ? rule.matches : DEFAULT_MATCHES;
-}
-
-const DEFAULT_MATCHES: RouteRule["matches"] = [{ path: { type: "PathPrefix", value: "/" } }];
-
 /**
  * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
  * that name in the Service's EndpointSlices.
@@ -189,82 +180,6 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
     });
   });
   return { rules, missing, ready: readyIds.size, total: allIds.size, routable: routableIds.size };
-}
-
-/** Checks the spec for what its schema cannot express. Returns readable problems. */
-function semanticProblems(route: WebSocketRoute): string[] {
-  const problems: string[] = [];
-  const spec = route.spec;
-  const seen = new Set<string>();
-  for (const h of spec.hostnames) {
-    if (seen.has(h)) problems.push(`spec.hostnames: ${h} is listed twice`);
-    seen.add(h);
-  }
-  if (spec.healthCheck && durationToMs(spec.healthCheck.timeout) >= durationToMs(spec.healthCheck.interval)) {
-    problems.push("spec.healthCheck.timeout must be shorter than spec.healthCheck.interval");
-  }
-  if (spec.keepalive && durationToMs(spec.keepalive.interval) === 0) {
-    problems.push(
-      "spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off",
-    );
-  }
-  problems.push(...authProblems(spec.auth));
-  problems.push(...pathProblems(route));
-  return problems;
-}
-
-/**
- * Path values that are not in the normal form every request path is put in (see
- * api/request-path.ts) could never match: a route `/%61pi` would leave `/api` to a
- * broader, perhaps public, route. Refused, with the value to write instead.
- */
-function pathProblems(route: WebSocketRoute): string[] {
-  const problems: string[] = [];
-  route.spec.rules.forEach((rule, i) => {
-    matchesOf(rule).forEach((m, j) => {
-      const problem = pathValueProblem(m.path.value);
-      if (problem) problems.push(`spec.rules[${i}].matches[${j}].path.value ${m.path.value}: ${problem}`);
-    });
-  });
-  return problems;
-}
-
-/** Lower-case headers the route fills from auth: no client may send them, on any route. */
-function identityHeadersOf(route: WebSocketRoute): readonly string[] {
-  const auth = route.spec.auth;
-  const names = [
-    ...Object.values(auth?.jwt?.claimsToHeaders ?? {}),
-    ...(auth?.forwardAuth?.responseHeaders ?? []),
-  ].map((h) => h.toLowerCase());
-  return Object.freeze([...new Set(names)].sort());
-}
-
-function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): Route["settings"] {
-  const s = route.spec;
-  return Object.freeze({
-    policy: s.loadBalancing.policy,
-    timeouts: Object.freeze({
-      connectMs: durationToMs(s.timeouts.connect),
-      handshakeMs: durationToMs(s.timeouts.handshake),
-      idleMs: durationToMs(s.timeouts.idle),
-      maxLifetimeMs: durationToMs(s.timeouts.maxLifetime),
-    }),
-    ...(s.keepalive
-      ? {
-          keepalive: {
-            intervalMs: durationToMs(s.keepalive.interval),
-            timeoutMs: durationToMs(s.keepalive.timeout),
-          },
-        }
-      : {}),
-    limits: s.limits,
-    drain: Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode }),
-    ...(s.origins ? { origins: s.origins } : {}),
-    ...(s.healthCheck ? { healthCheck: s.healthCheck } : {}),
-    ...(auth ? { auth } : {}),
-    identityHeaders: identityHeadersOf(route),
-    ...(s.allowEncodedSlashes ? { allowEncodedSlashes: true } : {}),
-  });
 }
 
 /** The host+path pairs a route claims; `""` stands for "any host". */
