@@ -16,8 +16,8 @@ import {
   AUDIENCE,
   ISSUER,
   jwksOf,
-  keySecret,
   mint,
+  publicAndJwtRoutes,
   signingKey,
   startHttpServer,
   type SigningKey,
@@ -121,27 +121,7 @@ describe("a route's auth cannot be bypassed by the path", () => {
     secretBackend = await startRecordingBackend();
     key = await signingKey("ES256");
     gw = await startTestGateway();
-    gw.apply([
-      ...serviceWithEndpoints("apps", "public", [{ port: publicBackend.port }]),
-      ...serviceWithEndpoints("apps", "secret", [{ port: secretBackend.port }]),
-      keySecret("apps", "keys", "jwks.json", jwksOf(key)),
-      simpleRoute("apps", "public", "public"),
-      simpleRoute(
-        "apps",
-        "api",
-        "secret",
-        {
-          auth: {
-            jwt: {
-              issuer: ISSUER,
-              audiences: [AUDIENCE],
-              keys: { secretRef: { name: "keys", key: "jwks.json" } },
-            },
-          },
-        },
-        "/api",
-      ),
-    ]);
+    gw.apply(publicAndJwtRoutes(publicBackend.port, secretBackend.port, jwksOf(key)));
   });
 
   afterEach(async () => {

@@ -11,9 +11,8 @@ import { canonicalize } from "../src/dataplane/canonical.js";
 import { compile } from "../src/routing/compile.js";
 import { ObjectStore } from "../src/routing/store.js";
 import type { RoutingTable } from "../src/routing/table.js";
-import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
+import { jwksOf, publicAndJwtRoutes, signingKey } from "./helpers/auth.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
-import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
 import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
 
@@ -64,30 +63,6 @@ const targets = fc
   .map(([p, segments, q]) => `${p}${p.endsWith("/") || p === "" ? "" : "/"}${segments.join("/")}${q}`)
   .filter((t) => t !== "");
 
-function objects(publicPort: number, secretPort: number, jwks: string) {
-  return [
-    ...serviceWithEndpoints("apps", "public", [{ port: publicPort }]),
-    ...serviceWithEndpoints("apps", "secret", [{ port: secretPort }]),
-    keySecret("apps", "keys", "jwks.json", jwks),
-    simpleRoute("apps", "public", "public"),
-    simpleRoute(
-      "apps",
-      "api",
-      "secret",
-      {
-        auth: {
-          jwt: {
-            issuer: ISSUER,
-            audiences: [AUDIENCE],
-            keys: { secretRef: { name: "keys", key: "jwks.json" } },
-          },
-        },
-      },
-      "/api",
-    ),
-  ];
-}
-
 function pathOf(target: string): string {
   const q = target.indexOf("?");
   return q === -1 ? target : target.slice(0, q);
@@ -97,7 +72,7 @@ describe("the path that reaches a backend is the path its route authorised", () 
   it("for the canonical target a backend receives, a WHATWG URL parser and a segment-wise decoder see the same route", async () => {
     const key = await signingKey("ES256");
     const store = new ObjectStore();
-    store.replaceAll(objects(1, 2, jwksOf(key)));
+    store.replaceAll(publicAndJwtRoutes(1, 2, jwksOf(key)));
     const { table } = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
     fc.assert(
       fc.property(targets, (target) => {
@@ -135,7 +110,7 @@ describe("the path that reaches a backend is the path its route authorised", () 
       secretBackend = await startRecordingBackend();
       const key = await signingKey("ES256");
       gw = await startTestGateway();
-      gw.apply(objects(publicBackend.port, secretBackend.port, jwksOf(key)));
+      gw.apply(publicAndJwtRoutes(publicBackend.port, secretBackend.port, jwksOf(key)));
     });
 
     afterAll(async () => {

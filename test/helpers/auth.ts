@@ -17,7 +17,7 @@ import {
 } from "jose";
 import { parseObject } from "../../src/api/parse.js";
 import type { StoredObject } from "../../src/routing/store.js";
-import { simpleRoute } from "./objects.js";
+import { serviceWithEndpoints, simpleRoute } from "./objects.js";
 
 export const ISSUER = "https://issuer.test";
 export const AUDIENCE = "chat";
@@ -131,6 +131,35 @@ export function jwtRoute(jwt: Record<string, unknown>, extra: Record<string, unk
     auth: { jwt: { issuer: ISSUER, audiences: [AUDIENCE], ...jwt } },
     ...extra,
   });
+}
+
+/**
+ * The path-bypass setup: on one host, a public route `/` to Service `public` and a JWT
+ * route `/api` to Service `secret` (keys: the JWKS `jwks` in Secret `keys`), each
+ * Service with one endpoint on 127.0.0.1.
+ */
+export function publicAndJwtRoutes(publicPort: number, secretPort: number, jwks: string): StoredObject[] {
+  return [
+    ...serviceWithEndpoints("apps", "public", [{ port: publicPort }]),
+    ...serviceWithEndpoints("apps", "secret", [{ port: secretPort }]),
+    keySecret("apps", "keys", "jwks.json", jwks),
+    simpleRoute("apps", "public", "public"),
+    simpleRoute(
+      "apps",
+      "api",
+      "secret",
+      {
+        auth: {
+          jwt: {
+            issuer: ISSUER,
+            audiences: [AUDIENCE],
+            keys: { secretRef: { name: "keys", key: "jwks.json" } },
+          },
+        },
+      },
+      "/api",
+    ),
+  ];
 }
 
 export interface HttpAnswer {
