@@ -56,6 +56,8 @@ export function readResponse(bytes: Buffer, method: string, closed: boolean): Re
     const status = Number(match[1]);
     const bodyStart = headerEnd + 4;
     if (status >= 100 && status < 200 && status !== 101) {
+      // An interim answer (100 Continue) may be all there is when the client gave up.
+      if (bytes.length === bodyStart) return { state: "incomplete", statusLine: firstLine };
       offset = bodyStart;
       continue;
     }
