@@ -15,6 +15,11 @@ export class Direction implements FrameHandler {
   discarding = false;
   /** A frame waiting for the next frame boundary. */
   pending: Injection | undefined;
+  /**
+   * A Close frame from `source` reached `dest`: nothing may follow it (RFC 6455 §5.5.1),
+   * not even a Close or Ping of ours — the peer would see two Close frames.
+   */
+  closeRelayed = false;
   /** Bytes of `source` fully written to `dest` end on a frame boundary. */
   writtenAtBoundary = true;
   /**
@@ -26,6 +31,8 @@ export class Direction implements FrameHandler {
   /** Set by the scanner callbacks while a chunk is scanned. */
   #cuts: number[] = [];
   #insertAt = -1;
+  /** Where a Close frame from `source` ended in the chunk being scanned; -1 for none. */
+  #closeEndAt = -1;
 
   constructor(
     readonly relay: RelayedConnection,
@@ -58,6 +65,7 @@ export class Direction implements FrameHandler {
 
   end(frame: Readonly<FrameInfo>, end: number): void {
     if (frame.fin && frame.opcode < 8) this.inflater?.finish();
+    if (frame.opcode === Opcode.Close && this.#closeEndAt < 0) this.#closeEndAt = end;
     if (this.pending && this.#insertAt < 0) this.#insertAt = end;
     if (this.relay.onFrameEnd(this, frame) && frame.start >= 0) this.#cuts.push(frame.start, end);
   }
@@ -71,6 +79,7 @@ export class Direction implements FrameHandler {
     }
     this.#cuts.length = 0; // reused: no allocation per chunk
     this.#insertAt = -1;
+    this.#closeEndAt = -1;
     if (!this.scanner.scan(chunk)) {
       this.relay.onProtocolError(this, this.scanner.error as string);
       return;
@@ -91,7 +100,12 @@ export class Direction implements FrameHandler {
           if (insertAt > from) this.#write(chunk.subarray(from, insertAt));
           from = insertAt;
           injected = true;
-          this.#inject(pending as Injection);
+          // Source's own Close was written before the insertion point: ours stays behind.
+          const closeEndAt = this.#closeEndAt;
+          this.#inject(
+            pending as Injection,
+            this.closeRelayed || (closeEndAt >= 0 && closeEndAt <= insertAt),
+          );
           if (this.discarding) return;
         }
         if (cutStart > from) this.#write(chunk.subarray(from, cutStart));
@@ -99,18 +113,19 @@ export class Direction implements FrameHandler {
       }
     }
     this.writtenAtBoundary = this.scanner.atBoundary;
+    if (this.#closeEndAt >= 0) this.closeRelayed = true;
   }
 
   /** Sends `frame` to `dest` now if at a frame boundary, else at the next one. */
   inject(frame: Buffer, closes: boolean): void {
     if (this.discarding) return;
-    if (this.writtenAtBoundary) this.#inject({ frame, closes });
+    if (this.writtenAtBoundary) this.#inject({ frame, closes }, this.closeRelayed);
     else this.pending = { frame, closes };
   }
 
-  #inject(injection: Injection): void {
+  #inject(injection: Injection, afterClose: boolean): void {
     this.pending = undefined;
-    this.#write(injection.frame);
+    if (!afterClose) this.#write(injection.frame);
     if (injection.closes) this.discarding = true;
   }
 
