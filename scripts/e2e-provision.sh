@@ -33,7 +33,9 @@
 # Helpers: scripts/kind/host.sh (engine, guard), scripts/kind/images.sh (images).
 #
 # Cache: ${WSGATE_CACHE:-$HOME/.cache/wsgate}/kind/ — <k8s version>/bin (binaries),
-# <k8s version>/images (saved images), downloads/, base/ (Debian rootfs), logs/.
+# <k8s version>/images (saved images), base-*.tar (the Debian base image), downloads/
+# (npm tarballs), runtime/ (the runc wrapper dockerd runs), logs/ (dockerd, debootstrap,
+# every docker build). Image tags carry a hash of their recipe.
 #
 # Environment:
 #   WSGATE_CACHE                 cache root (default: $HOME/.cache/wsgate)

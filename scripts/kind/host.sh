@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The host side of scripts/e2e-provision.sh: the Docker engine and the traffic guard.
-# Sourced; uses log, die, as_root, gocmd and BIN, LOGS from the caller.
+# Sourced; uses log, die, as_root, gocmd and CACHE, LOGS from the caller.
 
 # The OCI runtime name under which dockerd runs scripts/kind/runc-wrapper.
 RUNTIME=wsgate-runc
@@ -15,23 +15,34 @@ needs_runc_wrapper() {
   (((16#$bnd) != (1 << (last + 1)) - 1))
 }
 
-# Starts dockerd unless an engine answers; prints "cached" or "ready".
+# Builds the runc wrapper at $1 unless it is there.
+ensure_runc_wrapper() {
+  [[ -x "$1" ]] && return 0
+  mkdir -p "$(dirname "$1")"
+  (cd scripts/kind/runc-wrapper && gocmd build -ldflags "-s -w" -o "$1" .)
+}
+
+# Starts dockerd unless an engine answers; prints "cached" or "ready". Where the
+# wrapper is needed, it is (re)built at the path the engine runs it from: a running
+# engine keeps that path even when the cache was cleared under it.
 start_docker() {
   if docker info >/dev/null 2>&1; then
-    if needs_runc_wrapper && [[ "$(docker info --format '{{.DefaultRuntime}}')" != "$RUNTIME" ]]; then
-      log "WARNING: this host's capability bounding set is partial and the running dockerd"
-      log "does not use $RUNTIME: kind nodes may fail with 'unable to apply caps'"
+    if needs_runc_wrapper; then
+      if [[ "$(docker info --format '{{.DefaultRuntime}}')" == "$RUNTIME" ]]; then
+        ensure_runc_wrapper "$(docker info --format "{{(index .Runtimes \"$RUNTIME\").Path}}")"
+      else
+        log "WARNING: this host's capability bounding set is partial and the running dockerd"
+        log "does not use $RUNTIME: kind nodes may fail with 'unable to apply caps'"
+      fi
     fi
     echo cached
     return
   fi
-  local args=()
+  local args=() wrapper="$CACHE/runtime/runc-wrapper"
   if needs_runc_wrapper; then
-    if [[ ! -x "$BIN/runc-wrapper" ]]; then
-      (cd scripts/kind/runc-wrapper && gocmd build -ldflags "-s -w" -o "$BIN/runc-wrapper" .)
-    fi
-    args+=(--add-runtime "$RUNTIME=$BIN/runc-wrapper" --default-runtime "$RUNTIME")
-    log "capability bounding set is partial: dockerd runs containers through $BIN/runc-wrapper"
+    ensure_runc_wrapper "$wrapper"
+    args+=(--add-runtime "$RUNTIME=$wrapper" --default-runtime "$RUNTIME")
+    log "capability bounding set is partial: dockerd runs containers through $wrapper"
   fi
   # setsid: the engine outlives this script and the shell that started it.
   as_root setsid dockerd "${args[@]}" >>"$LOGS/dockerd.log" 2>&1 </dev/null &
