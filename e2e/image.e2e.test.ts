@@ -185,6 +185,13 @@ describe("`wsgate validate`, hardened (read-only root, no capabilities)", () => 
     expect(bad.code).toBe(1);
     expect(bad.stdout + bad.stderr).toMatch(/broken/);
   });
+
+  it("`--version` prints the version of the package it was built from", async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
+    const result = await once(["--version"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(`wsgate ${version}`);
+  });
 });
 
 describe("serving as PID 1, hardened", () => {

@@ -3,6 +3,7 @@
  * The `wsgate` command: `serve` and `validate`. Reads argv and the environment
  * once, handles signals, and exits with a meaningful status.
  */
+import { readFileSync } from "node:fs";
 import { ConfigError, SERVE_HELP, parseServeConfig } from "../config/config.js";
 import { createLogger } from "../observability/logger.js";
 import { startServe } from "./serve.js";
@@ -13,7 +14,16 @@ const HELP = `Usage: wsgate <command> [options]
 Commands:
   serve      run the gateway (see wsgate serve --help)
   validate   check manifests offline: wsgate validate FILE...; exit 1 on errors
+  version    print the version (also --version)
 `;
+
+/** The version of the package this build came from (dist/cli/main.js → package.json). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 async function serve(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -61,6 +71,10 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "validate":
       return validate(rest);
+    case "version":
+    case "--version":
+      process.stdout.write(`wsgate ${version()}\n`);
+      return 0;
     case undefined:
     case "--help":
     case "-h":
