@@ -26,7 +26,11 @@ import {
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
-import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
+import {
+  startGatewayToRecordingBackend,
+  startRecordingBackend,
+  type RecordingBackend,
+} from "./helpers/recording-backend.js";
 import { manifestDir, serveArgs, serviceYaml } from "./helpers/standalone.js";
 
 /** Targets that ended the process through the plain-HTTP forwarder (or as an unhandled rejection on auth routes). */
@@ -253,20 +257,13 @@ describe("hosts are canonical and single", () => {
 describe("an upgrade carrying a body", () => {
   let gw: TestGateway;
   let backend: RecordingBackend;
+  let close: () => Promise<void>;
 
   beforeEach(async () => {
-    backend = await startRecordingBackend();
-    gw = await startTestGateway();
-    gw.apply([
-      ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
-      simpleRoute("apps", "echo", "echo"),
-    ]);
+    ({ gw, backend, close } = await startGatewayToRecordingBackend());
   });
 
-  afterEach(async () => {
-    await gw.close();
-    await backend.close();
-  });
+  afterEach(() => close());
 
   it.each([
     ["Content-Length: 5", "hello"],

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
-import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
+import { startGatewayToRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
 
 const HOP_BY_HOP = [
   "Keep-Alive: timeout=600",
@@ -37,20 +37,13 @@ const DROPPED = [
 describe("hop-by-hop headers", () => {
   let gw: TestGateway;
   let backend: RecordingBackend;
+  let close: () => Promise<void>;
 
   beforeEach(async () => {
-    backend = await startRecordingBackend();
-    gw = await startTestGateway();
-    gw.apply([
-      ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
-      simpleRoute("apps", "echo", "echo"),
-    ]);
+    ({ gw, backend, close } = await startGatewayToRecordingBackend());
   });
 
-  afterEach(async () => {
-    await gw.close();
-    await backend.close();
-  });
+  afterEach(() => close());
 
   it("plain HTTP: refuses to pass the client's Connection-listed and hop-by-hop headers so that a backend acts only on its own connection", async () => {
     const request = [

@@ -6,6 +6,8 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { startTestGateway, type TestGateway } from "./gateway.js";
+import { serviceWithEndpoints, simpleRoute } from "./objects.js";
 
 export interface Received {
   readonly kind: "http" | "upgrade";
@@ -60,6 +62,28 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A test gateway whose one route (`apps/echo`, path `/`) leads to one recording backend. */
+export async function startGatewayToRecordingBackend(): Promise<{
+  gw: TestGateway;
+  backend: RecordingBackend;
+  close(): Promise<void>;
+}> {
+  const backend = await startRecordingBackend();
+  const gw = await startTestGateway();
+  gw.apply([
+    ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
+    simpleRoute("apps", "echo", "echo"),
+  ]);
+  return {
+    gw,
+    backend,
+    async close() {
+      await gw.close();
+      await backend.close();
     },
   };
 }
