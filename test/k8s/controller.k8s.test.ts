@@ -675,11 +675,20 @@ describe("cluster mode", () => {
     await backendService(ns, [{ ip: a.ip }, { ip: b.ip }]);
     await apply(cp.admin, echoRoute(ns, "chat"));
     await statusOf(ns, "chat", (s) => s.endpoints?.ready === 2, "2 ready");
-    const writesBefore = gw.cluster?.writer.stats.writes ?? 0;
+    // Count status writes as the API server sees them: MODIFIED events of the route, from
+    // the resourceVersion read here. A write completing between the two baselines would be
+    // counted on one side only, so take them again until no write landed in between.
+    const writeCount = (): number => gw.cluster?.writer.stats.writes ?? 0;
+    let writesBefore: number;
+    let start: LiveRoute;
+    do {
+      await gw.cluster?.writer.idle();
+      writesBefore = writeCount();
+      start = await liveRoute(ns, "chat");
+      await gw.cluster?.writer.idle();
+    } while (writeCount() !== writesBefore);
     const publishedBefore = gw.holder.current.generation;
 
-    // Count status writes as the API server sees them: MODIFIED events of the route.
-    const start = await liveRoute(ns, "chat");
     const kc = new KubeConfig();
     kc.loadFromFile(cp.adminKubeconfig);
     let modified = 0;
