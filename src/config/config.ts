@@ -107,6 +107,20 @@ const serveSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  /** GatewayClasses whose `spec.controllerName` is this are served (Gateway API). */
+  gatewayClassController: z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/,
+      "must be DOMAIN/PATH, e.g. wsgate.io/gateway-controller",
+    )
+    .max(253)
+    .default("wsgate.io/gateway-controller"),
+  /** No Gateway API informers at all (no RBAC for gateway.networking.k8s.io needed). */
+  disableGatewayApi: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
@@ -132,6 +146,8 @@ const SERVE_FLAGS = {
   "client-address-header": "clientAddressHeader",
   "underscores-in-headers": "underscoresInHeaders",
   "allow-cross-namespace-hostnames": "allowCrossNamespaceHostnames",
+  "gateway-class-controller": "gatewayClassController",
+  "disable-gateway-api": "disableGatewayApi",
 } as const;
 
 /** Flags that take no value. */
@@ -139,6 +155,7 @@ const BOOLEAN_FLAGS = new Set([
   "proxy-protocol",
   "underscores-in-headers",
   "allow-cross-namespace-hostnames",
+  "disable-gateway-api",
 ]);
 /** Flags that may be given several times (their environment variable takes a comma-separated list). */
 const REPEATABLE_FLAGS = new Set(["namespace"]);
@@ -192,6 +209,11 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
                            let routes in several namespaces share a hostname (the
                            ingress-nginx behaviour); by default a hostname belongs
                            to the namespace of its oldest route
+  --gateway-class-controller NAME
+                           serve Gateways of GatewayClasses with this controllerName
+                           (default wsgate.io/gateway-controller); Gateway API kinds
+                           are watched once their CRDs are installed
+  --disable-gateway-api    do not watch Gateway API kinds at all
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   -h, --help               show this help

@@ -301,8 +301,9 @@ describe("helm template in namespaced mode (watchNamespaces)", () => {
   it("binds a Role with the same rules in each watched namespace and a Lease-only Role in its own", async () => {
     const r = await renderChart({ watchNamespaces: ["chat", "apps", "chat"] });
     expect(serveConfig(r).namespaces).toEqual(["apps", "chat"]);
-    expect(r.all("ClusterRole")).toEqual([]);
-    expect(r.all("ClusterRoleBinding")).toEqual([]);
+    // Nothing cluster-wide but GatewayClasses (cluster-scoped; see gateway-api-crds.test.ts).
+    expect(r.all("ClusterRole").map((o) => o.metadata.name)).toEqual(["wsgate-gatewayclasses"]);
+    expect(r.all("ClusterRoleBinding").map((o) => o.metadata.name)).toEqual(["wsgate-gatewayclasses"]);
     const roles = r.all("Role") as Role[];
     expect(roles.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
       "apps/wsgate",

@@ -71,7 +71,13 @@ The RBAC rules, read from files/clusterrole-rules.yaml: the one definition share
 with the controller's real-apiserver tests.
 */}}
 {{- define "wsgate.rbacRules" -}}
-{{- .Files.Get "files/clusterrole-rules.yaml" | fromYamlArray | toYaml }}
+{{- $rules := list }}
+{{- range (.Files.Get "files/clusterrole-rules.yaml" | fromYamlArray) }}
+{{- if or $.Values.gatewayAPI.enabled (not (has "gateway.networking.k8s.io" .apiGroups)) }}
+{{- $rules = append $rules . }}
+{{- end }}
+{{- end }}
+{{- $rules | toYaml }}
 {{- end }}
 
 {{/* Checks value combinations the schema cannot express; fails the render with a fix. */}}
@@ -107,6 +113,11 @@ with the controller's real-apiserver tests.
 - {{ printf "--https-listen=0.0.0.0:%v" .Values.ports.https | quote }}
 - {{ printf "--admin-listen=0.0.0.0:%v" .Values.ports.admin | quote }}
 - {{ printf "--ingress-class=%s" .Values.ingressClass | quote }}
+{{- if .Values.gatewayAPI.enabled }}
+- {{ printf "--gateway-class-controller=%s" .Values.gatewayAPI.controllerName | quote }}
+{{- else }}
+- --disable-gateway-api
+{{- end }}
 {{- range (include "wsgate.watchNamespaces" . | fromJsonArray) }}
 - {{ printf "--namespace=%s" . | quote }}
 {{- end }}
