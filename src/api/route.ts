@@ -9,6 +9,7 @@
  * default with server-side field validation.
  */
 import { z } from "zod";
+import { isCidr } from "./cidr.js";
 import { DURATION_PATTERN } from "./duration.js";
 import { objectMetaSchema } from "./meta.js";
 
@@ -200,6 +201,21 @@ export const drainSchema = z.strictObject({
     .default(1012),
 });
 
+const cidr = z
+  .string()
+  .max(64)
+  .refine(isCidr, "must be a CIDR block such as 10.0.0.0/8 or 2001:db8::/32 (one address: 10.0.0.1/32)");
+
+/**
+ * Which client addresses (the trusted-proxy model's client identity) may use the route:
+ * a client in `deny` is refused, and so is one outside a non-empty `allow`. 403 before
+ * any backend, upgrades and plain HTTP alike.
+ */
+export const sourceRangesSchema = z.strictObject({
+  allow: z.array(cidr).max(64).default([]),
+  deny: z.array(cidr).max(64).default([]),
+});
+
 export const routeSpecSchema = z.strictObject({
   ingressClassName: z.string().min(1).max(253).optional(),
   hostnames: z
@@ -230,6 +246,7 @@ export const routeSpecSchema = z.strictObject({
    * a backend that decodes it into `/` serves another path than the one matched and authorised.
    */
   allowEncodedSlashes: z.boolean().optional(),
+  sourceRanges: sourceRangesSchema.optional(),
 });
 
 export const conditionSchema = z.object({
@@ -264,6 +281,7 @@ export type RouteAuth = z.output<typeof authSchema>;
 export type RouteTimeouts = z.output<typeof timeoutsSchema>;
 export type RouteLimits = z.output<typeof limitsSchema>;
 export type RouteDrain = z.output<typeof drainSchema>;
+export type SourceRanges = z.output<typeof sourceRangesSchema>;
 export type RouteSpec = z.output<typeof routeSpecSchema>;
 export type Condition = z.output<typeof conditionSchema>;
 export type RouteStatus = z.output<typeof routeStatusSchema>;

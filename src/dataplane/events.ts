@@ -47,6 +47,8 @@ export type RejectionReason =
   | "no_route"
   | "misdirected"
   | "origin"
+  /** 403: the client address is in the route's `sourceRanges.deny`, or outside a non-empty `allow`. */
+  | "source_denied"
   | "client_rate"
   | "client_connections"
   | "route_connections"

@@ -1,9 +1,10 @@
 /**
  * The checks a request passes before any backend is contacted. An upgrade, in order:
- * a well-formed handshake, a route, a path the route accepts, an allowed Origin, the
- * client's rate and connection limits, the route's connection limit. A plain request:
- * a route and a path it accepts (its rate limit applies on routes with auth, see
- * http-forwarder.ts). Each refusal is an HTTP status.
+ * a well-formed handshake, a route, a path the route accepts, a client address inside
+ * the route's source ranges, an allowed Origin, the client's rate and connection limits,
+ * the route's connection limit. A plain request: a route, a path it accepts and the
+ * source ranges (its rate limit applies on routes with auth, see http-forwarder.ts).
+ * Each refusal is an HTTP status.
  */
 import type http from "node:http";
 import type { RouteMatch, RoutingTable } from "../routing/table.js";
@@ -13,6 +14,7 @@ import { checkHandshake } from "./handshake.js";
 import type { Lease } from "./lease.js";
 import type { Limits } from "./limits.js";
 import { checkOrigin } from "./origin.js";
+import { sourceRefusal } from "./source-ranges.js";
 
 export interface Refusal {
   readonly namespace: string;
@@ -55,6 +57,18 @@ export function matchRoute(request: CanonicalRequest, table: RoutingTable): Admi
 }
 
 /**
+ * The route's `sourceRanges` verdict on the client, for upgrades and plain HTTP alike:
+ * `undefined` when the client may use the route.
+ */
+export function checkSource(match: RouteMatch, client: string): Refusal | undefined {
+  const ranges = match.route.settings.sourceRanges;
+  const message = ranges && sourceRefusal(ranges, client);
+  if (message === undefined) return undefined;
+  const { namespace, name } = match.route;
+  return { namespace, route: name, status: 403, reason: "source_denied", message };
+}
+
+/**
  * Admits an upgrade. The route and client connection slots it takes are held by `lease`,
  * whose owner gives them back however the request ends.
  */
@@ -83,6 +97,8 @@ export function admitUpgrade(
   const { match } = matched;
   const { namespace, name } = match.route;
   const settings = match.route.settings;
+  const source = checkSource(match, client);
+  if (source) return { ok: false, ...source };
   if (settings.origins) {
     const origin = checkOrigin(settings.origins, req.headers.origin);
     if (!origin.ok)

@@ -18,7 +18,7 @@ import type { CanonicalRequest } from "./canonical.js";
 import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
 import { publishRejection, type RejectionReason } from "./events.js";
 import { headerObject, upstreamHeaders } from "./forwarded.js";
-import { matchRoute, type Refusal } from "./gates.js";
+import { checkSource, matchRoute, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
 
 /** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
@@ -154,6 +154,8 @@ export class HttpForwarder {
     const { route } = matched.match;
     x.namespace = route.namespace;
     x.route = route.name;
+    const source = checkSource(matched.match, x.client);
+    if (source) return this.#refuse(x, source);
 
     // Auth applies to plain HTTP on the route too (DESIGN.md §3), and fails closed the same way.
     let grant: AuthGrant | undefined;

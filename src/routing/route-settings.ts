@@ -90,5 +90,8 @@ export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefi
     ...(auth ? { auth } : {}),
     identityHeaders: identityHeadersOf(route),
     ...(s.allowEncodedSlashes ? { allowEncodedSlashes: true } : {}),
+    ...(s.sourceRanges && s.sourceRanges.allow.length + s.sourceRanges.deny.length > 0
+      ? { sourceRanges: s.sourceRanges }
+      : {}),
   });
 }

@@ -5,7 +5,7 @@
  * and lives outside, so a swap never touches an established connection.
  */
 import type { ConditionVerdict } from "../api/conditions.js";
-import type { HealthCheck, Origins, RouteLimits } from "../api/route.js";
+import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/route.js";
 import type { CompiledAuth } from "./auth-contract.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
@@ -67,6 +67,8 @@ export interface RouteSettings {
   readonly identityHeaders?: readonly string[];
   /** `spec.allowEncodedSlashes`: a path with `%2F` is served (as a byte of its segment) instead of refused. */
   readonly allowEncodedSlashes?: boolean;
+  /** `spec.sourceRanges`, present only when it lists at least one block. */
+  readonly sourceRanges?: SourceRanges;
 }
 
 export interface Route {
