@@ -21,6 +21,7 @@ import { createAdminServer } from "../observability/admin.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
 import type { Logger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
+import { StatusModel, type SourceView } from "../observability/status.js";
 import { TableHolder } from "../routing/holder.js";
 import { Recompiler } from "../routing/recompiler.js";
 import { ObjectStore } from "../routing/store.js";
@@ -110,6 +111,29 @@ export async function startServe(
     endpointHealthy: (id) => health.isHealthy(id) && !gateway.states.isEjected(id),
   });
   const stopLogging = logDataplaneEvents(logger);
+  const statusModel = new StatusModel({
+    tables: holder,
+    onPublish: (l) => holder.onPublish(l),
+    routeStatus: () => ledger.routes(),
+    connections: gateway.connections,
+    endpoints: gateway.states,
+    health,
+    showClients: config.statusShowClients,
+    source: (): SourceView =>
+      manifests
+        ? {
+            mode: "standalone",
+            dir: config.manifests ?? "",
+            // File names only: a parse error may quote the file, and a file may hold a Secret.
+            problems: manifests.problems.map((p) => ({ file: p.file, errors: p.errors.length })),
+          }
+        : {
+            mode: "cluster",
+            synced: cluster?.source.synced ?? false,
+            leader: cluster?.elector.isLeader ?? false,
+            watches: cluster?.source.health() ?? [],
+          },
+  });
   let shuttingDown = false;
 
   let defaultTlsProblem: string | undefined;
@@ -199,6 +223,7 @@ export async function startServe(
       health: health.view(),
       connections: gateway.connections.size,
     }),
+    status: () => statusModel.view(),
   });
   applyHeaderTimeout(adminServer, headerTimeout);
 
@@ -250,6 +275,7 @@ export async function startServe(
       gateway.stop();
       await close(adminServer);
       metrics.close();
+      statusModel.close();
       stopLogging();
     },
   };

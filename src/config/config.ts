@@ -99,6 +99,10 @@ const serveSchema = z.object({
     .transform(durationToMs)
     .pipe(z.number().min(1_000, "must be at least 1s")),
   clientAddressHeader: z.enum(["X-Forwarded-For", "Forwarded", "X-Real-IP"]).default("X-Forwarded-For"),
+  statusShowClients: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
   underscoresInHeaders: z
     .enum(["true", "false"])
     .default("false")
@@ -139,6 +143,7 @@ const SERVE_FLAGS = {
   "ingress-class": "ingressClass",
   "default-tls-secret": "defaultTlsSecret",
   "log-level": "logLevel",
+  "status-show-clients": "statusShowClients",
   "trusted-proxies": "trustedProxies",
   "proxy-protocol": "proxyProtocol",
   "shutdown-drain": "shutdownDrain",
@@ -152,6 +157,7 @@ const SERVE_FLAGS = {
 
 /** Flags that take no value. */
 const BOOLEAN_FLAGS = new Set([
+  "status-show-clients",
   "proxy-protocol",
   "underscores-in-headers",
   "allow-cross-namespace-hostnames",
@@ -189,7 +195,10 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --default-tls-secret NS/NAME
                            kubernetes.io/tls Secret served when the client sends
                            no SNI or one no route has a certificate for
-  --admin-listen HOST:PORT /metrics /healthz /readyz /debug/config (default 0.0.0.0:9090)
+  --admin-listen HOST:PORT the status page (/, JSON at /status), /metrics /healthz /readyz
+                           /debug/config (default 0.0.0.0:9090); keep it cluster-internal
+  --status-show-clients    list client addresses per route on the status page (off by
+                           default: client addresses are personal data)
   --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
   --trusted-proxies CIDR,… peers whose client-address header (and PROXY protocol

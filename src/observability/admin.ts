@@ -1,18 +1,23 @@
 /**
- * The admin listener: /metrics, /healthz, /readyz and /debug/config. Kept apart
- * from the traffic listeners so probes and scrapes never compete with clients.
+ * The admin listener: /metrics, /healthz, /readyz, /debug/config, and the status
+ * page (`/`, its JSON at `/status`). Kept apart from the traffic listeners so
+ * probes and scrapes never compete with clients.
  */
 import http from "node:http";
 import type { Registry } from "prom-client";
+import { STATUS_PAGE_CSP, STATUS_PAGE_FILES } from "./status-page.js";
 
 export interface AdminSources {
-  readonly registry: Registry;
+  /** What /metrics serves: a registry, or (with data-plane workers) anything that renders one text. */
+  readonly registry: Pick<Registry, "metrics" | "contentType">;
   /** Serving traffic is worthwhile: the first table is published and we are not shutting down. */
   ready(): boolean;
   /** The process is alive and its sources are not stuck. */
   healthy(): boolean;
   /** JSON for /debug/config: the compiled table, every route's conditions, source problems. */
   debugConfig(): unknown;
+  /** JSON for /status, the data of the status page at `/`. */
+  status?(): unknown;
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
@@ -42,8 +47,22 @@ export function createAdminServer(sources: AdminSources): http.Server {
           : send(res, 503, "text/plain", "not ready\n");
       case "/debug/config":
         return send(res, 200, "application/json", `${JSON.stringify(sources.debugConfig(), null, 2)}\n`);
-      default:
-        return send(res, 404, "text/plain", "not found: try /metrics /healthz /readyz /debug/config\n");
+      case "/status":
+        if (sources.status)
+          return send(res, 200, "application/json", `${JSON.stringify(sources.status())}\n`);
+        break;
     }
+    const file = sources.status ? STATUS_PAGE_FILES.get(path ?? "") : undefined;
+    if (file) {
+      res.writeHead(200, {
+        "Content-Type": file.type,
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": STATUS_PAGE_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+      });
+      return void res.end(req.method === "HEAD" ? undefined : file.body);
+    }
+    send(res, 404, "text/plain", "not found: try / /status /metrics /healthz /readyz /debug/config\n");
   });
 }
