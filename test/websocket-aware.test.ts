@@ -171,8 +171,9 @@ describe("timeouts and keepalive", () => {
 
   it("closes at the maximum lifetime, with ±10% jitter, even when busy", async () => {
     const { gw } = await setup({ timeouts: { maxLifetime: "300ms", idle: "0s" } });
-    const ws = await open(gw.url());
+    // The lifetime starts when the proxy establishes the connection, before the client sees it open.
     const started = Date.now();
+    const ws = await open(gw.url());
     const chatter = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("busy"), 20);
     try {
       const close = await closeOf(ws);

@@ -1,13 +1,43 @@
 /**
  * One direction of a relayed connection: bytes from `source` to `dest`, scanned on
  * the way, with backpressure, swallowed frames and frames injected at a boundary.
+ *
+ * A direction decides what is a violation in its own stream (bad frames, a message over
+ * the limit, data that does not inflate) and ends its own sockets' streams when the
+ * close handshake calls for it; what concerns the whole connection (clocks, counts, the
+ * Close code, who closes) it reports to its {@link FrameObserver}.
  */
 import type { Duplex } from "node:stream";
 import { FrameScanner, Opcode, type FrameHandler, type FrameInfo } from "./frames.js";
-import type { MessageInflater } from "./inflate.js";
-import type { RelayedConnection } from "./relay.js";
+import { compressedBound, type MessageInflater } from "./inflate.js";
 
 type Injection = { frame: Buffer; closes: boolean };
+
+/** What a direction reports to the connection it belongs to (the relay implements it). */
+export interface FrameObserver {
+  /** The coarse clock (ms). */
+  readonly now: number;
+  /** A frame from this direction's source began. */
+  frameStarted(fromClient: boolean): void;
+  /** A frame ended; true to swallow it (it is not relayed). */
+  frameEnded(fromClient: boolean, frame: Readonly<FrameInfo>): boolean;
+  /** `bytes` more were relayed. */
+  relayed(fromClient: boolean, bytes: number): void;
+  /**
+   * The source sent what may not be relayed; `code` is the Close code it calls for (1009
+   * too big, 1007 not inflatable, 1002 a protocol error). Nothing more of this direction
+   * is relayed after it.
+   */
+  violated(fromClient: boolean, code: number, reason: string): void;
+}
+
+/** How a direction's frames are checked. */
+export interface DirectionOptions {
+  readonly allowRsv1: boolean;
+  readonly allowRsv23: boolean;
+  /** Largest message, summed over its fragments' payloads as sent; 0 = none. */
+  readonly maxMessageBytes: number;
+}
 
 export class Direction implements FrameHandler {
   readonly scanner: FrameScanner;
@@ -28,6 +58,9 @@ export class Direction implements FrameHandler {
    * unseen: the sweeper ends a connection that stays stalled (see `stallTimeoutMs`).
    */
   stalledSince: number | undefined;
+  readonly #maxMessageBytes: number;
+  /** The Close code the violation the scanner is about to report calls for. */
+  #violationCode = 1002;
   /** Set by the scanner callbacks while a chunk is scanned. */
   #cuts: number[] = [];
   #insertAt = -1;
@@ -35,15 +68,20 @@ export class Direction implements FrameHandler {
   #closeEndAt = -1;
 
   constructor(
-    readonly relay: RelayedConnection,
+    readonly observer: FrameObserver,
     readonly source: Duplex,
     readonly dest: Duplex,
     readonly fromClient: boolean,
-    options: { allowRsv1: boolean; allowRsv23: boolean },
+    options: DirectionOptions,
     /** Counts compressed messages uncompressed (permessage-deflate on a limited route). */
     readonly inflater?: MessageInflater,
   ) {
-    this.scanner = new FrameScanner({ fromClient, ...options, payloads: inflater !== undefined }, this);
+    const { allowRsv1, allowRsv23 } = options;
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.scanner = new FrameScanner(
+      { fromClient, allowRsv1, allowRsv23, payloads: inflater !== undefined },
+      this,
+    );
   }
 
   header(frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
@@ -53,13 +91,21 @@ export class Direction implements FrameHandler {
       if (op === Opcode.Text || op === Opcode.Binary) inflater.start(frame.rsv1);
       else if (frame.rsv1) return "RSV1 set on a continuation or control frame";
     }
-    return this.relay.onFrameHeader(this, frame, messageBytes);
+    const max = this.#maxMessageBytes;
+    // A compressed message is measured as it inflates; here only its compressed size is
+    // checked, against what any honest encoding of `max` bytes could take.
+    if (max > 0 && frame.opcode < 8 && messageBytes > (inflater?.compressed ? compressedBound(max) : max)) {
+      this.#violationCode = 1009;
+      return `message of ${messageBytes} bytes or more over the limit of ${max}`;
+    }
+    this.observer.frameStarted(this.fromClient);
+    return undefined;
   }
 
   payload(chunk: Buffer, start: number, end: number, mask: number, position: number): string | undefined {
     const violation = this.inflater?.write(chunk, start, end, mask, position);
     if (violation === undefined) return undefined;
-    this.relay.onViolationCode(violation.code);
+    this.#violationCode = violation.code;
     return violation.reason;
   }
 
@@ -67,7 +113,10 @@ export class Direction implements FrameHandler {
     if (frame.fin && frame.opcode < 8) this.inflater?.finish();
     if (frame.opcode === Opcode.Close && this.#closeEndAt < 0) this.#closeEndAt = end;
     if (this.pending && this.#insertAt < 0) this.#insertAt = end;
-    if (this.relay.onFrameEnd(this, frame) && frame.start >= 0) this.#cuts.push(frame.start, end);
+    if (this.observer.frameEnded(this.fromClient, frame) && frame.start >= 0)
+      this.#cuts.push(frame.start, end);
+    // A peer's reply to our Close completes its close handshake: end its TCP side.
+    if (frame.opcode === Opcode.Close && this.discarding) this.source.end();
   }
 
   /** Handles a chunk from `source`. */
@@ -81,10 +130,10 @@ export class Direction implements FrameHandler {
     this.#insertAt = -1;
     this.#closeEndAt = -1;
     if (!this.scanner.scan(chunk)) {
-      this.relay.onProtocolError(this, this.scanner.error as string);
+      this.#violated(this.scanner.error as string);
       return;
     }
-    this.relay.count(this, chunk.length);
+    this.observer.relayed(this.fromClient, chunk.length);
     const pending = this.pending;
     if (this.#cuts.length === 0 && this.#insertAt < 0) {
       this.#write(chunk);
@@ -116,6 +165,17 @@ export class Direction implements FrameHandler {
     if (this.#closeEndAt >= 0) this.closeRelayed = true;
   }
 
+  /** The chunk being relayed broke the rules: it is not relayed, nor is anything after it. */
+  #violated(reason: string): void {
+    // The connection closes first: the Close frames it injects need this direction open.
+    this.observer.violated(this.fromClient, this.#violationCode, reason);
+    this.discarding = true;
+    // A violation found inside a frame (a compressed message measured as it inflates)
+    // leaves its receiver holding part of that frame: no Close frame can follow it, so
+    // that side's TCP stream ends now instead of after the close timeout.
+    if (!this.writtenAtBoundary) this.dest.end();
+  }
+
   /** Sends `frame` to `dest` now if at a frame boundary, else at the next one. */
   inject(frame: Buffer, closes: boolean): void {
     if (this.discarding) return;
@@ -133,7 +193,7 @@ export class Direction implements FrameHandler {
     if (buffer.length === 0 || this.dest.destroyed || this.dest.writableEnded) return;
     if (!this.dest.write(buffer) && this.stalledSince === undefined) {
       // One pause and one drain listener per stall, however many writes it spans.
-      this.stalledSince = this.relay.now;
+      this.stalledSince = this.observer.now;
       this.source.pause();
       this.dest.once("drain", this.#resume);
     }

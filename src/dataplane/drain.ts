@@ -5,25 +5,30 @@
  * into a reconnect storm). Shutdown drains everything the same way with 1001.
  */
 import type { RoutingTable } from "../routing/table.js";
-import type { ConnectionRegistry, LiveConnection } from "./connections.js";
+import type { ConnectionRegistry, DrainReason, LiveConnection } from "./connections.js";
 
-/** Gives each connection a close time, evenly spaced over `windowMs` from `now`. */
+/**
+ * Schedules each connection's close for `reason`, evenly spaced over `windowMs` from
+ * `now`. Returns how many schedules changed (a connection keeps an earlier drain).
+ */
 export function spread(
   connections: readonly LiveConnection[],
   windowMs: number,
   now: number,
-  code: number,
-): void {
+  reason: DrainReason,
+): number {
   const n = connections.length;
+  let scheduled = 0;
   connections.forEach((c, i) => {
-    c.drainAt = now + (windowMs * (i + 1)) / n;
-    c.drainCode = code;
+    if (c.scheduleDrain(now + (windowMs * (i + 1)) / n, reason)) scheduled++;
   });
+  return scheduled;
 }
 
 /**
- * After a table swap: schedules drains for connections whose endpoint left its
- * backend or is terminating, and cancels drains whose endpoint came back.
+ * After a table swap: refreshes each connection's route settings, schedules drains for
+ * connections whose endpoint left its backend or is terminating, and cancels endpoint
+ * drains whose endpoint came back (a shutdown drain is never cancelled).
  * A connection whose backend or route was removed from the configuration is not
  * drained: a swap never closes connections by itself, only endpoints leaving do.
  * Returns the number of connections newly scheduled.
@@ -47,13 +52,12 @@ export function planEndpointDrains(
   const byWindow = new Map<string, LiveConnection[]>();
   for (const c of connections) {
     const route = routes.get(`${c.labels.namespace}/${c.labels.route}`);
-    if (route) c.settings = route.settings;
-    if (c.drainAt !== undefined && c.drainCode !== 1001 && serving.has(c.labels.endpoint)) {
-      c.drainAt = undefined; // the endpoint is back
+    if (route) c.refreshSettings(route.settings);
+    if (serving.has(c.labels.endpoint)) {
+      c.cancelDrain(); // the endpoint is back (or never left)
       continue;
     }
-    if (c.drainAt !== undefined || !backends.has(c.labels.backend) || serving.has(c.labels.endpoint))
-      continue;
+    if (c.drain !== undefined || !backends.has(c.labels.backend)) continue;
     const key = `${c.settings.drain.windowMs} ${c.settings.drain.closeCode}`;
     const group = byWindow.get(key) ?? [];
     group.push(c);
@@ -61,9 +65,16 @@ export function planEndpointDrains(
   }
   let scheduled = 0;
   for (const group of byWindow.values()) {
-    const { windowMs, closeCode } = (group[0] as LiveConnection).settings.drain;
-    spread(group, windowMs, now, closeCode);
-    scheduled += group.length;
+    scheduled += spread(group, (group[0] as LiveConnection).settings.drain.windowMs, now, "endpoint");
   }
   return scheduled;
+}
+
+/**
+ * Shutdown: schedules every connection's close with 1001, spread over `windowMs` from
+ * `now`; a connection already due to close earlier keeps its time.
+ */
+export function planShutdownDrain(connections: ConnectionRegistry, windowMs: number, now: number): number {
+  const all = [...connections].filter((c) => c.drainAt === undefined || c.drainAt > now + windowMs);
+  return spread(all, windowMs, now, "shutdown");
 }

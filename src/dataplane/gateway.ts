@@ -12,7 +12,7 @@ import { Authenticator, type AuthenticatorOptions } from "./auth/authenticator.j
 import { Balancer, type HealthView, type RandomSource } from "./balancer.js";
 import { TrustedProxies, clientAddress, plainAddress, type ClientAddressHeader } from "./client-identity.js";
 import { ConnectionRegistry } from "./connections.js";
-import { planEndpointDrains, spread } from "./drain.js";
+import { planEndpointDrains, planShutdownDrain } from "./drain.js";
 import { EndpointStates } from "./endpoint-state.js";
 import type { Proto, TableSource, RequestServices } from "./entry.js";
 import type { ForwardingContext } from "./forwarded.js";
@@ -183,9 +183,7 @@ export class Gateway {
    * when all are closed or the window (plus the close timeout) has passed.
    */
   async drainAll(windowMs: number): Promise<void> {
-    const now = Date.now();
-    const all = [...this.connections].filter((c) => c.drainAt === undefined || c.drainAt > now + windowMs);
-    spread(all, windowMs, now, 1001);
+    planShutdownDrain(this.connections, windowMs, Date.now());
     this.#sweeper.start();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
@@ -198,6 +196,6 @@ export class Gateway {
 
   /** Ends every established connection now. */
   destroyAll(): void {
-    for (const connection of this.connections) connection.relay.destroy();
+    for (const connection of this.connections) connection.destroy();
   }
 }

@@ -10,10 +10,10 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { Direction } from "./direction.js";
+import { Direction, type FrameObserver } from "./direction.js";
 import type { CloseInitiator } from "./events.js";
 import { Opcode, closeCodeOf, closeFrame, controlFrame, type FrameInfo } from "./frames.js";
-import { MessageInflater, compressedBound, deflateParameters } from "./inflate.js";
+import { MessageInflater, deflateParameters } from "./inflate.js";
 
 export interface RelayStats {
   bytesFromClient: number;
@@ -55,8 +55,12 @@ export interface RelayOptions {
   readonly clock: { now: number };
 }
 
-/** An established WebSocket connection between a client and a backend. */
-export class RelayedConnection {
+/**
+ * An established WebSocket connection between a client and a backend. Its two
+ * {@link Direction}s report to it through {@link FrameObserver}; it never reads their state
+ * beyond what a stall and an injection need.
+ */
+export class RelayedConnection implements FrameObserver {
   readonly stats: RelayStats = {
     bytesFromClient: 0,
     bytesToClient: 0,
@@ -77,8 +81,6 @@ export class RelayedConnection {
   #initiator: CloseInitiator | undefined;
   #tcpInitiator: CloseInitiator | undefined;
   #error: string | undefined;
-  /** The close code a scanner violation calls for: 1009 oversized, 1007 not inflatable, else 1002. */
-  #violationCode = 1002;
   #open = 2;
   /** Which legs have emitted (or, before the relay started, had emitted) 'close'. */
   readonly #legClosed = { client: false, backend: false };
@@ -104,13 +106,14 @@ export class RelayedConnection {
     const allowRsv1 = names.length > 0;
     const allowRsv23 = names.some((n) => n !== "permessage-deflate");
     const limit = options.maxMessageBytes;
+    const checks = { allowRsv1, allowRsv23, maxMessageBytes: limit };
     const deflate = options.inflate && limit > 0 ? deflateParameters(options.extensions) : undefined;
     this.#up = new Direction(
       this,
       client,
       backend,
       true,
-      { allowRsv1, allowRsv23 },
+      checks,
       deflate && new MessageInflater(deflate.fromClient, limit),
     );
     this.#down = new Direction(
@@ -118,7 +121,7 @@ export class RelayedConnection {
       backend,
       client,
       false,
-      { allowRsv1, allowRsv23 },
+      checks,
       deflate && new MessageInflater(deflate.fromBackend, limit),
     );
     this.#wire();
@@ -211,28 +214,19 @@ export class RelayedConnection {
     this.#backend.destroy();
   }
 
-  /** @internal scanner callback: a frame header was read. */
-  onFrameHeader(direction: Direction, frame: Readonly<FrameInfo>, messageBytes: number): string | undefined {
-    const max = this.#options.maxMessageBytes;
-    // A compressed message is measured as it inflates; here only its compressed size is
-    // checked, against what any honest encoding of `max` bytes could take.
-    const bound = direction.inflater?.compressed ? compressedBound(max) : max;
-    if (max > 0 && frame.opcode < 8 && messageBytes > bound) {
-      this.#violationCode = 1009;
-      return `message of ${messageBytes} bytes or more over the limit of ${max}`;
-    }
+  /** {@link FrameObserver}: a frame began, which is activity for the idle and keepalive clocks. */
+  frameStarted(fromClient: boolean): void {
     const now = this.#options.clock.now;
     this.lastFrameAt = now;
-    if (direction.fromClient) this.lastClientFrameAt = now;
-    return undefined;
+    if (fromClient) this.lastClientFrameAt = now;
   }
 
-  /** @internal scanner callback: a frame ended. Returns true to swallow the frame. */
-  onFrameEnd(direction: Direction, frame: Readonly<FrameInfo>): boolean {
+  /** {@link FrameObserver}: a frame ended; counts messages, sees Close codes, swallows our keepalive's Pong. */
+  frameEnded(fromClient: boolean, frame: Readonly<FrameInfo>): boolean {
     const op = frame.opcode;
     if (op < 8) {
       if (frame.fin) {
-        if (direction.fromClient) this.stats.messagesFromClient++;
+        if (fromClient) this.stats.messagesFromClient++;
         else this.stats.messagesToClient++;
       }
       return false;
@@ -240,15 +234,13 @@ export class RelayedConnection {
     if (op === Opcode.Close) {
       if (this.#closeCode === undefined) {
         this.#closeCode = closeCodeOf(frame.controlPayload);
-        this.#initiator = direction.fromClient ? "client" : "backend";
+        this.#initiator = fromClient ? "client" : "backend";
       }
-      // A peer's reply to our Close completes its close handshake: end its TCP side.
-      if (direction.discarding) direction.source.end();
       return false;
     }
     if (
       op === Opcode.Pong &&
-      direction.fromClient &&
+      fromClient &&
       this.#pingPayload &&
       frame.controlPayload?.equals(this.#pingPayload)
     ) {
@@ -258,30 +250,19 @@ export class RelayedConnection {
     return false;
   }
 
-  /** @internal the close code for the violation the scanner is about to report. */
-  onViolationCode(code: number): void {
-    this.#violationCode = code;
-  }
-
-  /** @internal the source of `direction` sent bytes that are not WebSocket frames. */
-  onProtocolError(direction: Direction, reason: string): void {
-    this.#error ??= `${direction.fromClient ? "client" : "backend"}: ${reason}`;
-    const code = this.#violationCode;
+  /** {@link FrameObserver}: a side broke the protocol or a limit; the connection closes with `code`. */
+  violated(fromClient: boolean, code: number, reason: string): void {
+    this.#error ??= `${fromClient ? "client" : "backend"}: ${reason}`;
     // The offending chunk was not relayed; the other direction is intact.
     this.close(
       code,
       code === 1009 ? "message too big" : code === 1007 ? "invalid compressed data" : "protocol error",
     );
-    direction.discarding = true;
-    // A violation found inside a frame (a compressed message measured as it inflates)
-    // leaves its receiver holding part of that frame: no Close frame can follow it, so
-    // that side's TCP stream ends now instead of after the close timeout.
-    if (!direction.writtenAtBoundary) direction.dest.end();
   }
 
-  /** @internal counts relayed bytes. */
-  count(direction: Direction, bytes: number): void {
-    if (direction.fromClient) this.stats.bytesFromClient += bytes;
+  /** {@link FrameObserver}: counts relayed bytes. */
+  relayed(fromClient: boolean, bytes: number): void {
+    if (fromClient) this.stats.bytesFromClient += bytes;
     else this.stats.bytesToClient += bytes;
   }
 

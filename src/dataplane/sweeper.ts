@@ -3,7 +3,7 @@
  * stalled peers, idle timeouts, maximum lifetimes, keepalive pings and their
  * deadlines, and scheduled drain closes. It also advances the coarse clock the relays read.
  */
-import type { ConnectionRegistry, LiveConnection } from "./connections.js";
+import type { ConnectionRegistry, DrainReason, LiveConnection } from "./connections.js";
 
 export interface SweepTarget {
   readonly connections: ConnectionRegistry;
@@ -20,34 +20,41 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
   if (stalledSince !== undefined && relay.stallTimeoutMs > 0 && now - stalledSince >= relay.stallTimeoutMs) {
     // A side took no bytes for that long: its peer is paused and unread, so not even its
     // FIN or RST would be seen. Close both; the close timeout destroys what cannot answer.
-    relay.close(1001, "peer stopped reading");
+    connection.close(1001, "peer stopped reading");
     return;
   }
-  if (connection.drainAt !== undefined && now >= connection.drainAt) {
-    relay.close(connection.drainCode, "going away: endpoint draining");
+  const drain = connection.drain;
+  if (drain !== undefined && now >= drain.at) {
+    connection.close(drain.code, DRAIN_MESSAGE[drain.reason]);
     return;
   }
   if (connection.authExpiresAt !== undefined && now >= connection.authExpiresAt) {
     // 1008 tells the client why (policy: its token expired); the backend just sees a normal close.
-    relay.closeSides(1008, 1000, "token expired");
+    connection.closeSides(1008, 1000, "token expired");
     return;
   }
   if (now >= connection.lifetimeEndsAt) {
-    relay.close(1001, "maximum connection lifetime reached");
+    connection.close(1001, "maximum connection lifetime reached");
     return;
   }
   if (timeouts.idleMs > 0 && now - relay.lastFrameAt >= timeouts.idleMs) {
-    relay.close(1001, "idle timeout");
+    connection.close(1001, "idle timeout");
     return;
   }
   if (!keepalive) return;
   // Waiting for the client's answer: any frame from it since the Ping counts.
   if (relay.awaitingPong && relay.lastClientFrameAt < relay.pingSentAt) {
-    if (now - relay.pingSentAt >= keepalive.timeoutMs) relay.close(1001, "keepalive timeout");
+    if (now - relay.pingSentAt >= keepalive.timeoutMs) connection.close(1001, "keepalive timeout");
     return;
   }
   if (now - relay.lastClientFrameAt >= keepalive.intervalMs) relay.ping();
 }
+
+/** The Close reason a due drain sends. */
+const DRAIN_MESSAGE: Readonly<Record<DrainReason, string>> = {
+  endpoint: "going away: endpoint draining",
+  shutdown: "going away: shutting down",
+};
 
 export class Sweeper {
   readonly #target: SweepTarget;

@@ -1,6 +1,8 @@
 /**
- * WebSocket upgrades: the canonical request, the gates, authentication, an endpoint
- * (retried on another one while the backend has not answered), the 101, and the relay.
+ * WebSocket upgrades, as one pipeline: entry (the canonical request) → gates → auth →
+ * connect with retry (connect.ts) → establish (the 101 and the relay). Each step either
+ * hands the next one what it needs or ends the handshake with a {@link Refused}, and
+ * every refusal is answered and published by one function.
  *
  * One owner of admission: every count a handshake takes (route and client connection
  * slots, the endpoint it is counted against) is held by one {@link Lease}, ended in a
@@ -11,21 +13,21 @@
  */
 import type http from "node:http";
 import type { Duplex } from "node:stream";
-import type { RouteMatch } from "../routing/table.js";
+import type { RouteMatch, RoutingTable } from "../routing/table.js";
 import { passOnAnswer } from "./answer.js";
-import { applyGrant, writeAuthRefusal, type AuthGrant } from "./auth/verdict.js";
+import { applyGrant, writeAuthRefusal, type AuthGrant, type AuthRefusal } from "./auth/verdict.js";
 import type { RandomSource } from "./balancer.js";
 import type { CanonicalRequest } from "./canonical.js";
-import type { ConnectionRegistry, LiveConnection } from "./connections.js";
+import { connectWithRetry, type Connected, type NotConnected } from "./connect.js";
+import { LiveConnection, type ConnectionRegistry } from "./connections.js";
 import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
 import { publishRejection, channels, type ConnectionClosed, type ConnectionOpened } from "./events.js";
-import { upstreamHeaders } from "./forwarded.js";
+import { upstreamHeaders, type ForwardingContext } from "./forwarded.js";
 import { admitUpgrade, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
-import { RelayedConnection } from "./relay.js";
+import { RelayedConnection, type RelayEnd } from "./relay.js";
 import { offeredHeaders, relayOptionsFor } from "./relay-setup.js";
 import { writeRejection } from "./reject.js";
-import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
 
 /** What upgrades need beyond the shared request services. */
 export interface UpgradeServices extends RequestServices {
@@ -48,6 +50,24 @@ interface Handshake {
   client: string;
   path: string;
   clientGone: boolean;
+}
+
+/**
+ * Why a handshake ends without a relay: why connect with retry ended without one (our
+ * own refusal, the backend's non-101 answer, the client gone), or the authentication
+ * step's refusal (possibly an auth service's own answer, passed on). Every one is
+ * answered by one function, `#refuse`.
+ */
+type Refused = NotConnected | { readonly ok: false; readonly kind: "auth"; readonly refusal: AuthRefusal };
+
+/** What the gates admitted. */
+interface Admitted {
+  readonly ok: true;
+  readonly request: CanonicalRequest;
+  readonly match: RouteMatch;
+  readonly context: ForwardingContext;
+  /** The table in force when the request arrived: read once, used for every step. */
+  readonly table: RoutingTable;
 }
 
 function bytesWritten(socket: Duplex): number {
@@ -92,177 +112,129 @@ export class UpgradeHandler {
     if (failure) throw failure;
   }
 
-  #publish(h: Handshake, status: number, reason: Refusal["reason"], detail: string): void {
-    const { namespace, route, client, path } = h;
-    publishRejection(true, { namespace, route, status, reason, client, path, detail });
-  }
-
-  #refuse(h: Handshake, refusal: Refusal): false {
-    if (refusal.route) {
-      h.namespace = refusal.namespace;
-      h.route = refusal.route;
-    }
-    this.#publish(h, refusal.status, refusal.reason, refusal.message);
-    writeRejection(h.socket, refusal.status, refusal.message, refusal.headers);
-    return false;
-  }
-
-  /** True when the connection is established and its relay owns the lease. */
+  /** The pipeline. True when the connection is established and its relay owns the lease. */
   async #serve(h: Handshake, head: Buffer, proto: Proto): Promise<boolean> {
-    const { req, socket } = h;
+    const admitted = this.#admit(h, proto);
+    if (!admitted.ok) return this.#refuse(h, admitted);
+    const authenticated = await this.#authenticate(h, admitted);
+    if (!authenticated.ok) return this.#refuse(h, authenticated);
+    const { grant } = authenticated;
+    const connected = await this.#connect(h, admitted, grant);
+    if (!connected.ok) return this.#refuse(h, connected);
+    try {
+      this.#establish(h, head, connected, admitted.match, grant?.expiresAt);
+    } catch (err) {
+      connected.upgraded.socket.destroy(); // the backend leg must not outlive a failed start
+      throw err;
+    }
+    return true;
+  }
+
+  /** Entry and gates: the canonical request, then the checks that need no backend. */
+  #admit(h: Handshake, proto: Proto): Admitted | Refused {
+    const { req } = h;
     const context = this.#s.forwardingContext(req, proto);
     h.client = context.clientAddress;
     const entry = enter(req);
     if (!entry.ok) {
       h.path = entry.path;
-      return this.#refuse(h, entry.refusal);
+      return { ok: false, kind: "refused", refusal: entry.refusal };
     }
     const request = entry.request;
     h.path = request.path;
     const table = this.#s.tables.current;
     const admission = admitUpgrade(req, request, h.client, table, this.#s.limits, h.lease);
-    if (!admission.ok) return this.#refuse(h, admission);
-    const { route } = admission.match;
-    h.namespace = route.namespace;
-    h.route = route.name;
-
-    // Authentication, after the cheap gates (so floods are limited before they reach an auth
-    // service) and before any backend is chosen. It fails closed.
-    let grant: AuthGrant | undefined;
-    if (route.settings.auth) {
-      const verdict = await this.#s.auth.check(req, route.settings.auth, context, request);
-      if (h.clientGone) return false;
-      if (!verdict.ok) {
-        this.#publish(h, verdict.status, verdict.reason, verdict.message);
-        writeAuthRefusal(socket, verdict);
-        return false;
-      }
-      grant = verdict.grant;
-    }
-    const policy = headerPolicy(table, this.#s.underscores);
-    const forwarded = offeredHeaders(upstreamHeaders(req, request, context, policy, true), route.settings);
-    const headers = grant ? applyGrant(forwarded, grant) : forwarded;
-    return this.#connect(h, head, admission.match, request, headers, grant);
+    if (!admission.ok) return { ok: false, kind: "refused", refusal: admission };
+    h.namespace = admission.match.route.namespace;
+    h.route = admission.match.route.name;
+    return { ok: true, request, match: admission.match, context, table };
   }
 
-  /** Tries endpoints until one answers; true when it upgraded and the relay runs. */
-  async #connect(
+  /**
+   * Authentication, after the cheap gates (so floods are limited before they reach an
+   * auth service) and before any backend is chosen. It fails closed. No grant on a
+   * route without auth.
+   */
+  async #authenticate(
     h: Handshake,
-    head: Buffer,
-    { route, rule }: RouteMatch,
-    request: CanonicalRequest,
-    headers: string[],
+    { match, context, request }: Admitted,
+  ): Promise<{ readonly ok: true; readonly grant: AuthGrant | undefined } | Refused> {
+    const auth = match.route.settings.auth;
+    if (!auth) return { ok: true, grant: undefined };
+    const verdict = await this.#s.auth.check(h.req, auth, context, request);
+    if (h.clientGone) return { ok: false, kind: "client_gone" };
+    return verdict.ok ? { ok: true, grant: verdict.grant } : { ok: false, kind: "auth", refusal: verdict };
+  }
+
+  /** The headers offered upstream, then connect with retry. */
+  #connect(
+    h: Handshake,
+    admitted: Admitted,
     grant: AuthGrant | undefined,
-  ): Promise<boolean> {
-    const { states, balancer } = this.#s;
-    const refuse = (
-      status: number,
-      reason: Refusal["reason"],
-      message: string,
-      extra?: Record<string, string>,
-    ) =>
-      this.#refuse(h, {
-        namespace: route.namespace,
-        route: route.name,
-        status,
-        reason,
-        message,
-        ...(extra ? { headers: extra } : {}),
-      });
-    const timeouts = route.settings.timeouts;
-    // 0s means "no limit" for every timeout of the route. The connect budget starts after auth.
-    const connectDeadline = timeouts.connectMs > 0 ? Date.now() + timeouts.connectMs : Infinity;
-    const handshakeDeadline = timeouts.handshakeMs > 0 ? h.startedAt + timeouts.handshakeMs : Infinity;
-    const tried = new Set<string>();
-    let lastFailure: AttemptOutcome | undefined;
+  ): Promise<Connected | NotConnected> {
+    const { request, match, context, table } = admitted;
+    const policy = headerPolicy(table, this.#s.underscores);
+    const forwarded = offeredHeaders(
+      upstreamHeaders(h.req, request, context, policy, true),
+      match.route.settings,
+    );
+    return connectWithRetry(this.#s, {
+      match,
+      target: request.target,
+      headers: grant ? applyGrant(forwarded, grant) : forwarded,
+      startedAt: h.startedAt,
+      lease: h.lease,
+      clientGone: () => h.clientGone,
+    });
+  }
 
-    for (;;) {
-      const endpoint = balancer.pick(rule, route.settings.policy, tried);
-      if (!endpoint) {
-        if (tried.size === 0) {
-          return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", {
-            "Retry-After": this.#s.retryAfter,
-          });
+  /** Answers and publishes every way a handshake ends without a relay. Always false. */
+  #refuse(h: Handshake, refused: Refused): false {
+    switch (refused.kind) {
+      case "refused": {
+        const { refusal } = refused;
+        if (refusal.route) {
+          h.namespace = refusal.namespace;
+          h.route = refusal.route;
         }
-        if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
-          return refuse(504, "backend_timeout", "backend did not accept the connection in time");
-        }
-        return refuse(502, "backend_refused", "no backend accepted the connection");
+        this.#publish(h, refusal.status, refusal.reason, refusal.message);
+        writeRejection(h.socket, refusal.status, refusal.message, refusal.headers);
+        break;
       }
-      const now = Date.now();
-      if (now >= connectDeadline || now >= handshakeDeadline) {
-        return refuse(504, "backend_timeout", "backend did not accept the connection in time");
-      }
-      tried.add(endpoint.id);
-      states.acquire(endpoint.id);
-      const releaseEndpoint = h.lease.hold(() => states.release(endpoint.id));
-      const outcome = await attemptHandshake({
-        endpoint,
-        path: request.target,
-        headers,
-        connectTimeoutMs: Math.min(connectDeadline, handshakeDeadline) - now,
-        handshakeDeadline,
-      });
-
-      if (h.clientGone) {
-        if (outcome.kind === "upgraded") outcome.socket.destroy();
-        if (outcome.kind === "answered") outcome.response.destroy();
-        return false;
-      }
-
-      switch (outcome.kind) {
-        case "upgraded": {
-          states.recordSuccess(endpoint.id);
-          const opened: ConnectionOpened = {
-            namespace: route.namespace,
-            route: route.name,
-            backend: endpoint.backend,
-            endpoint: endpoint.id,
-            client: h.client,
-            handshakeMs: Date.now() - h.startedAt,
-          };
-          try {
-            this.#establish(h, head, outcome, opened, route.settings, grant?.expiresAt);
-          } catch (err) {
-            outcome.socket.destroy(); // the backend leg must not outlive a failed start
-            throw err;
-          }
-          return true;
-        }
-        case "answered": {
-          releaseEndpoint();
-          states.recordSuccess(endpoint.id);
-          this.#publish(
-            h,
-            outcome.response.statusCode ?? 502,
-            "backend_rejected",
-            "the backend refused the handshake",
-          );
-          passOnAnswer(outcome.response, h.socket);
-          return false;
-        }
-        case "unreachable":
-          releaseEndpoint();
-          states.recordFailure(endpoint.id, outcome.error.message);
-          lastFailure = outcome;
-          continue;
-        case "timeout":
-          return refuse(504, "handshake_timeout", "backend did not complete the handshake in time");
-      }
+      case "auth":
+        this.#publish(h, refused.refusal.status, refused.refusal.reason, refused.refusal.message);
+        writeAuthRefusal(h.socket, refused.refusal);
+        break;
+      case "answered":
+        this.#publish(
+          h,
+          refused.response.statusCode ?? 502,
+          "backend_rejected",
+          "the backend refused the handshake",
+        );
+        passOnAnswer(refused.response, h.socket);
+        break;
+      case "client_gone":
+        break;
     }
+    return false;
+  }
+
+  #publish(h: Handshake, status: number, reason: Refusal["reason"], detail: string): void {
+    const { namespace, route, client, path } = h;
+    publishRejection(true, { namespace, route, status, reason, client, path, detail });
   }
 
   /** Answers 101 and starts the relay, which from now on owns the lease. */
   #establish(
     h: Handshake,
     head: Buffer,
-    outcome: Extract<AttemptOutcome, { kind: "upgraded" }>,
-    opened: ConnectionOpened,
-    settings: LiveConnection["settings"],
-    authExpiresAt?: number,
+    { endpoint, upgraded }: Connected,
+    { route }: RouteMatch,
+    authExpiresAt: number | undefined,
   ): void {
     const { socket, lease } = h;
-    const { response, socket: backend, head: backendHead } = outcome;
+    const { response, socket: backend, head: backendHead } = upgraded;
     const raw = response.rawHeaders;
     let text = `HTTP/1.1 101 ${response.statusMessage || "Switching Protocols"}\r\n`;
     for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
@@ -270,47 +242,61 @@ export class UpgradeHandler {
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
 
     const { connections, clock, closeTimeoutMs } = this.#s;
+    const settings = route.settings;
+    const opened: ConnectionOpened = {
+      namespace: route.namespace,
+      route: route.name,
+      backend: endpoint.backend,
+      endpoint: endpoint.id,
+      client: h.client,
+      handshakeMs: Date.now() - h.startedAt,
+    };
     const now = Date.now();
     const lifetime = settings.timeouts.maxLifetimeMs;
     // ±10% jitter, so a cohort that connected together does not reconnect together.
     const lifetimeEndsAt = lifetime > 0 ? now + lifetime * (0.9 + 0.2 * this.#s.random()) : Infinity;
-    const connection: LiveConnection = {
+    const relay = new RelayedConnection(
+      socket,
+      backend,
+      relayOptionsFor(settings, response, { closeTimeoutMs, clock }),
+      (end) => {
+        connections.delete(connection);
+        lease.end();
+        if (channels.connectionClosed.hasSubscribers)
+          channels.connectionClosed.publish(closedEvent(connection, end));
+      },
+    );
+    const connection = new LiveConnection({
       labels: opened,
-      relay: new RelayedConnection(
-        socket,
-        backend,
-        relayOptionsFor(settings, response, { closeTimeoutMs, clock }),
-        (end) => {
-          connections.delete(connection);
-          lease.end();
-          const stats = connection.relay.stats;
-          const closed: ConnectionClosed = {
-            namespace: opened.namespace,
-            route: opened.route,
-            backend: opened.backend,
-            endpoint: opened.endpoint,
-            client: opened.client,
-            durationMs: Date.now() - connection.openedAt,
-            bytesFromClient: stats.bytesFromClient,
-            bytesToClient: stats.bytesToClient,
-            messagesFromClient: stats.messagesFromClient,
-            messagesToClient: stats.messagesToClient,
-            code: end.code,
-            initiator: end.initiator,
-            ...(end.error ? { error: end.error } : {}),
-          };
-          if (channels.connectionClosed.hasSubscribers) channels.connectionClosed.publish(closed);
-        },
-      ),
+      relay,
       openedAt: now,
       settings,
       lifetimeEndsAt,
-      ...(authExpiresAt === undefined ? {} : { authExpiresAt }),
-      drainAt: undefined,
-      drainCode: settings.drain.closeCode,
-    };
+      authExpiresAt,
+    });
     connections.add(connection);
     if (channels.connectionOpened.hasSubscribers) channels.connectionOpened.publish(opened);
-    connection.relay.prime(head, backendHead);
+    relay.prime(head, backendHead);
   }
+}
+
+/** The event of a connection that ended. */
+function closedEvent(connection: LiveConnection, end: RelayEnd): ConnectionClosed {
+  const { labels, relay } = connection;
+  const stats = relay.stats;
+  return {
+    namespace: labels.namespace,
+    route: labels.route,
+    backend: labels.backend,
+    endpoint: labels.endpoint,
+    client: labels.client,
+    durationMs: Date.now() - connection.openedAt,
+    bytesFromClient: stats.bytesFromClient,
+    bytesToClient: stats.bytesToClient,
+    messagesFromClient: stats.messagesFromClient,
+    messagesToClient: stats.messagesToClient,
+    code: end.code,
+    initiator: end.initiator,
+    ...(end.error ? { error: end.error } : {}),
+  };
 }

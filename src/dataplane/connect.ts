@@ -1,0 +1,134 @@
+/**
+ * Connect with retry: one step of an upgrade. Endpoints are tried, one attempt each,
+ * until one answers; only failures before the backend said anything move on to the next
+ * endpoint, within the route's connect and handshake budgets. Each attempt is counted
+ * against its endpoint (least connections) in the handshake's lease; a failed attempt
+ * gives its count back before the next one is tried.
+ */
+import type http from "node:http";
+import type { RouteMatch } from "../routing/table.js";
+import type { Balancer } from "./balancer.js";
+import type { EndpointStates } from "./endpoint-state.js";
+import type { Refusal } from "./gates.js";
+import type { Lease } from "./lease.js";
+import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
+
+/** The backend accepted: the socket and what came with its 101. */
+export interface Connected {
+  readonly ok: true;
+  readonly endpoint: { readonly id: string; readonly backend: string };
+  readonly upgraded: Extract<AttemptOutcome, { kind: "upgraded" }>;
+}
+
+/** Why no relay could start; the caller answers it. */
+export type NotConnected =
+  | { readonly ok: false; readonly kind: "refused"; readonly refusal: Refusal }
+  /** The backend answered something other than 101: its word stands and is passed on. */
+  | { readonly ok: false; readonly kind: "answered"; readonly response: http.IncomingMessage }
+  /** The client left while the backend was tried: nobody is left to answer. */
+  | { readonly ok: false; readonly kind: "client_gone" };
+
+export interface ConnectRequest {
+  readonly match: RouteMatch;
+  /** The request target sent upstream (the canonical one). */
+  readonly target: string;
+  /** The request headers sent upstream, flat `[name, value, …]`. */
+  readonly headers: readonly string[];
+  /** When the handshake started (ms since epoch): the handshake budget counts from here. */
+  readonly startedAt: number;
+  readonly lease: Lease;
+  /** True once the client is gone. */
+  clientGone(): boolean;
+}
+
+export interface ConnectServices {
+  readonly states: EndpointStates;
+  readonly balancer: Balancer;
+  /** `Retry-After` seconds when no endpoint is ready. */
+  readonly retryAfter: string;
+}
+
+/** Tries endpoints until one answers. */
+export async function connectWithRetry(
+  services: ConnectServices,
+  request: ConnectRequest,
+): Promise<Connected | NotConnected> {
+  const { states, balancer } = services;
+  const { route, rule } = request.match;
+  const refuse = (
+    status: number,
+    reason: Refusal["reason"],
+    message: string,
+    headers?: Record<string, string>,
+  ) =>
+    ({
+      ok: false,
+      kind: "refused",
+      refusal: {
+        namespace: route.namespace,
+        route: route.name,
+        status,
+        reason,
+        message,
+        ...(headers ? { headers } : {}),
+      },
+    }) as const;
+  const timeouts = route.settings.timeouts;
+  // 0s means "no limit" for every timeout of the route. The connect budget starts after auth.
+  const connectDeadline = timeouts.connectMs > 0 ? Date.now() + timeouts.connectMs : Infinity;
+  const handshakeDeadline = timeouts.handshakeMs > 0 ? request.startedAt + timeouts.handshakeMs : Infinity;
+  const tried = new Set<string>();
+  let lastFailure: AttemptOutcome | undefined;
+
+  for (;;) {
+    const endpoint = balancer.pick(rule, route.settings.policy, tried);
+    if (!endpoint) {
+      if (tried.size === 0) {
+        return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", {
+          "Retry-After": services.retryAfter,
+        });
+      }
+      if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
+        return refuse(504, "backend_timeout", "backend did not accept the connection in time");
+      }
+      return refuse(502, "backend_refused", "no backend accepted the connection");
+    }
+    const now = Date.now();
+    if (now >= connectDeadline || now >= handshakeDeadline) {
+      return refuse(504, "backend_timeout", "backend did not accept the connection in time");
+    }
+    tried.add(endpoint.id);
+    states.acquire(endpoint.id);
+    const releaseEndpoint = request.lease.hold(() => states.release(endpoint.id));
+    const outcome = await attemptHandshake({
+      endpoint,
+      path: request.target,
+      headers: request.headers,
+      connectTimeoutMs: Math.min(connectDeadline, handshakeDeadline) - now,
+      handshakeDeadline,
+    });
+
+    if (request.clientGone()) {
+      if (outcome.kind === "upgraded") outcome.socket.destroy();
+      if (outcome.kind === "answered") outcome.response.destroy();
+      return { ok: false, kind: "client_gone" };
+    }
+
+    switch (outcome.kind) {
+      case "upgraded":
+        states.recordSuccess(endpoint.id);
+        return { ok: true, endpoint, upgraded: outcome };
+      case "answered":
+        releaseEndpoint();
+        states.recordSuccess(endpoint.id);
+        return { ok: false, kind: "answered", response: outcome.response };
+      case "unreachable":
+        releaseEndpoint();
+        states.recordFailure(endpoint.id, outcome.error.message);
+        lastFailure = outcome;
+        continue;
+      case "timeout":
+        return refuse(504, "handshake_timeout", "backend did not complete the handshake in time");
+    }
+  }
+}
