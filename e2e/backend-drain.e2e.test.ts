@@ -1,24 +1,25 @@
 /**
- * Scaling the backend down: the connections of the Pods that leave are closed with
- * the route's drain code, spread over its drain window (not all at once), and
- * reconnect to the Pod that stays; that Pod's connections are not touched.
+ * Scaling the backend down, seen through the real EndpointSlice controller: the
+ * leaving Pods' endpoints turn `terminating` (not removed) in every gateway replica's
+ * routing table (/debug/config); new connections avoid them while their connections
+ * are closed with the route's drain code, spread over its drain window (not all at
+ * once), and reconnect to the Pod that stays; that Pod's connections are not touched.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { ask, closeAll, connect, reconnect, type Client } from "./clients.js";
 import {
   APP_NAMESPACE,
   ROUTE_DRAIN_CODE,
   ROUTE_DRAIN_MS,
-  ask,
-  closeAll,
-  connect,
   gatewaysSettled,
+  echoPods,
+  gatewayEchoEndpoints,
   kubectl,
   readyEchoPods,
-  reconnect,
+  readyGatewayPods,
   scaleEcho,
   waitFor,
   within,
-  type Client,
 } from "./cluster.js";
 
 const clients: Client[] = [];
@@ -33,10 +34,11 @@ afterAll(async () => {
   await scaleEcho(3);
 });
 
-it("closes a leaving Pod's connections with the drain code over the drain window, and they reconnect", async () => {
+it("marks a leaving Pod's endpoint terminating, sends new connections elsewhere, closes its connections with the drain code over the drain window, and they reconnect", async () => {
   const before: Client[] = [];
   for (let i = 0; i < 30; i++) before.push(await connect());
   clients.push(...before);
+  const podsBefore = await echoPods();
 
   const scaledAt = Date.now();
   await kubectl("scale", "deployment/echo", "-n", APP_NAMESPACE, "--replicas=1");
@@ -49,6 +51,36 @@ it("closes a leaving Pod's connections with the drain code over the drain window
   const drained = before.filter((c) => c.pod !== survivor);
   const kept = before.filter((c) => c.pod === survivor);
   expect(drained.length).toBeGreaterThanOrEqual(18);
+
+  // Every gateway replica's table keeps the leaving Pods' endpoints, terminating and
+  // not ready: they stay until their connections are drained.
+  const leaving = podsBefore.filter((p) => p.name !== survivor);
+  await waitFor(
+    async () => {
+      for (const gateway of await readyGatewayPods()) {
+        const endpoints = await gatewayEchoEndpoints(gateway);
+        for (const pod of leaving) {
+          const endpoint = endpoints.find((e) => e.address === pod.ip);
+          if (!endpoint?.terminating || endpoint.ready) return false;
+        }
+      }
+      return true;
+    },
+    {
+      what: "every gateway to see the leaving echo endpoints terminating",
+      intervalMs: 100,
+      timeoutMs: ROUTE_DRAIN_MS,
+    },
+  );
+  // New connections meanwhile go to the Pod that stays...
+  for (let i = 0; i < 10; i++) {
+    const client = await connect();
+    clients.push(client);
+    expect(client.pod).toBe(survivor);
+  }
+  // ...while a leaving one was still there, draining.
+  const stillLeaving = (await echoPods()).filter((p) => leaving.some((l) => l.name === p.name));
+  expect(stillLeaving.length).toBeGreaterThan(0);
 
   const closes = await within(
     Promise.all(drained.map((c) => c.closed)),

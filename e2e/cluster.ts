@@ -1,10 +1,10 @@
 /**
- * What the e2e tests need from the kind cluster e2e/run.sh made: kubectl, clients
- * through the gateway's NodePort, and bounded waits on observable state.
+ * What the e2e tests need from the kind cluster e2e/run.sh made: kubectl, the Pods
+ * and nodes, the gateway's metrics and routing table, and bounded waits on observable
+ * state. The clients are in clients.ts.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import WebSocket from "ws";
 
 const run = promisify(execFile);
 
@@ -27,29 +27,173 @@ export const GATEWAY_PRESTOP_MS = 3_000;
 export const GATEWAY_DRAIN_MS = 8_000;
 
 export async function kubectl(...args: string[]): Promise<string> {
-  const { stdout } = await run("kubectl", ["--context", CONTEXT, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  return stdout;
+  return (await kubectlOutput(...args)).stdout;
+}
+
+/** kubectl with its stderr too (where e.g. `kubectl drain` reports refused evictions). */
+export async function kubectlOutput(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run("kubectl", ["--context", CONTEXT, ...args], { maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** What the e2e reads of a Pod. */
+export interface PodInfo {
+  readonly name: string;
+  /** spec.nodeName ("" while unscheduled). */
+  readonly node: string;
+  readonly ip: string;
+  readonly ready: boolean;
+  /** When its deletion was asked for (deletionTimestamp minus the grace period), ms since the epoch. */
+  readonly deletionRequestedAt: number | undefined;
+  /** When it last turned Ready (second resolution), ms since the epoch. */
+  readonly readySince: number | undefined;
+}
+
+export const ECHO_SELECTOR = "app=echo";
+export const GATEWAY_SELECTOR = "app.kubernetes.io/name=wsgate";
+
+/** Every Pod in `namespace` matching `selector`, terminating ones included, sorted by name. */
+export async function pods(namespace: string, selector: string): Promise<PodInfo[]> {
+  const out = await kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json");
+  const list = JSON.parse(out) as {
+    items: {
+      metadata: { name: string; deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+      spec: { nodeName?: string };
+      status: {
+        podIP?: string;
+        conditions?: { type: string; status: string; lastTransitionTime?: string }[];
+      };
+    }[];
+  };
+  return list.items
+    .map((p) => {
+      const readyCondition = p.status.conditions?.find((c) => c.type === "Ready" && c.status === "True");
+      const { deletionTimestamp, deletionGracePeriodSeconds = 0 } = p.metadata;
+      return {
+        name: p.metadata.name,
+        node: p.spec.nodeName ?? "",
+        ip: p.status.podIP ?? "",
+        ready: readyCondition !== undefined,
+        deletionRequestedAt:
+          deletionTimestamp === undefined
+            ? undefined
+            : Date.parse(deletionTimestamp) - deletionGracePeriodSeconds * 1000,
+        readySince: readyCondition?.lastTransitionTime
+          ? Date.parse(readyCondition.lastTransitionTime)
+          : undefined,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** Names of the Pods in `namespace` matching `selector` that are Ready and not terminating. */
 async function readyPods(namespace: string, selector: string): Promise<string[]> {
-  const out = await kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json");
-  const pods = JSON.parse(out) as {
-    items: {
-      metadata: { name: string; deletionTimestamp?: string };
-      status: { conditions?: { type: string; status: string }[] };
-    }[];
-  };
-  return pods.items
-    .filter((p) => !p.metadata.deletionTimestamp)
-    .filter((p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
-    .map((p) => p.metadata.name)
-    .sort();
+  return (await pods(namespace, selector))
+    .filter((p) => p.ready && p.deletionRequestedAt === undefined)
+    .map((p) => p.name);
 }
 
 /** Names of the echo Pods that are Ready and not terminating. */
 export function readyEchoPods(): Promise<string[]> {
-  return readyPods(APP_NAMESPACE, "app=echo");
+  return readyPods(APP_NAMESPACE, ECHO_SELECTOR);
+}
+
+/** Every echo Pod, terminating ones included. */
+export function echoPods(): Promise<PodInfo[]> {
+  return pods(APP_NAMESPACE, ECHO_SELECTOR);
+}
+
+/** Every gateway Pod, terminating ones included. */
+export function gatewayPods(): Promise<PodInfo[]> {
+  return pods(GATEWAY_NAMESPACE, GATEWAY_SELECTOR);
+}
+
+/** The cluster's nodes: name, InternalIP, and whether it is the control plane (where the NodePort is published). */
+export async function nodes(): Promise<{ name: string; ip: string; controlPlane: boolean }[]> {
+  const list = JSON.parse(await kubectl("get", "nodes", "-o", "json")) as {
+    items: {
+      metadata: { name: string; labels: Record<string, string> };
+      status: { addresses: { type: string; address: string }[] };
+    }[];
+  };
+  return list.items.map((n) => ({
+    name: n.metadata.name,
+    ip: n.status.addresses.find((a) => a.type === "InternalIP")?.address ?? "",
+    controlPlane: "node-role.kubernetes.io/control-plane" in n.metadata.labels,
+  }));
+}
+
+/**
+ * The gateway Pod whose upstream leg arrived at an echo Pod from `peer`: a gateway
+ * Pod's own IP on the same node; across nodes the CNI masquerades, so the peer is the
+ * gateway's node, which names the Pod only while one gateway runs there.
+ */
+export function servingGateway(
+  peer: string,
+  gateways: readonly PodInfo[],
+  clusterNodes: readonly { name: string; ip: string }[],
+): PodInfo | undefined {
+  const byIp = gateways.find((g) => g.ip === peer);
+  if (byIp) return byIp;
+  const node = clusterNodes.find((n) => n.ip === peer);
+  const onNode = gateways.filter((g) => node !== undefined && g.node === node.name);
+  return onNode.length === 1 ? onNode[0] : undefined;
+}
+
+/** The node of the gateway whose upstream leg arrived from `peer` (see servingGateway). */
+export function servingNode(
+  peer: string,
+  gateways: readonly PodInfo[],
+  clusterNodes: readonly { name: string; ip: string }[],
+): string | undefined {
+  const node = gateways.find((g) => g.ip === peer)?.node ?? clusterNodes.find((n) => n.ip === peer)?.name;
+  return gateways.some((g) => g.node === node) ? node : undefined;
+}
+
+/** An endpoint of the echo route as one gateway replica's /debug/config shows it. */
+export interface TableEndpoint {
+  readonly address: string;
+  readonly ready: boolean;
+  readonly terminating: boolean;
+}
+
+/**
+ * The echo route's endpoints in one gateway replica's routing table, read from its
+ * /debug/config through the API server's Pod proxy.
+ */
+export async function gatewayEchoEndpoints(pod: string): Promise<TableEndpoint[]> {
+  const config = JSON.parse(
+    await kubectl(
+      "get",
+      "--raw",
+      `/api/v1/namespaces/${GATEWAY_NAMESPACE}/pods/${pod}:9090/proxy/debug/config`,
+    ),
+  ) as {
+    table: {
+      routes: {
+        namespace: string;
+        name: string;
+        rules: { backends: { endpoints: TableEndpoint[] }[] }[];
+      }[];
+    };
+  };
+  const route = config.table.routes.find((r) => r.namespace === APP_NAMESPACE && r.name === "echo");
+  return (route?.rules ?? []).flatMap((r) => r.backends.flatMap((b) => b.endpoints));
+}
+
+/**
+ * Makes sure the echo Pods run on more than one node (the Deployment's spread
+ * constraint puts them so; a node drain of an earlier run may have gathered them):
+ * if not, rolls the Deployment so the scheduler spreads them again.
+ */
+export async function spreadEcho(replicas: number): Promise<void> {
+  const current = (await echoPods()).filter((p) => p.deletionRequestedAt === undefined);
+  if (current.length === replicas && new Set(current.map((p) => p.node)).size > 1) return;
+  await kubectl("rollout", "restart", "deployment/echo", "-n", APP_NAMESPACE);
+  await scaleEcho(replicas);
+  await waitFor(async () => (await echoPods()).length === replicas, {
+    what: "the echo Pods of before the spreading roll to exit",
+    timeoutMs: 120_000,
+  });
 }
 
 /** Scales the echo backend and waits until exactly `replicas` Pods are Ready and the route reports them. */
@@ -99,91 +243,14 @@ export async function waitFor<T>(
   }
 }
 
-/** A client connected through the gateway to one echo Pod. */
-export interface Client {
-  readonly socket: WebSocket;
-  /** The echo Pod serving it. */
-  readonly pod: string;
-  /** Resolves with the close code and when it arrived (ms since the epoch). */
-  readonly closed: Promise<{ code: number; at: number }>;
-}
-
-/** Opens a WebSocket to /echo through the gateway and asks the backend who it is. */
-export function connect(path = "/echo"): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${GATEWAY_URL}${path}`, { handshakeTimeout: 10_000 });
-    const closed = new Promise<{ code: number; at: number }>((done) =>
-      socket.once("close", (code) => done({ code, at: Date.now() })),
-    );
-    socket.once("unexpected-response", (_req, res) =>
-      reject(new Error(`handshake refused: HTTP ${res.statusCode}`)),
-    );
-    socket.once("error", reject);
-    socket.once("open", () => {
-      socket.once("message", (data) => resolve({ socket, pod: String(data), closed }));
-      socket.send("whoami");
-    });
-  });
-}
-
-/** connect(), retried a few times with a short back-off, as a real client reconnects. */
-export async function reconnect(attempts = 5): Promise<{ client: Client; attempts: number }> {
-  for (let i = 1; ; i++) {
-    try {
-      return { client: await connect(), attempts: i };
-    } catch (err) {
-      if (i >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 250 * i));
-    }
-  }
-}
-
-/** Sends a text message and resolves with the first answer. */
-export function ask(socket: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    socket.once("message", (data) => resolve(String(data)));
-    socket.once("error", reject);
-    socket.send(text);
-  });
-}
-
-export function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
-  return counts;
-}
-
-/** Closes clients and waits until they are closed. */
-export async function closeAll(clients: readonly Client[]): Promise<void> {
-  for (const c of clients) if (c.socket.readyState === WebSocket.OPEN) c.socket.close(1000);
-  await Promise.all(
-    clients.map((c) =>
-      Promise.race([
-        c.closed,
-        new Promise((resolve) => setTimeout(resolve, 5_000)).then(() => c.socket.terminate()),
-      ]),
-    ),
-  );
-}
-
 /** Names of the gateway Pods that are Ready and not terminating. */
 export function readyGatewayPods(): Promise<string[]> {
-  return readyPods(GATEWAY_NAMESPACE, "app.kubernetes.io/name=wsgate");
+  return readyPods(GATEWAY_NAMESPACE, GATEWAY_SELECTOR);
 }
 
-/** All gateway Pods, terminating ones included. */
+/** All gateway Pods' names, terminating ones included. */
 export async function allGatewayPods(): Promise<string[]> {
-  const out = await kubectl(
-    "get",
-    "pods",
-    "-n",
-    GATEWAY_NAMESPACE,
-    "-l",
-    "app.kubernetes.io/name=wsgate",
-    "-o",
-    "jsonpath={.items[*].metadata.name}",
-  );
-  return out.split(/\s+/).filter(Boolean).sort();
+  return (await gatewayPods()).map((p) => p.name);
 }
 
 /**

@@ -2,7 +2,11 @@
 // It runs from the wsgate image (whose /app/node_modules has `ws`), mounted from a
 // ConfigMap at /app/e2e-echo/, so the e2e needs no second image and no registry.
 //
-//   "whoami" → the Pod's name; anything else → echoed back unchanged.
+//   "whoami" → the Pod's name;
+//   "whence" → JSON { pod, node, peer }: its node (NODE_NAME) and the address the
+//   gateway's connection came from (a gateway Pod's IP on the same node, its node's
+//   IP across nodes, where the CNI masquerades), for placement checks;
+//   anything else → echoed back unchanged.
 //   GET /healthz → 200 (readiness).
 //   SIGTERM → stop accepting, keep serving open sockets until they close (the
 //   gateway drains them over the route's drain window), then exit.
@@ -10,6 +14,7 @@ import http from "node:http";
 import { WebSocketServer } from "ws";
 
 const pod = process.env.POD_NAME ?? "unknown";
+const node = process.env.NODE_NAME ?? "unknown";
 const port = Number(process.env.PORT ?? 8080);
 const graceMs = Number(process.env.SHUTDOWN_GRACE_MS ?? 55_000);
 
@@ -18,9 +23,11 @@ const server = http.createServer((req, res) => {
   res.end(req.url === "/healthz" ? `ok ${pod}\n` : "not found\n");
 });
 const wss = new WebSocketServer({ server });
-wss.on("connection", (socket) => {
+wss.on("connection", (socket, req) => {
+  const peer = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
   socket.on("message", (data, isBinary) => {
     if (!isBinary && String(data) === "whoami") socket.send(pod);
+    else if (!isBinary && String(data) === "whence") socket.send(JSON.stringify({ pod, node, peer }));
     else socket.send(data, { binary: isBinary });
   });
 });

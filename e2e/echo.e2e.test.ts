@@ -3,22 +3,24 @@
  * through it, and reports the route's status where `kubectl get wsr` shows it.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { ask, closeAll, connect, whence, type Client } from "./clients.js";
 import {
   APP_NAMESPACE,
-  ask,
-  closeAll,
-  connect,
+  echoPods,
+  gatewayPods,
   gatewaysSettled,
   kubectl,
-  scaleEcho,
-  type Client,
+  nodes,
+  servingNode,
+  spreadEcho,
 } from "./cluster.js";
 
 const clients: Client[] = [];
 let pods: string[];
 
 beforeAll(async () => {
-  pods = await scaleEcho(3);
+  await spreadEcho(3);
+  pods = (await echoPods()).map((p) => p.name);
   await gatewaysSettled(3);
 });
 
@@ -52,4 +54,27 @@ it("reports the route Accepted and Programmed with 3 ready endpoints (kubectl ge
   const table = await kubectl("get", "wsr", "-n", APP_NAMESPACE);
   expect(table).toMatch(/^NAME\s+HOSTS\s+ACCEPTED\s+PROGRAMMED\s+READY\s+AGE$/m);
   expect(table).toMatch(/^echo\s+.*\bTrue\s+True\s+3\s+/m);
+});
+
+it("crosses nodes through kube-proxy: the NodePort on the control plane, gateways on workers, backends on other nodes than their gateway", async () => {
+  const clusterNodes = await nodes();
+  const controlPlane = clusterNodes.filter((n) => n.controlPlane).map((n) => n.name);
+  const gateways = await gatewayPods();
+  // The host reaches the NodePort on the control plane (e2e/kind.yaml), where no
+  // gateway runs: kube-proxy forwards every connection to another node.
+  expect(controlPlane).toHaveLength(1);
+  for (const g of gateways) expect(controlPlane).not.toContain(g.node);
+  const opened: Client[] = [];
+  for (let i = 0; i < 12; i++) opened.push(await connect());
+  clients.push(...opened);
+  const legs = await Promise.all(
+    opened.map(async (c) => {
+      const w = await whence(c.socket);
+      return { backendNode: w.node, gatewayNode: servingNode(w.peer, gateways, clusterNodes) };
+    }),
+  );
+  // Each leg comes from a node a gateway replica runs on...
+  for (const leg of legs) expect(leg.gatewayNode).toBeDefined();
+  // ...and some gateway reaches a backend on another node (Pod-to-Pod across nodes).
+  expect(legs.some((leg) => leg.gatewayNode !== leg.backendNode)).toBe(true);
 });

@@ -3,15 +3,8 @@
  * after another spread evenly, whichever gateway replica kube-proxy picks.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import {
-  closeAll,
-  connect,
-  countBy,
-  gatewaysSettled,
-  readyGatewayPods,
-  scaleEcho,
-  type Client,
-} from "./cluster.js";
+import { closeAll, connect, countBy, type Client } from "./clients.js";
+import { gatewaysSettled, readyGatewayPods, scaleEcho } from "./cluster.js";
 
 const clients: Client[] = [];
 let pods: string[];

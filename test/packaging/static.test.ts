@@ -76,7 +76,8 @@ describe("kind e2e suite", () => {
     const result = await tool(join(REPO, "node_modules/.bin/tsc"), ["-p", "e2e/tsconfig.json"]);
     expect(result.stdout + result.stderr).toBe("");
     expect(result.code).toBe(0);
-  });
+    // A whole-program type check: well past the default timeout on a loaded machine.
+  }, 120_000);
 
   it("agrees with itself: ports, drain timings and names across kind.yaml, values.yaml, run.sh and the tests", () => {
     const read = (f: string): string => readFileSync(join(REPO, "e2e", f), "utf8");
@@ -120,8 +121,11 @@ describe("kind e2e suite", () => {
     expect(constant("ROUTE_DRAIN_MS")).toBe(Number(route.drain.window.replace(/s$/, "")) * 1000);
     expect(constant("ROUTE_DRAIN_CODE")).toBe(route.drain.closeCode);
     const echo = manifests.find((m) => m.kind === "Deployment")?.spec as {
+      strategy: { rollingUpdate: { maxSurge: number; maxUnavailable: number } };
       template: { spec: { terminationGracePeriodSeconds: number; containers: { image: string }[] } };
     };
+    // The backend rolling-update suite's premise: full capacity throughout.
+    expect(echo.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
     // Backends outlive the route's drain window, so the gateway's closes come first.
     expect(echo.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
       constant("ROUTE_DRAIN_MS") + 10_000,
@@ -132,7 +136,7 @@ describe("kind e2e suite", () => {
   it("has a demo backend that says who it is, and on SIGTERM keeps its open sockets until they close", async () => {
     const child = spawn(process.execPath, [join(REPO, "e2e/echo-server.mjs")], {
       cwd: REPO,
-      env: { ...process.env, POD_NAME: "echo-test-0", PORT: "0" },
+      env: { ...process.env, POD_NAME: "echo-test-0", NODE_NAME: "node-a", PORT: "0" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     try {
@@ -156,6 +160,12 @@ describe("kind e2e suite", () => {
           socket.send(data);
         });
       expect(String(await ask("whoami"))).toBe("echo-test-0");
+      // Where it runs and where the connection came from, for the placement checks.
+      expect(JSON.parse(String(await ask("whence")))).toEqual({
+        pod: "echo-test-0",
+        node: "node-a",
+        peer: "127.0.0.1",
+      });
       expect(String(await ask("hello"))).toBe("hello");
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
