@@ -6,6 +6,7 @@
  * Prometheus text parser to compare what the page shows with `/metrics`.
  */
 import { rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import WebSocket from "ws";
 import type { RunningGateway } from "../../src/cli/serve.js";
@@ -58,6 +59,8 @@ export interface OperatorScene {
   open(client: string, query?: string): Promise<WebSocket>;
   /** An upgrade refused with `status`, e.g. to a host no route serves. */
   refuse(host: string, path: string, status: number): Promise<void>;
+  /** A plain HTTP GET of `path` on `host`; resolves with the status. */
+  get(host: string, path: string): Promise<number>;
   /** Marks `echo-b`'s endpoint terminating and waits for the table carrying it. */
   terminateB(): Promise<void>;
   close(): Promise<void>;
@@ -89,6 +92,18 @@ export async function startOperatorScene(extraArgs: readonly string[] = []): Pro
       if (refusal.status !== status)
         throw new Error(`${host}${path}: expected ${status}, got ${refusal.status}`);
     },
+    get(host, path) {
+      return new Promise((resolve, reject) => {
+        const req = http.get(
+          { host: "127.0.0.1", port: running.httpAddress.port, path, headers: { Host: host } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+      });
+    },
     async terminateB() {
       const next = running.holder.current.generation + 1;
       writeFileSync(join(dir, "b.yaml"), serviceYaml("echo-b", b.port, true));
@@ -107,9 +122,22 @@ export async function startOperatorScene(extraArgs: readonly string[] = []): Pro
 /** Samples of a Prometheus text exposition: `name{labels}` → value. */
 export class MetricSamples {
   readonly #samples: { name: string; labels: Record<string, string>; value: number }[] = [];
+  /** Metric families announced by `# TYPE`, with or without samples yet. */
+  readonly #declared = new Set<string>();
 
   constructor(text: string) {
     for (const line of text.split("\n")) {
+      const type = /^# TYPE (\S+) (\S+)/.exec(line);
+      if (type) {
+        const [, name, kind] = type as unknown as [string, string, string];
+        const names =
+          kind === "histogram"
+            ? [`${name}_bucket`, `${name}_sum`, `${name}_count`]
+            : kind === "summary"
+              ? [name, `${name}_sum`, `${name}_count`]
+              : [name];
+        for (const n of names) this.#declared.add(n);
+      }
       if (line === "" || line.startsWith("#")) continue;
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
       if (!m) throw new Error(`not a sample line: ${line}`);
@@ -119,6 +147,11 @@ export class MetricSamples {
       }
       this.#samples.push({ name: m[1] as string, labels, value: Number(m[3]) });
     }
+  }
+
+  /** Every series name a `# TYPE` line announces (histograms: `_bucket`, `_sum`, `_count`). */
+  declared(): Set<string> {
+    return new Set(this.#declared);
   }
 
   /** Every metric name with at least one sample. */
