@@ -11,12 +11,48 @@ import {
   type Secret,
   type Service,
 } from "./objects.js";
+import {
+  GATEWAY_API_VERSION,
+  backendTlsPolicySchema,
+  gatewayClassSchema,
+  gatewaySchema,
+  httpRouteSchema,
+  namespaceSchema,
+  referenceGrantSchema,
+  type BackendTLSPolicy,
+  type Gateway,
+  type GatewayClass,
+  type HTTPRoute,
+  type Namespace,
+  type ReferenceGrant,
+} from "./gateway-api.js";
 import { ROUTE_API_VERSION, ROUTE_KIND, webSocketRouteSchema, type WebSocketRoute } from "./route.js";
 
 /** Every kind the object store holds. */
-export type KubeObject = WebSocketRoute | Service | EndpointSlice | Secret;
+export type KubeObject =
+  | WebSocketRoute
+  | Service
+  | EndpointSlice
+  | Secret
+  | GatewayClass
+  | Gateway
+  | HTTPRoute
+  | ReferenceGrant
+  | BackendTLSPolicy
+  | Namespace;
 export type Kind = KubeObject["kind"];
-export const KINDS: readonly Kind[] = ["WebSocketRoute", "Service", "EndpointSlice", "Secret"];
+export const KINDS: readonly Kind[] = [
+  "WebSocketRoute",
+  "Service",
+  "EndpointSlice",
+  "Secret",
+  "GatewayClass",
+  "Gateway",
+  "HTTPRoute",
+  "ReferenceGrant",
+  "BackendTLSPolicy",
+  "Namespace",
+];
 
 export type ParseResult =
   | { outcome: "ok"; object: KubeObject }
@@ -28,6 +64,12 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   "v1 Service": serviceSchema,
   "discovery.k8s.io/v1 EndpointSlice": endpointSliceSchema,
   "v1 Secret": secretSchema,
+  [`${GATEWAY_API_VERSION} GatewayClass`]: gatewayClassSchema,
+  [`${GATEWAY_API_VERSION} Gateway`]: gatewaySchema,
+  [`${GATEWAY_API_VERSION} HTTPRoute`]: httpRouteSchema,
+  [`${GATEWAY_API_VERSION} ReferenceGrant`]: referenceGrantSchema,
+  [`${GATEWAY_API_VERSION} BackendTLSPolicy`]: backendTlsPolicySchema,
+  "v1 Namespace": namespaceSchema,
 };
 
 /** Formats zod issues as `path: message` lines that point at the offending field. */

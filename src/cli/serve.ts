@@ -4,18 +4,12 @@
  * holder, the gateway, metrics, logs and the admin listener, and owns their start
  * and stop order.
  */
-import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { Gateway } from "../dataplane/gateway.js";
-import {
-  applyHeaderTimeout,
-  checkConnectionsWithoutListening,
-  headerTimeoutOptions,
-} from "../dataplane/header-timeout.js";
+import { applyHeaderTimeout } from "../dataplane/header-timeout.js";
 import { HealthProber } from "../dataplane/health.js";
-import { createProxyProtocolServer } from "../dataplane/proxy-protocol.js";
 import type { ServeConfig } from "../config/config.js";
 import { createAdminServer } from "../observability/admin.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
@@ -28,7 +22,9 @@ import { ObjectStore } from "../routing/store.js";
 import type { RoutingTable } from "../routing/table.js";
 import { ManifestDirectory } from "../sources/manifests.js";
 import { StatusLedger } from "../status/ledger.js";
-import { createHttpsServer, proxiedTlsHandoff } from "../tls/server.js";
+import { defaultWorkerCount, reusePortAvailable } from "../workers/cpus.js";
+import { createTrafficListeners } from "../workers/listeners.js";
+import { WorkerPool } from "../workers/pool.js";
 import type { ClusterMode, ClusterTuning } from "./cluster.js";
 
 export interface RunningGateway {
@@ -41,6 +37,8 @@ export interface RunningGateway {
   readonly manifests: ManifestDirectory | undefined;
   /** Cluster mode's informers, leader election and status writer. */
   readonly cluster: ClusterMode | undefined;
+  /** The data-plane worker threads (`--workers` > 1); undefined when this thread serves. */
+  readonly workers: WorkerPool | undefined;
   /**
    * Shuts down: /readyz fails at once, listeners stop accepting, connections are
    * closed with 1001 spread over `drainMs` (default `--shutdown-drain`).
@@ -94,10 +92,28 @@ export async function startServe(
     ingressClass: config.ingressClass,
     ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
     allowCrossNamespaceHostnames: config.allowCrossNamespaceHostnames,
+    gatewayApi: {
+      controllerName: config.gatewayClassController,
+      httpPorts: [...new Set([80, config.httpListen.port])],
+      httpsPorts: [...new Set([443, config.httpsListen.port])],
+    },
   });
   const health = new HealthProber();
   const trustedProxies = new TrustedProxies(config.trustedProxies);
+  // --workers N > 1: the data plane runs in N worker threads (src/workers); this thread's
+  // gateway serves nothing and shows the state the workers share.
+  let workerCount = config.workers === "auto" ? defaultWorkerCount() : config.workers;
+  if (workerCount > 1 && !reusePortAvailable()) {
+    logger.warn(
+      { event: "workers_unavailable", workers: workerCount, platform: process.platform },
+      "listening sockets cannot share a port (reusePort) on this platform: serving with one thread",
+    );
+    workerCount = 1;
+  }
+  const pool = workerCount > 1 ? new WorkerPool({ config, count: workerCount, logger, health }) : undefined;
+  if (pool) holder.onPublish((p) => pool.publish(p.table));
   const gateway = new Gateway({
+    ...(pool ? { states: pool.states, limits: pool.limits } : {}),
     tables: holder,
     trustedProxies,
     clientAddressHeader: config.clientAddressHeader,
@@ -183,35 +199,19 @@ export async function startServe(
   }
   gateway.start();
 
-  // Every listener bounds the time to complete request headers (slowloris): --header-timeout.
   const headerTimeout = config.headerTimeout;
-  const trafficServer = http.createServer({
-    keepAliveTimeout: 5_000,
-    ...headerTimeoutOptions(headerTimeout),
-  });
-  gateway.attach(trafficServer, "http");
-  // Behind a load balancer that sends PROXY headers, a TCP server reads them first (from
-  // --trusted-proxies only, when set).
-  const proxyReader = { timeoutMs: headerTimeout, trusted: trustedProxies };
-  const trafficListener: net.Server = config.proxyProtocol
-    ? createProxyProtocolServer(trafficServer, proxyReader)
-    : trafficServer;
-  const { server: httpsServer, contexts: tlsContexts } = createHttpsServer({
-    tables: holder,
-    onPublish: (l) => holder.onPublish(l),
-    headerTimeoutMs: headerTimeout,
-  });
-  gateway.attach(httpsServer, "https");
-  const httpsListener: net.Server = config.proxyProtocol
-    ? createProxyProtocolServer(proxiedTlsHandoff(httpsServer, tlsContexts, headerTimeout), proxyReader)
-    : httpsServer;
-  if (config.proxyProtocol) {
-    checkConnectionsWithoutListening(trafficServer);
-    checkConnectionsWithoutListening(httpsServer);
-  }
+  const listeners = pool
+    ? undefined
+    : createTrafficListeners({
+        config,
+        gateway,
+        trustedProxies,
+        tables: holder,
+        onPublish: (l) => holder.onPublish(l),
+      });
   const adminServer = createAdminServer({
-    registry: metrics.registry,
-    ready: () => !shuttingDown && holder.current.generation > 0,
+    registry: pool ? pool.metricsSource(metrics.registry) : metrics.registry,
+    ready: () => !shuttingDown && holder.current.generation > 0 && (pool?.ready() ?? true),
     healthy: () => cluster?.healthy() ?? true,
     debugConfig: () => ({
       table: tableToJSON(holder.current),
@@ -222,13 +222,17 @@ export async function startServe(
       endpoints: gateway.states.view(),
       health: health.view(),
       connections: gateway.connections.size,
+      ...(pool ? { workers: pool.view() } : {}),
     }),
     status: () => statusModel.view(),
   });
   applyHeaderTimeout(adminServer, headerTimeout);
 
-  const httpAddress = await listen(trafficListener, config.httpListen);
-  const httpsAddress = await listen(httpsListener, config.httpsListen);
+  const traffic = pool
+    ? await pool.start()
+    : await (listeners as NonNullable<typeof listeners>).listen(config.httpListen, config.httpsListen);
+  const httpAddress = traffic.http;
+  const httpsAddress = traffic.https;
   const adminAddress = await listen(adminServer, config.adminListen);
   logger.info(
     {
@@ -237,7 +241,7 @@ export async function startServe(
       https: `${httpsAddress.address}:${httpsAddress.port}`,
       admin: `${adminAddress.address}:${adminAddress.port}`,
     },
-    "wsgate serving",
+    pool ? `wsgate serving with ${pool.count} data-plane workers` : "wsgate serving",
   );
 
   return {
@@ -248,6 +252,7 @@ export async function startServe(
     gateway,
     manifests,
     cluster,
+    workers: pool,
     async stop(drainMs = config.shutdownDrain) {
       shuttingDown = true;
       manifests?.stop();
@@ -255,23 +260,14 @@ export async function startServe(
       await cluster?.stop();
       recompiler.stop();
       health.stop();
-      const closingTls =
-        httpsListener === httpsServer
-          ? close(httpsServer)
-          : Promise.all([close(httpsListener), close(httpsServer)]);
-      httpsServer.closeIdleConnections();
-      const closing =
-        trafficListener === trafficServer
-          ? close(trafficServer)
-          : Promise.all([close(trafficListener), close(trafficServer)]);
-      trafficServer.closeIdleConnections();
+      const closing = listeners?.close();
       logger.info(
         { event: "draining", connections: gateway.connections.size, windowMs: drainMs },
         "closing connections with 1001",
       );
-      await gateway.drainAll(drainMs);
+      if (pool) await pool.drain(drainMs);
+      else await gateway.drainAll(drainMs);
       await closing;
-      await closingTls;
       gateway.stop();
       await close(adminServer);
       metrics.close();

@@ -120,6 +120,22 @@ const serveSchema = z.object({
     )
     .max(253)
     .default("wsgate.io/gateway-controller"),
+  /**
+   * Data-plane worker threads: a count, or `auto` (the CPUs the process may use, see
+   * src/workers/cpus.ts). 1 serves on the main thread, with no worker at all.
+   */
+  workers: z
+    .string()
+    .default("1")
+    .transform((text, ctx) => {
+      if (text === "auto") return "auto" as const;
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || n < 1 || n > 64) {
+        ctx.addIssue({ code: "custom", message: "must be auto or a number of threads from 1 to 64" });
+        return z.NEVER;
+      }
+      return n;
+    }),
   /** No Gateway API informers at all (no RBAC for gateway.networking.k8s.io needed). */
   disableGatewayApi: z
     .enum(["true", "false"])
@@ -153,6 +169,7 @@ const SERVE_FLAGS = {
   "allow-cross-namespace-hostnames": "allowCrossNamespaceHostnames",
   "gateway-class-controller": "gatewayClassController",
   "disable-gateway-api": "disableGatewayApi",
+  workers: "workers",
 } as const;
 
 /** Flags that take no value. */
@@ -225,6 +242,10 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --disable-gateway-api    do not watch Gateway API kinds at all
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
+  --workers N|auto         data-plane threads serving the same ports (reusePort); auto:
+                           the CPUs the process may use, capped by its cgroup CPU quota
+                           (a Pod's resources.limits.cpu); 1 (default) serves on the
+                           main thread
   -h, --help               show this help
 `;
 

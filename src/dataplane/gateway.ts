@@ -59,6 +59,8 @@ const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
 export interface GatewayOptions {
   readonly tables: TableSource;
   readonly states?: EndpointStates;
+  /** Route and client limits; data-plane workers share one across threads (src/workers). */
+  readonly limits?: Limits;
   readonly random?: RandomSource;
   /** Active health checks: endpoints they failed get no new connections. */
   readonly health?: HealthView;
@@ -85,7 +87,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly states: EndpointStates;
   readonly connections = new ConnectionRegistry();
-  readonly limits = new Limits();
+  readonly limits: Limits;
   /** The coarse clock relays read; advanced by the sweeper. */
   readonly clock = { now: Date.now() };
   readonly #trusted: TrustedProxies;
@@ -98,6 +100,7 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     this.states = options.states ?? new EndpointStates();
+    this.limits = options.limits ?? new Limits();
     const random = options.random ?? Math.random;
     this.#auth = new Authenticator(options.auth);
     this.#trusted = options.trustedProxies ?? new TrustedProxies();

@@ -25,6 +25,11 @@ export interface MetricsSources {
   readonly tables?: { readonly current: RoutingTable };
   /** Health beyond EndpointSlice readiness: active probes passed and not passively ejected. */
   readonly endpointHealthy?: (endpointId: string) => boolean;
+  /**
+   * Node's default process metrics (default true). Data-plane worker threads leave them to
+   * the main thread: process CPU and memory summed over threads would count N times.
+   */
+  readonly defaultMetrics?: boolean;
 }
 
 type Direction = "from_client" | "to_client";
@@ -37,7 +42,7 @@ export class Metrics {
 
   constructor(sources: MetricsSources, registry = new Registry()) {
     this.registry = registry;
-    collectDefaultMetrics({ register: registry, prefix: "wsgate_" });
+    if (sources.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "wsgate_" });
     const registers = [registry];
 
     const active = new Gauge({

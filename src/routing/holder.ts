@@ -3,6 +3,7 @@
  * meet. Publishing swaps the reference atomically; readers take `current` once per
  * request and keep using that table for the whole handshake.
  */
+import type { GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { RouteDiagnostics, RoutingTable } from "./table.js";
 import { EMPTY_TABLE } from "./table.js";
 
@@ -12,6 +13,8 @@ export interface Publication {
   readonly compileMs: number;
   /** Why the default TLS Secret is not served, when it is configured and unusable. */
   readonly defaultTlsProblem?: string;
+  /** Status of the Gateway API objects of our GatewayClasses (absent: none compiled). */
+  readonly gatewayApi?: GatewayApiDiagnostics;
 }
 
 interface Waiter {

@@ -6,6 +6,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { compile } from "./compile.js";
+import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import type { TableHolder } from "./holder.js";
 import type { ObjectStore } from "./store.js";
 
@@ -15,6 +16,8 @@ export interface RecompilerOptions {
   readonly defaultTlsSecret?: string;
   /** `--allow-cross-namespace-hostnames`: routes of any namespace may share a hostname. */
   readonly allowCrossNamespaceHostnames?: boolean;
+  /** Gateway API: our GatewayClasses' controllerName and the listener ports served. */
+  readonly gatewayApi?: GatewayApiOptions;
   readonly holdOffMs?: number;
   readonly maxDelayMs?: number;
 }
@@ -25,6 +28,7 @@ export class Recompiler {
   readonly #ingressClass: string;
   readonly #defaultTlsSecret: string | undefined;
   readonly #allowCrossNamespaceHostnames: boolean;
+  readonly #gatewayApi: GatewayApiOptions | undefined;
   readonly #holdOffMs: number;
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -37,6 +41,7 @@ export class Recompiler {
     this.#ingressClass = options.ingressClass;
     this.#defaultTlsSecret = options.defaultTlsSecret;
     this.#allowCrossNamespaceHostnames = options.allowCrossNamespaceHostnames ?? false;
+    this.#gatewayApi = options.gatewayApi;
     this.#holdOffMs = options.holdOffMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 500;
   }
@@ -63,6 +68,7 @@ export class Recompiler {
       generation: this.#holder.nextGeneration,
       ...(this.#defaultTlsSecret === undefined ? {} : { defaultTlsSecret: this.#defaultTlsSecret }),
       allowCrossNamespaceHostnames: this.#allowCrossNamespaceHostnames,
+      ...(this.#gatewayApi === undefined ? {} : { gatewayApi: this.#gatewayApi }),
     });
     this.#holder.publish({ ...result, compileMs: performance.now() - started });
   }

@@ -4,8 +4,16 @@
  * the compiler reads immutable snapshots of it.
  */
 import { objectKey } from "../api/meta.js";
+import type {
+  BackendTLSPolicy,
+  Gateway,
+  GatewayClass,
+  HTTPRoute,
+  Namespace,
+  ReferenceGrant,
+} from "../api/gateway-api.js";
 import type { EndpointSlice, Secret, Service } from "../api/objects.js";
-import type { Kind, KubeObject } from "../api/parse.js";
+import { KINDS, type Kind, type KubeObject } from "../api/parse.js";
 import type { WebSocketRoute } from "../api/route.js";
 
 /**
@@ -27,6 +35,14 @@ export interface Snapshot {
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
   readonly secrets: readonly Secret[];
+  /** Gateway API (none until its CRDs are installed and watched; absent means none). */
+  readonly gatewayClasses?: readonly GatewayClass[];
+  readonly gateways?: readonly Gateway[];
+  readonly httpRoutes?: readonly HTTPRoute[];
+  readonly referenceGrants?: readonly ReferenceGrant[];
+  readonly backendTLSPolicies?: readonly BackendTLSPolicy[];
+  /** Namespaces (their labels): for Gateway listeners' `allowedRoutes` selectors. */
+  readonly namespaces?: readonly Namespace[];
 }
 
 export function isInvalidRoute(route: WebSocketRoute | InvalidRoute): route is InvalidRoute {
@@ -59,7 +75,7 @@ export class ObjectStore {
         object,
       );
     }
-    for (const kind of ["WebSocketRoute", "Service", "EndpointSlice", "Secret"] as const) this.#notify(kind);
+    for (const kind of KINDS) this.#notify(kind);
   }
 
   get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
@@ -78,6 +94,12 @@ export class ObjectStore {
       services: this.#sorted("Service") as Service[],
       endpointSlices: this.#sorted("EndpointSlice") as EndpointSlice[],
       secrets: this.#sorted("Secret") as Secret[],
+      gatewayClasses: this.#sorted("GatewayClass") as GatewayClass[],
+      gateways: this.#sorted("Gateway") as Gateway[],
+      httpRoutes: this.#sorted("HTTPRoute") as HTTPRoute[],
+      referenceGrants: this.#sorted("ReferenceGrant") as ReferenceGrant[],
+      backendTLSPolicies: this.#sorted("BackendTLSPolicy") as BackendTLSPolicy[],
+      namespaces: this.#sorted("Namespace") as Namespace[],
     });
   }
 

@@ -7,6 +7,7 @@
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/route.js";
 import type { CompiledAuth } from "./auth-contract.js";
+import type { RouteOrigin } from "./translated.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
 export interface Endpoint {
@@ -96,6 +97,11 @@ export interface RouteDiagnostics {
   readonly generation?: number;
   /** False for routes of another ingress class: they get no status at all. */
   readonly claimed: boolean;
+  /**
+   * Set for a route translated from another kind (HTTPRoute, Ingress): its status goes to
+   * that object, by that kind's rules, not to a WebSocketRoute.
+   */
+  readonly origin?: RouteOrigin;
   readonly conditions: readonly ConditionVerdict[];
   readonly endpoints: { readonly ready: number; readonly total: number };
 }

@@ -131,7 +131,8 @@ export class StatusWriter {
 
   /** Takes the diagnostics of a newly published table. */
   update(diagnostics: readonly RouteDiagnostics[]): void {
-    this.#desired = diagnostics;
+    // Routes translated from other kinds (HTTPRoute, Ingress) have their own status writers.
+    this.#desired = diagnostics.filter((d) => d.origin === undefined);
     this.#kick();
   }
 

@@ -1,0 +1,402 @@
+/**
+ * Gateway API → the routing model: HTTPRoutes attached to listeners of wsgate's
+ * Gateways become {@link TranslatedRoute}s that compile() serves like WebSocketRoutes,
+ * and every decision on the way becomes a condition for the object it concerns.
+ *
+ * What the routing table cannot express is refused with `UnsupportedValue`, never
+ * served half-way: header, query parameter and method matches, RegularExpression paths
+ * and filters (see the README's Gateway API section).
+ */
+import {
+  GATEWAY_GROUP,
+  selectorMatches,
+  type HTTPRoute,
+  type HTTPRouteRule,
+  type Listener,
+  type Namespace,
+  type ParentRef,
+} from "../../api/gateway-api.js";
+import type { Secret } from "../../api/objects.js";
+import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
+import type { Snapshot } from "../store.js";
+import type { TlsCertificate } from "../table.js";
+import type { TranslatedBackendRef, TranslatedRoute } from "../translated.js";
+import {
+  cond,
+  GatewayReason as R,
+  type GatewayClassDiagnostics,
+  type GatewayCondition,
+  type GatewayDiagnostics,
+  type HTTPRouteDiagnostics,
+  type RouteParentDiagnostics,
+} from "./conditions.js";
+import { ReferenceGrants } from "./grants.js";
+import { listenerHostnames } from "./hostnames.js";
+import {
+  admitsHTTPRoutes,
+  judgeGateways,
+  SUPPORTED_KINDS,
+  type GatewayApiOptions,
+  type GatewayState,
+  type ListenerState,
+} from "./listeners.js";
+
+/** The behaviour a route gets when nothing sets it: a WebSocketRoute's defaults. */
+const DEFAULT_SPEC: RouteSpec = routeSpecSchema.parse({
+  rules: [{ backendRefs: [{ name: "defaults", port: 1 }] }],
+});
+
+/** One HTTPRoute's translation, before compile() judged conflicts and backends. */
+export interface HTTPRouteTranslation {
+  readonly route: HTTPRoute;
+  /** Parents of our class with the translation's verdict (Accepted and ResolvedRefs). */
+  readonly parents: { parentRef: ParentRef; accepted: GatewayCondition }[];
+  /** Problems with backendRefs found here (kind, ReferenceGrant); compile adds missing Services. */
+  readonly refProblem?: GatewayCondition;
+  /** The route compile() serves; absent when no parent accepted it. */
+  readonly translated?: TranslatedRoute;
+}
+
+export interface GatewayApiTranslation {
+  readonly routes: TranslatedRoute[];
+  readonly httpRoutes: HTTPRouteTranslation[];
+  readonly classes: GatewayClassDiagnostics[];
+  readonly gateways: Map<string, GatewayState>;
+  /** Listener certificates by hostname, for SNI (WebSocketRoutes' own certificates come first). */
+  readonly certificates: Map<string, TlsCertificate>;
+  /** The certificate of an HTTPS listener without hostname: for clients whose SNI nothing else names. */
+  readonly defaultCertificate?: TlsCertificate;
+}
+
+function parentKey(ref: ParentRef, routeNamespace: string): string {
+  return `${ref.namespace ?? routeNamespace}/${ref.name}`;
+}
+
+function namespaceAllowed(
+  listener: Listener,
+  gatewayNamespace: string,
+  routeNamespace: string,
+  namespaces: ReadonlyMap<string, Namespace>,
+): boolean {
+  const from = listener.allowedRoutes.namespaces;
+  if (from.from === "All") return true;
+  if (from.from === "Same") return routeNamespace === gatewayNamespace;
+  const labels = namespaces.get(routeNamespace)?.metadata.labels;
+  return (
+    labels !== undefined &&
+    selectorMatches(from.selector ?? { matchLabels: {}, matchExpressions: [] }, labels)
+  );
+}
+
+/** What in a rule the table cannot serve; each problem names its field. */
+function unsupportedIn(rule: HTTPRouteRule, i: number): string[] {
+  const problems: string[] = [];
+  rule.matches.forEach((m, j) => {
+    const at = `spec.rules[${i}].matches[${j}]`;
+    if (m.path.type !== "Exact" && m.path.type !== "PathPrefix")
+      problems.push(`${at}.path.type ${m.path.type} is not supported (Exact, PathPrefix)`);
+    if ((m.headers ?? []).length > 0) problems.push(`${at}.headers: header matches are not supported`);
+    if ((m.queryParams ?? []).length > 0)
+      problems.push(`${at}.queryParams: query parameter matches are not supported`);
+    if (m.method !== undefined) problems.push(`${at}.method: method matches are not supported`);
+  });
+  for (const f of rule.filters ?? []) problems.push(`spec.rules[${i}].filters: ${f.type} is not supported`);
+  rule.backendRefs.forEach((b, j) => {
+    for (const f of b.filters ?? [])
+      problems.push(`spec.rules[${i}].backendRefs[${j}].filters: ${f.type} is not supported`);
+  });
+  return problems;
+}
+
+interface Attachment {
+  readonly accepted: GatewayCondition;
+  readonly listeners: ListenerState[];
+  /** Hostnames served through this parent; `[]` = any host. */
+  readonly hostnames: string[][];
+}
+
+function attach(
+  route: HTTPRoute,
+  ref: ParentRef,
+  state: GatewayState,
+  namespaces: ReadonlyMap<string, Namespace>,
+): Attachment {
+  const candidates = state.listeners.filter(
+    (l) =>
+      (ref.sectionName === undefined || l.listener.name === ref.sectionName) &&
+      (ref.port === undefined || l.listener.port === ref.port),
+  );
+  if (candidates.length === 0) {
+    const what = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`]
+      .filter(Boolean)
+      .join(" and ");
+    return {
+      accepted: cond(
+        "Accepted",
+        "False",
+        R.NoMatchingParent,
+        `Gateway ${parentKey(ref, route.metadata.namespace)} has no listener with ${what}`,
+      ),
+      listeners: [],
+      hostnames: [],
+    };
+  }
+  const allowed = candidates.filter(
+    (l) =>
+      l.usable &&
+      admitsHTTPRoutes(l.listener) &&
+      namespaceAllowed(l.listener, state.gateway.metadata.namespace, route.metadata.namespace, namespaces),
+  );
+  if (allowed.length === 0) {
+    return {
+      accepted: cond(
+        "Accepted",
+        "False",
+        R.NotAllowedByListeners,
+        `no listener of Gateway ${parentKey(ref, route.metadata.namespace)} allows this route (allowedRoutes, or the listener is not accepted)`,
+      ),
+      listeners: [],
+      hostnames: [],
+    };
+  }
+  const listeners: ListenerState[] = [];
+  const hostnames: string[][] = [];
+  for (const l of allowed) {
+    const names = listenerHostnames(l.listener.hostname, route.spec.hostnames);
+    if (names === undefined) continue;
+    listeners.push(l);
+    hostnames.push(names);
+  }
+  if (listeners.length === 0) {
+    return {
+      accepted: cond(
+        "Accepted",
+        "False",
+        R.NoMatchingListenerHostname,
+        "no hostname of the route matches a listener hostname",
+      ),
+      listeners: [],
+      hostnames: [],
+    };
+  }
+  return { accepted: cond("Accepted", "True", R.Accepted, "Route accepted"), listeners, hostnames };
+}
+
+function translateBackends(
+  route: HTTPRoute,
+  grants: ReferenceGrants,
+): { rules: RouteSpec["rules"]; problem?: GatewayCondition } {
+  const ns = route.metadata.namespace;
+  let problem: GatewayCondition | undefined;
+  const rules = route.spec.rules.map((rule) => {
+    const backendRefs: TranslatedBackendRef[] = [];
+    for (const b of rule.backendRefs) {
+      if (b.group !== "" || b.kind !== "Service") {
+        problem ??= cond(
+          "ResolvedRefs",
+          "False",
+          R.InvalidKind,
+          `backendRef ${b.group || "core"}/${b.kind} ${b.name}: only Services are supported`,
+        );
+        continue;
+      }
+      const refNs = b.namespace ?? ns;
+      if (
+        !grants.allows(
+          { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: ns },
+          { group: "", kind: "Service", namespace: refNs, name: b.name },
+        )
+      ) {
+        problem ??= cond(
+          "ResolvedRefs",
+          "False",
+          R.RefNotPermitted,
+          `Service ${refNs}/${b.name} is in another namespace and no ReferenceGrant there allows it`,
+        );
+        continue;
+      }
+      if (b.port === undefined) {
+        problem ??= cond(
+          "ResolvedRefs",
+          "False",
+          R.UnsupportedValue,
+          `backendRef Service ${refNs}/${b.name} needs a port`,
+        );
+        continue;
+      }
+      backendRefs.push({
+        name: b.name,
+        port: b.port,
+        weight: b.weight,
+        ...(refNs === ns ? {} : { namespace: refNs }),
+      });
+    }
+    return {
+      matches: rule.matches.map((m) => ({
+        path: { type: m.path.type as "Exact" | "PathPrefix", value: m.path.value },
+      })),
+      backendRefs,
+    };
+  });
+  return { rules, ...(problem ? { problem } : {}) };
+}
+
+/** Translates the snapshot's Gateway API objects. Pure, like compile(). */
+export function translateGatewayApi(
+  snapshot: Snapshot,
+  options: GatewayApiOptions,
+  secrets: ReadonlyMap<string, Secret>,
+): GatewayApiTranslation {
+  const grants = new ReferenceGrants(snapshot.referenceGrants ?? []);
+  const judged = judgeGateways(
+    snapshot.gatewayClasses ?? [],
+    snapshot.gateways ?? [],
+    options,
+    secrets,
+    grants,
+  );
+  const namespaces = new Map((snapshot.namespaces ?? []).map((n) => [n.metadata.name, n]));
+  const routes: TranslatedRoute[] = [];
+  const httpRoutes: HTTPRouteTranslation[] = [];
+
+  for (const route of snapshot.httpRoutes ?? []) {
+    const ours = route.spec.parentRefs.filter(
+      (ref) =>
+        ref.group === GATEWAY_GROUP &&
+        ref.kind === "Gateway" &&
+        judged.gateways.has(parentKey(ref, route.metadata.namespace)),
+    );
+    if (ours.length === 0) continue;
+    const unsupported = route.spec.rules.flatMap((rule, i) => unsupportedIn(rule, i));
+    const parents: HTTPRouteTranslation["parents"] = [];
+    const served: string[][] = [];
+    for (const ref of ours) {
+      const state = judged.gateways.get(parentKey(ref, route.metadata.namespace)) as GatewayState;
+      const attachment = attach(route, ref, state, namespaces);
+      if (attachment.accepted.status === "True" && unsupported.length > 0) {
+        parents.push({
+          parentRef: ref,
+          accepted: cond("Accepted", "False", R.UnsupportedValue, unsupported.join("; ")),
+        });
+        continue;
+      }
+      parents.push({ parentRef: ref, accepted: attachment.accepted });
+      for (const l of attachment.listeners) l.attachedRoutes += 1;
+      served.push(...attachment.hostnames);
+    }
+    const backends = translateBackends(route, grants);
+    let translated: TranslatedRoute | undefined;
+    if (served.length > 0) {
+      const anyHost = served.some((names) => names.length === 0);
+      const hostnames = anyHost ? [] : [...new Set(served.flat())].sort();
+      const { namespace, name, generation, creationTimestamp, uid } = route.metadata;
+      translated = {
+        apiVersion: "wsgate.io/v1alpha1",
+        kind: "WebSocketRoute",
+        metadata: {
+          namespace,
+          name: `httproute/${name}`,
+          labels: {},
+          annotations: {},
+          ...(generation === undefined ? {} : { generation }),
+          ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
+          ...(uid === undefined ? {} : { uid }),
+        },
+        spec: { ...DEFAULT_SPEC, hostnames, rules: backends.rules },
+        origin: { kind: "HTTPRoute", namespace, name },
+      };
+      routes.push(translated);
+    }
+    httpRoutes.push({
+      route,
+      parents,
+      ...(backends.problem ? { refProblem: backends.problem } : {}),
+      ...(translated ? { translated } : {}),
+    });
+  }
+
+  const certificates = new Map<string, TlsCertificate>();
+  let defaultCertificate: TlsCertificate | undefined;
+  for (const state of judged.gateways.values()) {
+    for (const l of state.listeners) {
+      if (!l.usable || !l.certificate) continue;
+      const host = l.listener.hostname;
+      if (host === undefined || host === "") defaultCertificate ??= l.certificate;
+      else if (!certificates.has(host)) certificates.set(host, l.certificate);
+    }
+  }
+  return {
+    routes,
+    httpRoutes,
+    classes: judged.classes,
+    gateways: judged.gateways,
+    certificates,
+    ...(defaultCertificate ? { defaultCertificate } : {}),
+  };
+}
+
+/** The Gateway's and its listeners' conditions, once routes were counted. */
+export function gatewayDiagnostics(state: GatewayState): GatewayDiagnostics {
+  const { gateway } = state;
+  const anyAccepted = state.listeners.some((l) => l.conditions.accepted.status === "True");
+  const accepted = state.unsupportedAddress
+    ? cond(
+        "Accepted",
+        "False",
+        R.UnsupportedAddress,
+        "spec.addresses is not supported: the Gateway's address is the wsgate Service's",
+      )
+    : anyAccepted || state.listeners.length === 0
+      ? cond("Accepted", "True", R.Accepted, "Gateway accepted")
+      : cond("Accepted", "False", R.ListenersNotValid, "no listener can be served");
+  const programmed =
+    accepted.status === "True"
+      ? cond("Programmed", "True", R.Programmed, "Served by wsgate's listeners")
+      : cond("Programmed", "False", R.Invalid, "The Gateway is not accepted");
+  return {
+    namespace: gateway.metadata.namespace,
+    name: gateway.metadata.name,
+    ...(gateway.metadata.generation === undefined ? {} : { generation: gateway.metadata.generation }),
+    conditions: [accepted, programmed],
+    listeners: state.listeners.map((l) => ({
+      name: l.listener.name,
+      supportedKinds:
+        admitsHTTPRoutes(l.listener) && l.conditions.accepted.status === "True" ? SUPPORTED_KINDS : [],
+      attachedRoutes: l.attachedRoutes,
+      conditions: [
+        l.conditions.accepted,
+        l.conditions.conflicted,
+        l.conditions.resolvedRefs,
+        l.usable && l.conditions.resolvedRefs.status === "True"
+          ? cond("Programmed", "True", R.Programmed, "Listener programmed")
+          : cond("Programmed", "False", R.Invalid, "The listener cannot be served; see its other conditions"),
+      ],
+    })),
+  };
+}
+
+/**
+ * An HTTPRoute's `status.parents`: the translation's verdicts, refined by compile()'s on
+ * the translated route (an older route's claim, a missing Service, an invalid path).
+ */
+export function httpRouteDiagnostics(
+  t: HTTPRouteTranslation,
+  compiled: { accepted?: GatewayCondition; resolvedRefs?: GatewayCondition } | undefined,
+): HTTPRouteDiagnostics {
+  const resolvedRefs =
+    t.refProblem ??
+    (compiled?.resolvedRefs && compiled.resolvedRefs.status !== "True"
+      ? compiled.resolvedRefs
+      : cond("ResolvedRefs", "True", R.ResolvedRefs, "All references resolved"));
+  const parents: RouteParentDiagnostics[] = t.parents.map((p) => ({
+    parentRef: p.parentRef,
+    conditions: [
+      p.accepted.status === "True" && compiled?.accepted && compiled.accepted.status !== "True"
+        ? compiled.accepted
+        : p.accepted,
+      resolvedRefs,
+    ],
+  }));
+  const { namespace, name, generation } = t.route.metadata;
+  return { namespace, name, ...(generation === undefined ? {} : { generation }), parents };
+}

@@ -1,0 +1,32 @@
+/**
+ * Routes translated from another API (Gateway API HTTPRoutes; Ingresses) into the
+ * WebSocketRoute model, so that compile() stays one path: one table, one conflict rule
+ * (the older claim wins, across kinds), one set of route settings.
+ */
+import type { BackendRef, WebSocketRoute } from "../api/route.js";
+
+/** The object a translated route came from: where its diagnostics are written back. */
+export interface RouteOrigin {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A backendRef that may name a Service of another namespace (allowed by a ReferenceGrant). */
+export type TranslatedBackendRef = BackendRef & { readonly namespace?: string };
+
+/**
+ * A WebSocketRoute built by a translator. Its `metadata.name` is `kind/name` in lower
+ * case (`httproute/chat`): no Kubernetes name holds a slash, so it never collides with a
+ * WebSocketRoute, and it is what metrics and logs show as the route.
+ */
+export type TranslatedRoute = WebSocketRoute & { readonly origin: RouteOrigin };
+
+export function isTranslated(route: object): route is TranslatedRoute {
+  return "origin" in route;
+}
+
+/** The namespace of a backendRef's Service: its own, else the route's. */
+export function backendNamespace(ref: BackendRef, routeNamespace: string): string {
+  return (ref as TranslatedBackendRef).namespace ?? routeNamespace;
+}

@@ -1,0 +1,355 @@
+/**
+ * The main thread's side of `--workers N`: starts N data-plane worker threads, sends
+ * each published table to every one of them, answers for them to the outside (one
+ * /metrics, readiness once every worker serves a table, per-worker generations for
+ * /debug/config), restarts a worker that dies, and drains them all on shutdown.
+ *
+ * Ports: the first worker binds the configured addresses (port 0 included) and reports
+ * the ports it got; the others bind those same ports with `reusePort`. A restarted worker
+ * binds the ports already in use by its siblings.
+ */
+import { existsSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
+import { pino } from "pino";
+import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
+import type { ServeConfig } from "../config/config.js";
+import { channels } from "../dataplane/events.js";
+import type { HealthView } from "../dataplane/balancer.js";
+import type { Logger } from "../observability/logger.js";
+import type { RoutingTable } from "../routing/table.js";
+import type { FromWorker, ToWorker, WorkerStart, WorkerStats, WorkerTable } from "./protocol.js";
+import {
+  SharedEndpointStates,
+  SlotAllocator,
+  clearWorkerColumn,
+  createEndpointMemory,
+  type EndpointMemory,
+} from "./shared-endpoints.js";
+import { clearWorkerLimits, createLimitsMemory, SharedLimits, type LimitsMemory } from "./shared-limits.js";
+import { tableToMessage } from "./table-transfer.js";
+
+/**
+ * The worker's compiled entry point. From the TypeScript sources (tests) it is the built
+ * one in dist/: worker threads run JavaScript, so `npm run build` comes first.
+ */
+function workerEntry(): URL {
+  const sibling = new URL("./worker-main.js", import.meta.url);
+  if (existsSync(sibling)) return sibling;
+  return new URL("../../dist/workers/worker-main.js", import.meta.url);
+}
+
+/** How long a scrape waits for a worker's numbers before leaving it out. */
+const STATS_TIMEOUT_MS = 2_000;
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  /** The generation this worker serves; 0 until its first table. */
+  generation: number;
+  connections: number;
+  listening: boolean;
+  /** Set while the worker is being replaced or shut down: its exit is expected. */
+  exiting: boolean;
+}
+
+export interface WorkerPoolOptions {
+  readonly config: ServeConfig;
+  readonly count: number;
+  /** Where worker log lines are written: the main logger's stream, as they are already JSON. */
+  readonly logger: Logger;
+  /** Active health verdicts (the main thread's prober), copied into shared memory for workers. */
+  readonly health: HealthView;
+}
+
+export class WorkerPool {
+  readonly count: number;
+  /** Read-only view of every worker's endpoint counts, ejection and health. */
+  readonly states: SharedEndpointStates;
+  /** Read-only view of the shared limits. */
+  readonly limits: SharedLimits;
+  readonly #config: ServeConfig;
+  readonly #logger: Logger;
+  readonly #health: HealthView;
+  readonly #endpoints: EndpointMemory;
+  readonly #limitsMemory: LimitsMemory;
+  readonly #allocator: SlotAllocator;
+  readonly #workers: Slot[] = [];
+  readonly #statsWaiters = new Map<number, (stats: WorkerStats & { worker: number }) => void>();
+  readonly #unsubscribe: () => void;
+  #nextStatsId = 1;
+  #table: WorkerTable | undefined;
+  #ports: { http: number; https: number } | undefined;
+  #stopping = false;
+  #restarts = 0;
+  #restartCounter: Counter | undefined;
+
+  constructor(options: WorkerPoolOptions) {
+    this.count = options.count;
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#health = options.health;
+    this.#endpoints = createEndpointMemory(options.count);
+    this.#limitsMemory = createLimitsMemory(options.count);
+    this.#allocator = new SlotAllocator(this.#endpoints);
+    this.states = new SharedEndpointStates(this.#endpoints, -1);
+    this.limits = new SharedLimits(this.#limitsMemory, -1);
+    // Health verdicts change on the main thread (the prober runs here): copy each one.
+    const onHealth = (): void => this.#syncHealth();
+    channels.endpointHealth.subscribe(onHealth);
+    this.#unsubscribe = () => channels.endpointHealth.unsubscribe(onHealth);
+  }
+
+  /** Restarts so far (`wsgate_worker_restarts_total`). */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts every worker; resolves with the traffic addresses once all of them listen. */
+  async start(): Promise<{ http: AddressInfo; https: AddressInfo }> {
+    const { httpListen, httpsListen } = this.#config;
+    const first = await this.#spawn(0, httpListen, httpsListen);
+    this.#ports = first;
+    await Promise.all(
+      Array.from({ length: this.count - 1 }, (_, i) =>
+        this.#spawn(i + 1, { ...httpListen, port: first.http }, { ...httpsListen, port: first.https }),
+      ),
+    );
+    const family = (host: string): string => (host.includes(":") ? "IPv6" : "IPv4");
+    return {
+      http: { address: httpListen.host, family: family(httpListen.host), port: first.http },
+      https: { address: httpsListen.host, family: family(httpsListen.host), port: first.https },
+    };
+  }
+
+  /** Sends a published table (with endpoint slots) to every worker. */
+  publish(table: RoutingTable): void {
+    const ids = new Set<string>();
+    for (const route of table.routes)
+      for (const rule of route.rules)
+        for (const backend of rule.backends) for (const e of backend.endpoints) ids.add(e.id);
+    const unassigned = this.#allocator.assign(ids, table.generation);
+    if (unassigned.length > 0)
+      this.#logger.warn(
+        { event: "endpoint_slots_full", endpoints: unassigned.length },
+        "shared endpoint memory is full: these endpoints are balanced per worker",
+      );
+    this.#allocator.collect(this.#oldestServed());
+    this.states.setSlots(this.#allocator.slots);
+    this.#syncHealth();
+    this.#table = { table: tableToMessage(table), slots: [...this.#allocator.slots] };
+    const message: ToWorker = { type: "table", ...this.#table };
+    for (const slot of this.#workers) slot.worker.postMessage(message);
+  }
+
+  /** Ready once every worker serves a table (generation > 0). */
+  ready(): boolean {
+    return this.#workers.length === this.count && this.#workers.every((w) => w.listening && w.generation > 0);
+  }
+
+  /** For /debug/config: the generation and connections of each worker (connections as of the last scrape). */
+  view(): { worker: number; threadId: number; generation: number; connections: number }[] {
+    return this.#workers.map((w) => ({
+      worker: w.index,
+      threadId: w.worker.threadId,
+      generation: w.generation,
+      connections: w.connections,
+    }));
+  }
+
+  /**
+   * What /metrics serves: the main registry (process metrics, table generation, compile
+   * times, watch restarts, backend health) and every worker's data-plane metrics, summed
+   * under the same names, plus `wsgate_worker_connections_active{worker}` and
+   * `wsgate_worker_restarts_total`.
+   */
+  metricsSource(main: Registry): Pick<Registry, "metrics" | "contentType"> {
+    const perWorker = new Gauge({
+      name: "wsgate_worker_connections_active",
+      help: "Established WebSocket connections per data-plane worker thread",
+      labelNames: ["worker"],
+      registers: [main],
+    });
+    this.#restartCounter = new Counter({
+      name: "wsgate_worker_restarts_total",
+      help: "Data-plane worker threads restarted after they died (their connections were lost)",
+      registers: [main],
+    });
+    this.#restartCounter.inc(this.#restarts);
+    return {
+      contentType: main.contentType,
+      metrics: async () => {
+        const stats = await this.stats();
+        perWorker.reset();
+        for (const s of stats) perWorker.set({ worker: String(s.worker) }, s.connections);
+        const all = [await main.getMetricsAsJSON(), ...stats.map((s) => s.metrics)];
+        return AggregatorRegistry.aggregate(all).metrics();
+      },
+    };
+  }
+
+  /** Every worker's metrics and counts; a worker that does not answer in time is left out. */
+  async stats(): Promise<(WorkerStats & { worker: number })[]> {
+    const answers = await Promise.all(
+      this.#workers.map(
+        (slot) =>
+          new Promise<(WorkerStats & { worker: number }) | undefined>((resolve) => {
+            const id = this.#nextStatsId++;
+            const timer = setTimeout(() => {
+              this.#statsWaiters.delete(id);
+              resolve(undefined);
+            }, STATS_TIMEOUT_MS);
+            this.#statsWaiters.set(id, (stats) => {
+              clearTimeout(timer);
+              resolve(stats);
+            });
+            slot.worker.postMessage({ type: "stats", id } satisfies ToWorker);
+          }),
+      ),
+    );
+    return answers.filter((a) => a !== undefined);
+  }
+
+  /**
+   * Shutdown: every worker stops accepting and closes its connections with 1001 spread
+   * over `windowMs` — together one cohort at one rate — then the threads end.
+   */
+  async drain(windowMs: number): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      this.#workers.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            slot.exiting = true;
+            // A worker that cannot finish its drain is ended after the window and a margin.
+            const timer = setTimeout(
+              () => void slot.worker.terminate().then(() => resolve()),
+              windowMs + 10_000,
+            );
+            slot.worker.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            slot.worker.on("message", (m: FromWorker) => {
+              if (m.type === "drained") void slot.worker.terminate();
+            });
+            slot.worker.postMessage({ type: "drain", windowMs } satisfies ToWorker);
+          }),
+      ),
+    );
+    this.#unsubscribe();
+  }
+
+  /** Ends a worker abruptly, as a crash would (tests: the pool must restart it). */
+  kill(index: number): Promise<number> {
+    const slot = this.#workers[index];
+    if (!slot) throw new Error(`no worker ${index}`);
+    return slot.worker.terminate();
+  }
+
+  /** Resolves once every worker serves at least `generation` (tests, readiness). */
+  async waitForGeneration(generation: number): Promise<void> {
+    while (!(this.#workers.length === this.count && this.#workers.every((w) => w.generation >= generation))) {
+      await new Promise<void>((resolve) => this.#generationWaiters.push(resolve));
+    }
+  }
+
+  readonly #generationWaiters: (() => void)[] = [];
+
+  #oldestServed(): number {
+    return this.#workers.reduce((min, w) => Math.min(min, w.generation), Infinity);
+  }
+
+  #syncHealth(): void {
+    for (const [id, slot] of this.#allocator.slots) {
+      Atomics.store(this.#endpoints.unhealthy, slot, this.#health.isHealthy(id) ? 0 : 1);
+    }
+  }
+
+  /** Starts worker `index` and resolves with the ports it listens on. */
+  #spawn(
+    index: number,
+    http: { host: string; port: number },
+    https: { host: string; port: number },
+  ): Promise<{ http: number; https: number }> {
+    const start: WorkerStart = {
+      index,
+      config: this.#config,
+      logLevel: this.#logger.level,
+      http,
+      https,
+      endpoints: this.#endpoints,
+      limits: this.#limitsMemory,
+      ...(this.#table ? { table: this.#table } : {}),
+    };
+    const worker = new Worker(workerEntry(), { workerData: start, name: `wsgate-worker-${index}` });
+    const slot: Slot = { index, worker, generation: 0, connections: 0, listening: false, exiting: false };
+    this.#workers[index] = slot;
+    const stream = (this.#logger as unknown as Record<symbol, { write(s: string): void } | undefined>)[
+      pino.symbols.streamSym
+    ];
+    return new Promise((resolve, reject) => {
+      worker.on("message", (m: FromWorker) => {
+        switch (m.type) {
+          case "listening":
+            slot.listening = true;
+            resolve({ http: m.http, https: m.https });
+            return;
+          case "failed":
+            slot.exiting = true;
+            void worker.terminate();
+            reject(new Error(`worker ${index} could not listen: ${m.error}`));
+            return;
+          case "served":
+            slot.generation = m.generation;
+            for (const wake of this.#generationWaiters.splice(0)) wake();
+            return;
+          case "logs":
+            if (stream) stream.write(m.lines);
+            else process.stdout.write(m.lines);
+            return;
+          case "stats": {
+            slot.connections = m.connections;
+            const waiter = this.#statsWaiters.get(m.id);
+            this.#statsWaiters.delete(m.id);
+            waiter?.({
+              worker: index,
+              metrics: m.metrics,
+              connections: m.connections,
+              generation: m.generation,
+            });
+            return;
+          }
+        }
+      });
+      worker.on("error", (err) => {
+        this.#logger.error({ event: "worker_error", worker: index, err }, "data-plane worker failed");
+        if (!slot.listening) reject(err);
+      });
+      worker.on("exit", (code) => this.#onExit(slot, code));
+    });
+  }
+
+  #onExit(slot: Slot, code: number): void {
+    if (this.#stopping || slot.exiting || this.#workers[slot.index] !== slot) return;
+    // Its connections died with it: forget what it counted, then start a replacement on the same ports.
+    clearWorkerColumn(this.#endpoints, slot.index);
+    clearWorkerLimits(this.#limitsMemory, slot.index);
+    this.#restarts++;
+    this.#restartCounter?.inc();
+    this.#logger.error(
+      { event: "worker_restarted", worker: slot.index, exitCode: code, restarts: this.#restarts },
+      "data-plane worker died; its connections are lost; restarting it",
+    );
+    const ports = this.#ports;
+    if (!ports) return;
+    const { httpListen, httpsListen } = this.#config;
+    this.#spawn(slot.index, { ...httpListen, port: ports.http }, { ...httpsListen, port: ports.https }).catch(
+      (err: Error) =>
+        this.#logger.error(
+          { event: "worker_restart_failed", worker: slot.index, err },
+          "worker restart failed",
+        ),
+    );
+  }
+}

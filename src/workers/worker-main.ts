@@ -1,0 +1,150 @@
+/**
+ * A data-plane worker thread: the gateway, its traffic listeners (with `reusePort`, on
+ * the same ports as its siblings), metrics on its own registry and logs — fed with the
+ * tables the main thread publishes. Connection counts, limits, ejection and health are
+ * read and written in shared memory, so every worker balances and limits as one gateway.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { Registry } from "prom-client";
+import { TrustedProxies } from "../dataplane/client-identity.js";
+import { Gateway } from "../dataplane/gateway.js";
+import { logDataplaneEvents } from "../observability/log-events.js";
+import { createLogger } from "../observability/logger.js";
+import { Metrics } from "../observability/metrics.js";
+import { EMPTY_TABLE, type RoutingTable } from "../routing/table.js";
+import type { FromWorker, ToWorker, WorkerStart, WorkerTable } from "./protocol.js";
+import { createTrafficListeners } from "./listeners.js";
+import { SharedEndpointStates, SharedHealthView } from "./shared-endpoints.js";
+import { SharedLimits } from "./shared-limits.js";
+import { tableFromMessage } from "./table-transfer.js";
+
+/** Metrics the main thread owns: a worker's copies would be summed into nonsense. */
+const MAIN_THREAD_METRICS = new Set([
+  "wsgate_routing_table_generation",
+  "wsgate_routing_compile_duration_seconds",
+  "wsgate_watch_restarts_total",
+  "wsgate_backend_healthy",
+]);
+
+const port = parentPort;
+if (!port) throw new Error("worker-main.js runs as a worker thread of wsgate serve --workers");
+const start = workerData as WorkerStart;
+const { config, index } = start;
+const post = (message: FromWorker): void => port.postMessage(message);
+
+// Log lines go to the main thread, batched per turn of the event loop, and are written
+// there to the process's log stream: one stream, lines never interleaved mid-line.
+let pending = "";
+const logger = createLogger(start.logLevel as Parameters<typeof createLogger>[0], {
+  write(line: string) {
+    if (pending === "") setImmediate(flushLogs);
+    pending += line;
+  },
+}).child({ worker: index });
+function flushLogs(): void {
+  if (pending === "") return;
+  post({ type: "logs", lines: pending });
+  pending = "";
+}
+
+// The table in force and its listeners (the HTTPS listener re-reads its default certificate).
+let current: RoutingTable = EMPTY_TABLE;
+const publishListeners = new Set<() => void>();
+const tables = {
+  get current(): RoutingTable {
+    return current;
+  },
+};
+
+const states = new SharedEndpointStates(start.endpoints, index);
+let slots: ReadonlyMap<string, number> = new Map();
+const gateway = new Gateway({
+  tables,
+  states,
+  limits: new SharedLimits(start.limits, index),
+  health: new SharedHealthView(start.endpoints, () => slots),
+  trustedProxies: new TrustedProxies(config.trustedProxies),
+  clientAddressHeader: config.clientAddressHeader,
+  underscoresInHeaders: config.underscoresInHeaders,
+});
+const registry = new Registry();
+new Metrics(
+  {
+    connections: gateway.connections,
+    onPublish: () => () => {},
+    defaultMetrics: false,
+  },
+  registry,
+);
+const stopLogging = logDataplaneEvents(logger);
+
+function install(message: WorkerTable): void {
+  // Slots first: a handshake that picks from the new table must find its endpoints' slots.
+  slots = new Map(message.slots);
+  states.setSlots(slots);
+  current = tableFromMessage(message.table, config.allowCrossNamespaceHostnames);
+  for (const listener of publishListeners) listener();
+  const draining = gateway.reconcile(current);
+  if (draining > 0)
+    logger.info(
+      { event: "drain_scheduled", connections: draining },
+      "draining connections of endpoints that left",
+    );
+  post({ type: "served", generation: current.generation });
+}
+
+const listeners = createTrafficListeners({
+  config,
+  gateway,
+  trustedProxies: new TrustedProxies(config.trustedProxies),
+  tables,
+  onPublish(listener) {
+    publishListeners.add(listener);
+    return () => publishListeners.delete(listener);
+  },
+});
+
+async function drain(windowMs: number): Promise<void> {
+  const closing = listeners.close();
+  logger.info(
+    { event: "draining", connections: gateway.connections.size, windowMs },
+    "closing connections with 1001",
+  );
+  await gateway.drainAll(windowMs);
+  await closing;
+  gateway.stop();
+  stopLogging();
+  flushLogs();
+  post({ type: "drained" });
+}
+
+port.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "table":
+      return install(message);
+    case "stats":
+      registry.getMetricsAsJSON().then((metrics) =>
+        post({
+          type: "stats",
+          id: message.id,
+          metrics: metrics.filter((m) => !MAIN_THREAD_METRICS.has(m.name)),
+          connections: gateway.connections.size,
+          generation: current.generation,
+        }),
+      );
+      return;
+    case "drain":
+      void drain(message.windowMs);
+      return;
+  }
+});
+
+if (start.table) install(start.table);
+gateway.start();
+listeners.listen(start.http, start.https, true).then(
+  (addresses) => post({ type: "listening", http: addresses.http.port, https: addresses.https.port }),
+  (err: Error) => {
+    flushLogs();
+    post({ type: "failed", error: err.message });
+  },
+);
