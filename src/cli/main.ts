@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `wsgate` command: `serve` and `validate`. Reads argv and the environment
+ * The `wsgate` command: `serve`, `validate` and `convert`. Reads argv and the environment
  * once, handles signals, and exits with a meaningful status.
  */
 import { readFileSync } from "node:fs";
 import { ConfigError, SERVE_HELP, parseServeConfig } from "../config/config.js";
 import { createLogger } from "../observability/logger.js";
+import { CONVERT_EXIT, convertManifests, type ConvertInput } from "./convert.js";
 import { startServe } from "./serve.js";
 import { validateFiles } from "./validate.js";
 
@@ -14,6 +15,8 @@ const HELP = `Usage: wsgate <command> [options]
 Commands:
   serve      run the gateway (see wsgate serve --help)
   validate   check manifests offline: wsgate validate FILE...; exit 1 on errors
+  convert    Ingress (+ ingress-nginx annotations) → WebSocketRoutes: wsgate convert
+             [FILE...] (none or -: stdin); exit 3 if something could not be carried over
   version    print the version (also --version)
 `;
 
@@ -64,6 +67,52 @@ function validate(argv: string[]): number {
   return report.ok ? 0 : 1;
 }
 
+const CONVERT_HELP = `Usage: wsgate convert [FILE...] [--to websocketroute]
+
+Reads Ingress manifests (files, or stdin when none or -) and prints equivalent
+WebSocketRoutes, with a "# dropped:" comment for each annotation, path or field that
+could not be carried over. Services in the input resolve named ports.
+Exit status: 0 all converted, 3 something dropped, 1 unreadable or invalid input.
+`;
+
+function convert(argv: string[]): number {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(CONVERT_HELP);
+    return 0;
+  }
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--to" || arg.startsWith("--to=")) {
+      const target = arg === "--to" ? argv[++i] : arg.slice("--to=".length);
+      if (target === "websocketroute") continue;
+      process.stderr.write(
+        `wsgate convert: --to ${target ?? ""}: only websocketroute is available (gateway-api comes with Gateway API support)\n`,
+      );
+      return 2;
+    }
+    files.push(arg);
+  }
+  const inputs: ConvertInput[] = [];
+  for (const file of files.length === 0 ? ["-"] : files) {
+    try {
+      inputs.push({ name: file, text: readFileSync(file === "-" ? 0 : file, "utf8") });
+    } catch (err) {
+      process.stderr.write(`wsgate convert: ${file}: cannot read: ${(err as Error).message}\n`);
+      return CONVERT_EXIT.failed;
+    }
+  }
+  const result = convertManifests(inputs);
+  process.stdout.write(result.output);
+  for (const e of result.errors) process.stderr.write(`wsgate convert: ${e}\n`);
+  if (result.errors.length > 0) return CONVERT_EXIT.failed;
+  if (result.ingresses === 0) {
+    process.stderr.write("wsgate convert: no Ingress in the input\n");
+    return CONVERT_EXIT.failed;
+  }
+  return result.dropped ? CONVERT_EXIT.dropped : CONVERT_EXIT.converted;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -71,6 +120,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "validate":
       return validate(rest);
+    case "convert":
+      return convert(rest);
     case "version":
     case "--version":
       process.stdout.write(`wsgate ${version()}\n`);
