@@ -7,7 +7,8 @@
  * expected.yaml is written by hand from DESIGN.md §3 and reviewed. Conditions carry a
  * `message` only where the message matters; the comparison ignores it elsewhere.
  * A case may hold an `options.yaml` with compile options beyond those (e.g.
- * `allowCrossNamespaceHostnames: true`).
+ * `allowCrossNamespaceHostnames: true`). Ingresses of our classes add an `ingress` list: served or not,
+ * and the Events (`reason: message`) they get.
  * `UPDATE_FIXTURES=1` rewrites the expected files from the current output (keeping the
  * probes' hosts and paths and which messages are checked) — review the diff before committing.
  */
@@ -65,6 +66,8 @@ interface Serialized {
   /** SNI name → `namespace/secret`. */
   tls: Record<string, string>;
   probes: Probe[];
+  /** Ingresses of our classes: whether served, and the Events they get. */
+  ingress?: { ingress: string; served: boolean; events: string[] }[];
 }
 
 /** Turns a CompileResult into the plain shape of expected.yaml; probes are evaluated against the table. */
@@ -113,6 +116,15 @@ function serialize(
       const match = result.table.match(host, path);
       return { host, path, expect: match ? match.rule.key : null };
     }),
+    ...(result.ingress && result.ingress.length > 0
+      ? {
+          ingress: result.ingress.map((i) => ({
+            ingress: `${i.namespace}/${i.name}`,
+            served: i.served,
+            events: i.notices.map((n) => `${n.reason}: ${n.message}`),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -172,6 +184,7 @@ function readExpected(path: string): Serialized {
     routes: expected.routes ?? [],
     tls: expected.tls ?? {},
     probes: expected.probes ?? [],
+    ...(expected.ingress ? { ingress: expected.ingress } : {}),
   };
 }
 
@@ -280,6 +293,8 @@ describe("compile is deterministic", () => {
         services: shuffled(snapshot.services, seed + 100),
         endpointSlices: shuffled(snapshot.endpointSlices, seed + 200),
         secrets: shuffled(snapshot.secrets, seed + 300),
+        ingresses: shuffled(snapshot.ingresses ?? [], seed + 400),
+        ingressClasses: shuffled(snapshot.ingressClasses ?? [], seed + 500),
       };
       expect(serialize(compile(unsorted, c.options), probes, c.parseErrors)).toEqual(reference);
     }

@@ -26,6 +26,13 @@ import {
   type Namespace,
   type ReferenceGrant,
 } from "./gateway-api.js";
+import {
+  INGRESS_API_VERSION,
+  ingressClassSchema,
+  ingressSchema,
+  type Ingress,
+  type IngressClass,
+} from "./ingress.js";
 import { ROUTE_API_VERSION, ROUTE_KIND, webSocketRouteSchema, type WebSocketRoute } from "./route.js";
 
 /** Every kind the object store holds. */
@@ -39,7 +46,9 @@ export type KubeObject =
   | HTTPRoute
   | ReferenceGrant
   | BackendTLSPolicy
-  | Namespace;
+  | Namespace
+  | Ingress
+  | IngressClass;
 export type Kind = KubeObject["kind"];
 export const KINDS: readonly Kind[] = [
   "WebSocketRoute",
@@ -52,6 +61,8 @@ export const KINDS: readonly Kind[] = [
   "ReferenceGrant",
   "BackendTLSPolicy",
   "Namespace",
+  "Ingress",
+  "IngressClass",
 ];
 
 export type ParseResult =
@@ -70,6 +81,8 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   [`${GATEWAY_API_VERSION} ReferenceGrant`]: referenceGrantSchema,
   [`${GATEWAY_API_VERSION} BackendTLSPolicy`]: backendTlsPolicySchema,
   "v1 Namespace": namespaceSchema,
+  [`${INGRESS_API_VERSION} Ingress`]: ingressSchema,
+  [`${INGRESS_API_VERSION} IngressClass`]: ingressClassSchema,
 };
 
 /** Formats zod issues as `path: message` lines that point at the offending field. */

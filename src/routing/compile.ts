@@ -13,6 +13,7 @@ import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostna
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import { gatewayDiagnostics, httpRouteDiagnostics, translateGatewayApi } from "./gateway-api/translate.js";
+import { ingressDiagnostics, translateIngresses, type IngressDiagnostics } from "./ingress/routes.js";
 import { matchesOf, routeSettings, semanticProblems } from "./route-settings.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
@@ -41,6 +42,8 @@ export interface CompileOptions {
   readonly allowCrossNamespaceHostnames?: boolean;
   /** Gateway API: which GatewayClasses are ours and which listener ports are served. */
   readonly gatewayApi?: GatewayApiOptions;
+  /** `--watch-ingress-without-class`: class-less Ingresses are served even when no class of ours is the default. */
+  readonly watchIngressWithoutClass?: boolean;
 }
 
 /** Without options: the default controller name, listener ports 80 and 443. */
@@ -58,6 +61,8 @@ export interface CompileResult {
   readonly defaultTlsProblem?: string;
   /** Status of the Gateway API objects (GatewayClasses, Gateways, HTTPRoutes) of our class. */
   readonly gatewayApi: GatewayApiDiagnostics;
+  /** The Ingresses of our classes, sorted by `namespace/name`, with what their Events must say. */
+  readonly ingress?: readonly IngressDiagnostics[];
 }
 
 type AnyRoute = WebSocketRoute | InvalidRoute;
@@ -220,7 +225,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     options.gatewayApi ?? DEFAULT_GATEWAY_API_OPTIONS,
     lookup.secrets,
   );
-  const oldestFirst = [...snapshot.routes, ...gatewayApi.routes].sort(byAge);
+  const ingress = translateIngresses(snapshot, {
+    ingressClass: options.ingressClass,
+    watchIngressWithoutClass: options.watchIngressWithoutClass === true,
+  });
+  const oldestFirst = [...snapshot.routes, ...gatewayApi.routes, ...ingress.routes].sort(byAge);
   // Hostname ownership by namespace is the WebSocketRoute tenancy rule; Gateway API routes
   // are admitted by their listeners' allowedRoutes instead, the admin's tool for that.
   const ownership = new HostnameOwnership(
@@ -421,6 +430,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     }),
     diagnostics,
     gatewayApi: gatewayApiDiagnostics(gatewayApi, diagnostics),
+    ingress: ingressDiagnostics(ingress, diagnostics),
     ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
   };
 }

@@ -4,6 +4,7 @@
  * request and keep using that table for the whole handshake.
  */
 import type { GatewayApiDiagnostics } from "./gateway-api/conditions.js";
+import type { IngressDiagnostics } from "./ingress/routes.js";
 import type { RouteDiagnostics, RoutingTable } from "./table.js";
 import { EMPTY_TABLE } from "./table.js";
 
@@ -15,6 +16,8 @@ export interface Publication {
   readonly defaultTlsProblem?: string;
   /** Status of the Gateway API objects of our GatewayClasses (absent: none compiled). */
   readonly gatewayApi?: GatewayApiDiagnostics;
+  /** The Ingresses of our classes and what their Events must say (absent: none compiled). */
+  readonly ingress?: readonly IngressDiagnostics[];
 }
 
 interface Waiter {

@@ -18,6 +18,8 @@ export interface RecompilerOptions {
   readonly allowCrossNamespaceHostnames?: boolean;
   /** Gateway API: our GatewayClasses' controllerName and the listener ports served. */
   readonly gatewayApi?: GatewayApiOptions;
+  /** `--watch-ingress-without-class`. */
+  readonly watchIngressWithoutClass?: boolean;
   readonly holdOffMs?: number;
   readonly maxDelayMs?: number;
 }
@@ -29,6 +31,7 @@ export class Recompiler {
   readonly #defaultTlsSecret: string | undefined;
   readonly #allowCrossNamespaceHostnames: boolean;
   readonly #gatewayApi: GatewayApiOptions | undefined;
+  readonly #watchIngressWithoutClass: boolean;
   readonly #holdOffMs: number;
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -42,6 +45,7 @@ export class Recompiler {
     this.#defaultTlsSecret = options.defaultTlsSecret;
     this.#allowCrossNamespaceHostnames = options.allowCrossNamespaceHostnames ?? false;
     this.#gatewayApi = options.gatewayApi;
+    this.#watchIngressWithoutClass = options.watchIngressWithoutClass ?? false;
     this.#holdOffMs = options.holdOffMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 500;
   }
@@ -69,6 +73,7 @@ export class Recompiler {
       ...(this.#defaultTlsSecret === undefined ? {} : { defaultTlsSecret: this.#defaultTlsSecret }),
       allowCrossNamespaceHostnames: this.#allowCrossNamespaceHostnames,
       ...(this.#gatewayApi === undefined ? {} : { gatewayApi: this.#gatewayApi }),
+      watchIngressWithoutClass: this.#watchIngressWithoutClass,
     });
     this.#holder.publish({ ...result, compileMs: performance.now() - started });
   }

@@ -12,6 +12,7 @@ import type {
   Namespace,
   ReferenceGrant,
 } from "../api/gateway-api.js";
+import type { Ingress, IngressClass } from "../api/ingress.js";
 import type { EndpointSlice, Secret, Service } from "../api/objects.js";
 import { KINDS, type Kind, type KubeObject } from "../api/parse.js";
 import type { WebSocketRoute } from "../api/route.js";
@@ -43,6 +44,9 @@ export interface Snapshot {
   readonly backendTLSPolicies?: readonly BackendTLSPolicy[];
   /** Namespaces (their labels): for Gateway listeners' `allowedRoutes` selectors. */
   readonly namespaces?: readonly Namespace[];
+  /** networking.k8s.io/v1 (absent means none): translated into routes by compile(). */
+  readonly ingresses?: readonly Ingress[];
+  readonly ingressClasses?: readonly IngressClass[];
 }
 
 export function isInvalidRoute(route: WebSocketRoute | InvalidRoute): route is InvalidRoute {
@@ -100,6 +104,8 @@ export class ObjectStore {
       referenceGrants: this.#sorted("ReferenceGrant") as ReferenceGrant[],
       backendTLSPolicies: this.#sorted("BackendTLSPolicy") as BackendTLSPolicy[],
       namespaces: this.#sorted("Namespace") as Namespace[],
+      ingresses: this.#sorted("Ingress") as Ingress[],
+      ingressClasses: this.#sorted("IngressClass") as IngressClass[],
     });
   }
 
