@@ -14,6 +14,7 @@ import {
   echoPods,
   gatewaysSettled,
   kubectl,
+  note,
   readyEchoPods,
   scaleEcho,
   waitFor,
@@ -62,6 +63,7 @@ it("rolls the backend under 300 clients: each closed with the drain code spread 
   expect(answers.filter((a) => a !== "after the rollout")).toEqual([]);
 
   // Each old Pod's connections were closed spread over the drain window, not at once.
+  const spans: Record<string, number> = {};
   for (const pod of oldPods) {
     const times = clients
       .flatMap((c) => c.closes.filter((r) => r.pod === pod).map((r) => r.at))
@@ -69,7 +71,14 @@ it("rolls the backend under 300 clients: each closed with the drain code spread 
     expect(times.length).toBeGreaterThan(CLIENTS / oldPods.length / 2);
     const first = times[0] as number;
     const last = times[times.length - 1] as number;
+    spans[pod] = last - first;
     expect(last - first).toBeGreaterThan(0.5 * ROUTE_DRAIN_MS);
     expect(times.filter((t) => t - first < ROUTE_DRAIN_MS / 4).length).toBeLessThan(0.6 * times.length);
   }
+  note("backend-rollout", {
+    clients: clients.length,
+    closes: clients.reduce((n, c) => n + c.closes.length, 0),
+    closeSpanMsPerOldPod: spans,
+    maxReconnectAttempts: Math.max(...clients.flatMap((c) => c.reconnectAttempts)),
+  });
 });

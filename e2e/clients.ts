@@ -11,11 +11,18 @@ export interface Client {
   readonly socket: WebSocket;
   /** The echo Pod serving it. */
   readonly pod: string;
+  /** The echo Pod's node. */
+  readonly node: string;
+  /**
+   * Where the gateway's upstream leg came from, as the echo Pod saw it: a gateway
+   * Pod's IP on the same node, its node's IP across nodes (see servingGateway()).
+   */
+  readonly peer: string;
   /** Resolves with the close code and when it arrived (ms since the epoch). */
   readonly closed: Promise<{ code: number; at: number }>;
 }
 
-/** Opens a WebSocket to /echo through the gateway and asks the backend who it is. */
+/** Opens a WebSocket to /echo through the gateway and asks the backend who and where it is. */
 export function connect(path = "/echo"): Promise<Client> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${GATEWAY_URL}${path}`, { handshakeTimeout: 10_000 });
@@ -27,8 +34,11 @@ export function connect(path = "/echo"): Promise<Client> {
     );
     socket.once("error", reject);
     socket.once("open", () => {
-      socket.once("message", (data) => resolve({ socket, pod: String(data), closed }));
-      socket.send("whoami");
+      socket.once("message", (data) => {
+        const { pod, node, peer } = JSON.parse(String(data)) as Whence;
+        resolve({ socket, pod, node, peer, closed });
+      });
+      socket.send("whence");
     });
   });
 }
@@ -59,11 +69,6 @@ export interface Whence {
   readonly pod: string;
   readonly node: string;
   readonly peer: string;
-}
-
-/** Asks the echo Pod behind `socket` where it runs and where the connection came from. */
-export async function whence(socket: WebSocket): Promise<Whence> {
-  return JSON.parse(await ask(socket, "whence")) as Whence;
 }
 
 export function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
@@ -102,6 +107,8 @@ export interface CloseRecord {
   readonly at: number;
   /** The echo Pod the closed connection was on. */
   readonly pod: string;
+  /** Where its upstream leg came from (Client.peer): names the gateway replica. */
+  readonly peer: string;
 }
 
 /**
@@ -147,7 +154,7 @@ export class FollowedClient {
     });
     void client.closed.then(async ({ code, at }) => {
       if (this.#stopped) return;
-      this.closes.push({ code, at, pod: client.pod });
+      this.closes.push({ code, at, pod: client.pod, peer: client.peer });
       try {
         const { client: next, attempts } = await reconnect();
         if (this.#stopped) {

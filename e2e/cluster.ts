@@ -254,6 +254,25 @@ export async function allGatewayPods(): Promise<string[]> {
 }
 
 /**
+ * Makes sure no two ready gateway replicas share a node (the chart's topology spread
+ * prefers that; a node drain of an earlier run may have gathered them), so a node's
+ * address names the one gateway replica there: if not, rolls the gateway.
+ */
+export async function spreadGateway(): Promise<void> {
+  const spread = async (): Promise<boolean> => {
+    const current = await gatewayPods();
+    const onNodes = new Set(current.map((p) => p.node));
+    return (
+      current.every((p) => p.ready && p.deletionRequestedAt === undefined) && onNodes.size === current.length
+    );
+  };
+  if (await spread()) return;
+  await kubectl("rollout", "restart", "deployment/wsgate", "-n", GATEWAY_NAMESPACE);
+  await kubectl("rollout", "status", "deployment/wsgate", "-n", GATEWAY_NAMESPACE, "--timeout=180s");
+  await waitFor(spread, { what: "gateway replicas on different nodes", timeoutMs: 120_000 });
+}
+
+/**
  * The value of a metric series on one gateway Pod, read from its admin port through the
  * API server's Pod proxy (the admin port is not published outside the cluster).
  */
@@ -300,6 +319,11 @@ export async function gatewaysSettled(endpoints: number): Promise<void> {
       timeoutMs: 120_000,
     },
   );
+}
+
+/** Writes what a suite measured to the run's log (the numbers behind its assertions). */
+export function note(suite: string, facts: Record<string, unknown>): void {
+  process.stderr.write(`e2e ${suite}: ${JSON.stringify(facts)}\n`);
 }
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */

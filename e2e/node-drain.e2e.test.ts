@@ -8,7 +8,7 @@
  * none gets 1006, and all reconnect.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { FollowedClient, ask, connectMany, stopAll } from "./clients.js";
+import { FollowedClient, ask, connectMany, countBy, stopAll } from "./clients.js";
 import {
   GATEWAY_NAMESPACE,
   ROUTE_DRAIN_CODE,
@@ -16,6 +16,7 @@ import {
   gatewaysSettled,
   kubectl,
   kubectlOutput,
+  note,
   scaleEcho,
   spreadEcho,
   waitFor,
@@ -106,6 +107,16 @@ it("drains a node one gateway Pod at a time as the PDB allows; its connections a
   const replacements = after.filter((p) => !before.some((b) => b.name === p.name));
   expect(replacements.some((p) => p.readySince !== undefined && p.readySince <= second + 1_000)).toBe(true);
   expect(fewestReady).toBeGreaterThanOrEqual(REPLICAS - 1);
+  note("node-drain", {
+    node,
+    evicted: evicted.map((p) => p.name),
+    secondEvictionAfterFirstMs: second - (times[0] as number),
+    replacementsReadyAfterFirstEvictionMs: replacements.map(
+      (p) => (p.readySince ?? NaN) - (times[0] as number),
+    ),
+    fewestReadyReplicas: fewestReady,
+    refusedEvictions: drainOutput.match(/disruption budget/g)?.length,
+  });
 
   await waitFor(() => clients.every((c) => c.failure || c.settled), { what: "every client reconnected" });
   const codes = clients.flatMap((c) => c.closes.map((r) => r.code));
@@ -113,6 +124,7 @@ it("drains a node one gateway Pod at a time as the PDB allows; its connections a
   // Drained, not cut: the gateway's 1001 or the route's drain code, never 1006.
   expect(codes.filter((code) => code !== 1001 && code !== ROUTE_DRAIN_CODE)).toEqual([]);
   expect(codes).toContain(1001);
+  note("node-drain", { closes: Object.fromEntries(countBy(codes, String)) });
   const answers = await Promise.all(clients.map((c) => ask(c.current.socket, "after the drain")));
   expect(answers.filter((a) => a !== "after the drain")).toEqual([]);
 });
