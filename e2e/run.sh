@@ -17,6 +17,9 @@
 # Environment:
 #   KIND_CLUSTER_NAME   cluster name (default wsgate-e2e)
 #   KIND_NODE_IMAGE     node image (default: the kind release's default)
+#   E2E_HOST_PORT       host port (on 127.0.0.1) of the gateway's NodePort (default
+#                       18080, as in e2e/kind.yaml); another one lets two clusters run
+#                       side by side
 #   E2E_KEEP_CLUSTER=1  keep the cluster afterwards (and reuse it if it exists)
 #   E2E_SKIP_BUILD=1    do not rebuild the image (reuse wsgate-e2e:dev)
 #   WSGATE_E2E_PROVISION=1  run scripts/e2e-provision.sh first and use what it
@@ -32,6 +35,7 @@ if [[ "${WSGATE_E2E_PROVISION:-}" == 1 ]]; then
 fi
 
 cluster="${KIND_CLUSTER_NAME:-wsgate-e2e}"
+host_port="${E2E_HOST_PORT:-18080}"
 image=wsgate-e2e:dev
 gateway_ns=wsgate
 app_ns=wsgate-e2e
@@ -81,7 +85,12 @@ if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   log "reusing cluster $cluster"
 else
   log "creating cluster $cluster"
-  create=(kind create cluster --name "$cluster" --config e2e/kind.yaml --wait 180s)
+  kind_config=e2e/kind.yaml
+  if [[ "$host_port" != 18080 ]]; then
+    kind_config="$(mktemp)"
+    sed "s/hostPort: 18080/hostPort: $host_port/" e2e/kind.yaml >"$kind_config"
+  fi
+  create=(kind create cluster --name "$cluster" --config "$kind_config" --wait 180s)
   if [[ -n "${KIND_NODE_IMAGE:-}" ]]; then create+=(--image "$KIND_NODE_IMAGE"); fi
   "${create[@]}"
 fi
@@ -111,7 +120,7 @@ kc wait websocketroute/echo -n "$app_ns" --for=condition=Programmed --timeout 12
 kc get websocketroutes -n "$app_ns"
 
 log "running the e2e tests"
-WSGATE_E2E_URL=ws://127.0.0.1:18080 \
+WSGATE_E2E_URL="ws://127.0.0.1:$host_port" \
   WSGATE_E2E_CONTEXT="$context" \
   WSGATE_E2E_GATEWAY_NAMESPACE="$gateway_ns" \
   WSGATE_E2E_NAMESPACE="$app_ns" \

@@ -134,9 +134,12 @@ if [[ "$MODE" == official ]] || { [[ "$MODE" == auto ]] && registry_reachable; }
 fi
 
 mkdir -p "$CACHE" "$LOGS"
-exec 9>"$CACHE/.lock"
+# One provisioning at a time. Not ".lock": engines started by earlier versions of
+# this script inherited that one and hold it for as long as they run.
+LOCK="$CACHE/provision.lock"
+exec 9>"$LOCK"
 if ! flock -n 9; then
-  log "another e2e-provision run holds $CACHE/.lock; waiting for it"
+  log "another e2e-provision run holds $LOCK; waiting for it"
   flock 9
 fi
 

@@ -44,8 +44,10 @@ start_docker() {
     args+=(--add-runtime "$RUNTIME=$wrapper" --default-runtime "$RUNTIME")
     log "capability bounding set is partial: dockerd runs containers through $wrapper"
   fi
-  # setsid: the engine outlives this script and the shell that started it.
-  as_root setsid dockerd "${args[@]}" >>"$LOGS/dockerd.log" 2>&1 </dev/null &
+  # setsid: the engine outlives this script and the shell that started it. 9>&-: it
+  # must not inherit the cache lock (fd 9 of e2e-provision.sh), or every later run
+  # waits for the lock as long as the engine runs (seen: a second run waited 20 min).
+  as_root setsid dockerd "${args[@]}" >>"$LOGS/dockerd.log" 2>&1 </dev/null 9>&- &
   local _
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break

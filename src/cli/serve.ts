@@ -4,6 +4,7 @@
  * holder, the gateway, metrics, logs and the admin listener, and owns their start
  * and stop order.
  */
+import { readFileSync } from "node:fs";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { TrustedProxies } from "../dataplane/client-identity.js";
@@ -16,6 +17,7 @@ import { logDataplaneEvents } from "../observability/log-events.js";
 import type { Logger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
 import { StatusModel, type SourceView } from "../observability/status.js";
+import type { OtelTracing } from "../observability/tracing.js";
 import { TableHolder } from "../routing/holder.js";
 import { Recompiler } from "../routing/recompiler.js";
 import { ObjectStore } from "../routing/store.js";
@@ -71,6 +73,14 @@ export function tableToJSON(table: RoutingTable): unknown {
   };
 }
 
+/** The version of the package this build came from, for the traces' service.version. */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return manifest.version;
+}
+
 export interface ServeOptions {
   /** Cluster-mode timings (tests shorten them). */
   readonly cluster?: ClusterTuning;
@@ -92,6 +102,7 @@ export async function startServe(
     ingressClass: config.ingressClass,
     ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
     allowCrossNamespaceHostnames: config.allowCrossNamespaceHostnames,
+    watchIngressWithoutClass: config.watchIngressWithoutClass,
     gatewayApi: {
       controllerName: config.gatewayClassController,
       httpPorts: [...new Set([80, config.httpListen.port])],
@@ -112,6 +123,16 @@ export async function startServe(
   }
   const pool = workerCount > 1 ? new WorkerPool({ config, count: workerCount, logger, health }) : undefined;
   if (pool) holder.onPublish((p) => pool.publish(p.table));
+  // Loaded only with --otlp-endpoint: with tracing off no OpenTelemetry module is in the process.
+  let tracing: OtelTracing | undefined;
+  if (config.otlpEndpoint !== undefined) {
+    const { OtelTracing } = await import("../observability/tracing.js");
+    tracing = new OtelTracing({
+      endpoint: config.otlpEndpoint,
+      sampleRatio: config.traceSampleRatio,
+      serviceVersion: packageVersion(),
+    });
+  }
   const gateway = new Gateway({
     ...(pool ? { states: pool.states, limits: pool.limits } : {}),
     tables: holder,
@@ -119,6 +140,7 @@ export async function startServe(
     clientAddressHeader: config.clientAddressHeader,
     underscoresInHeaders: config.underscoresInHeaders,
     health,
+    ...(tracing ? { tracer: tracing } : {}),
   });
   const metrics = new Metrics({
     connections: gateway.connections,
@@ -273,6 +295,8 @@ export async function startServe(
       metrics.close();
       statusModel.close();
       stopLogging();
+      // Exports the spans still buffered (the connections' close events among them).
+      await tracing?.shutdown().catch(() => {});
     },
   };
 }

@@ -103,6 +103,14 @@ const serveSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  otlpEndpoint: z
+    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL of an OTLP/HTTP collector" })
+    .optional(),
+  traceSampleRatio: z.coerce
+    .number({ error: "must be a number from 0 to 1" })
+    .min(0, "must be a number from 0 to 1")
+    .max(1, "must be a number from 0 to 1")
+    .default(1),
   underscoresInHeaders: z
     .enum(["true", "false"])
     .default("false")
@@ -160,6 +168,8 @@ const SERVE_FLAGS = {
   "default-tls-secret": "defaultTlsSecret",
   "log-level": "logLevel",
   "status-show-clients": "statusShowClients",
+  "otlp-endpoint": "otlpEndpoint",
+  "trace-sample-ratio": "traceSampleRatio",
   "trusted-proxies": "trustedProxies",
   "proxy-protocol": "proxyProtocol",
   "shutdown-drain": "shutdownDrain",
@@ -216,6 +226,11 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
                            /debug/config (default 0.0.0.0:9090); keep it cluster-internal
   --status-show-clients    list client addresses per route on the status page (off by
                            default: client addresses are personal data)
+  --otlp-endpoint URL      export OpenTelemetry traces over OTLP/HTTP to this collector
+                           (http://collector:4318, or the full .../v1/traces URL); off
+                           by default
+  --trace-sample-ratio R   fraction of new traces recorded, 0 to 1 (default 1); a
+                           client's traceparent sampled flag is followed
   --ingress-class NAME     serve routes of this class and routes with none (default wsgate)
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default info)
   --trusted-proxies CIDR,… peers whose client-address header (and PROXY protocol

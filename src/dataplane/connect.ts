@@ -39,6 +39,8 @@ export interface ConnectRequest {
   readonly lease: Lease;
   /** True once the client is gone. */
   clientGone(): boolean;
+  /** Told of each endpoint tried, in order (tracing: more than one means retries). */
+  readonly onAttempt?: (endpointId: string) => void;
 }
 
 export interface ConnectServices {
@@ -98,6 +100,7 @@ export async function connectWithRetry(
       return refuse(504, "backend_timeout", "backend did not accept the connection in time");
     }
     tried.add(endpoint.id);
+    request.onAttempt?.(endpoint.id);
     states.acquire(endpoint.id);
     const releaseEndpoint = request.lease.hold(() => states.release(endpoint.id));
     const outcome = await attemptHandshake({

@@ -14,6 +14,7 @@ import type { EndpointStates } from "./endpoint-state.js";
 import type { ClientHeaderPolicy, ForwardingContext } from "./forwarded.js";
 import type { Refusal } from "./gates.js";
 import type { Limits } from "./limits.js";
+import type { RequestTracer } from "./tracing.js";
 
 /** Where the gateway reads the table in force (the table holder, in practice). */
 export interface TableSource {
@@ -36,6 +37,8 @@ export interface RequestServices {
   readonly underscores: boolean;
   /** Who the client is (trusted-proxy model) and what to tell the backend about it. */
   forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext;
+  /** Traces (`--otlp-endpoint`); absent when tracing is off. */
+  readonly tracer?: RequestTracer;
 }
 
 /** The client headers a table lets through (see forwarded.ts). */

@@ -20,6 +20,7 @@ import { HttpForwarder } from "./http-forwarder.js";
 import { Limits } from "./limits.js";
 import { writeRejection } from "./reject.js";
 import { Sweeper } from "./sweeper.js";
+import type { RequestTracer } from "./tracing.js";
 import { UpgradeHandler } from "./upgrade.js";
 
 export type { TableSource } from "./entry.js";
@@ -82,6 +83,8 @@ export interface GatewayOptions {
    * as `X-User-Id`.
    */
   readonly underscoresInHeaders?: boolean;
+  /** Traces of handshakes and plain HTTP requests (`--otlp-endpoint`); none by default. */
+  readonly tracer?: RequestTracer;
 }
 
 export class Gateway {
@@ -115,6 +118,7 @@ export class Gateway {
       retryAfter: String(options.retryAfterSeconds ?? 5),
       underscores: options.underscoresInHeaders ?? false,
       forwardingContext: (req, proto) => this.forwardingContext(req, proto),
+      ...(options.tracer ? { tracer: options.tracer } : {}),
     };
     this.#upgrades = new UpgradeHandler({
       ...services,

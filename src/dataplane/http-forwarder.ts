@@ -20,6 +20,7 @@ import { publishRejection, type RejectionReason } from "./events.js";
 import { headerObject, upstreamHeaders } from "./forwarded.js";
 import { checkSource, matchRoute, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
+import { withTraceHeaders, type RequestTrace } from "./tracing.js";
 
 /** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
 const REFRAMED = new Set(["transfer-encoding", "content-length"]);
@@ -56,6 +57,8 @@ interface Exchange {
   route: string;
   client: string;
   path: string;
+  /** Its trace, when tracing is on. */
+  readonly trace: RequestTrace | undefined;
 }
 
 export class HttpForwarder {
@@ -88,7 +91,16 @@ export class HttpForwarder {
 
   /** Serves one plain HTTP request. Rejects only when giving back a count failed (a bug of ours). */
   async handle(req: http.IncomingMessage, res: http.ServerResponse, proto: Proto): Promise<void> {
-    const x: Exchange = { req, res, lease: new Lease(), namespace: "", route: "", client: "", path: "" };
+    const x: Exchange = {
+      req,
+      res,
+      lease: new Lease(),
+      namespace: "",
+      route: "",
+      client: "",
+      path: "",
+      trace: this.#s.tracer?.start(req, "http"),
+    };
     let proxied = false;
     let failure: Error | undefined;
     try {
@@ -107,6 +119,7 @@ export class HttpForwarder {
   #publish(x: Exchange, status: number, reason: RejectionReason, detail: string): void {
     const { namespace, route, client, path } = x;
     publishRejection(false, { namespace, route, status, reason, client, path, detail });
+    x.trace?.refused(x, status, reason);
   }
 
   /** A refusal on the route the exchange matched. */
@@ -166,7 +179,9 @@ export class HttpForwarder {
         const headers = { "Retry-After": String(rated.retryAfterSeconds ?? 1) };
         return this.#refuse(x, this.#onRoute(x, rated.status, rated.reason, rated.message, headers));
       }
+      const endAuth = x.trace?.auth(auth.kind);
       const verdict = await this.#s.auth.check(req, auth, context, request);
+      endAuth?.(verdict.ok ? "ok" : verdict.reason);
       if (res.destroyed) return false;
       if (!verdict.ok) {
         this.#publish(x, verdict.status, verdict.reason, verdict.message);
@@ -191,12 +206,21 @@ export class HttpForwarder {
     }
     states.acquire(endpoint.id);
     lease.hold(() => states.release(endpoint.id));
-    res.once("close", () => lease.end());
+    const step = x.trace?.backend();
+    let failed = false;
+    res.once("close", () => {
+      lease.end();
+      if (step && !failed) {
+        step.end(`status ${res.statusCode}`);
+        x.trace?.answered({ ...x, backend: endpoint.backend, endpoint: endpoint.id }, res.statusCode);
+      }
+    });
+    step?.attempt(endpoint.id);
 
     // http-proxy-3 sends `req.url` (the canonical target since entry) and copies `req.headers`:
     // they become exactly the headers built above, so nothing the client sent slips past them.
     req.url = request.target;
-    req.headers = headerObject(headers) as http.IncomingHttpHeaders;
+    req.headers = headerObject(step ? withTraceHeaders(headers, step) : headers) as http.IncomingHttpHeaders;
     const timeouts = route.settings.timeouts;
     this.#proxy.web(
       req,
@@ -209,6 +233,8 @@ export class HttpForwarder {
       (err: NodeJS.ErrnoException) => {
         lease.end();
         const code = err.code ?? "";
+        failed = true;
+        step?.end(code || "error");
         if (CONNECT_ERRORS.has(code)) states.recordFailure(endpoint.id, err.message || code);
         const timedOut = code === "ECONNECT_TIMEOUT" || code === "ETIMEDOUT";
         const status = timedOut ? 504 : 502;

@@ -28,6 +28,7 @@ import { Lease } from "./lease.js";
 import { RelayedConnection, type RelayEnd } from "./relay.js";
 import { offeredHeaders, relayOptionsFor } from "./relay-setup.js";
 import { writeRejection } from "./reject.js";
+import { withTraceHeaders, type RequestTrace } from "./tracing.js";
 
 /** What upgrades need beyond the shared request services. */
 export interface UpgradeServices extends RequestServices {
@@ -50,6 +51,8 @@ interface Handshake {
   client: string;
   path: string;
   clientGone: boolean;
+  /** Its trace, when tracing is on. */
+  readonly trace: RequestTrace | undefined;
 }
 
 /**
@@ -93,6 +96,7 @@ export class UpgradeHandler {
       client: "",
       path: "",
       clientGone: false,
+      trace: this.#s.tracer?.start(req, "upgrade"),
     };
     socket.on("error", () => socket.destroy());
     socket.once("close", () => (h.clientGone = true));
@@ -161,13 +165,15 @@ export class UpgradeHandler {
   ): Promise<{ readonly ok: true; readonly grant: AuthGrant | undefined } | Refused> {
     const auth = match.route.settings.auth;
     if (!auth) return { ok: true, grant: undefined };
+    const endAuth = h.trace?.auth(auth.kind);
     const verdict = await this.#s.auth.check(h.req, auth, context, request);
+    endAuth?.(verdict.ok ? "ok" : verdict.reason);
     if (h.clientGone) return { ok: false, kind: "client_gone" };
     return verdict.ok ? { ok: true, grant: verdict.grant } : { ok: false, kind: "auth", refusal: verdict };
   }
 
   /** The headers offered upstream, then connect with retry. */
-  #connect(
+  async #connect(
     h: Handshake,
     admitted: Admitted,
     grant: AuthGrant | undefined,
@@ -178,14 +184,21 @@ export class UpgradeHandler {
       upstreamHeaders(h.req, request, context, policy, true),
       match.route.settings,
     );
-    return connectWithRetry(this.#s, {
+    const headers = grant ? applyGrant(forwarded, grant) : forwarded;
+    const step = h.trace?.backend();
+    const connected = await connectWithRetry(this.#s, {
       match,
       target: request.target,
-      headers: grant ? applyGrant(forwarded, grant) : forwarded,
+      headers: step ? withTraceHeaders(headers, step) : headers,
       startedAt: h.startedAt,
       lease: h.lease,
       clientGone: () => h.clientGone,
+      ...(step ? { onAttempt: (id: string) => step.attempt(id) } : {}),
     });
+    step?.end(
+      connected.ok ? "upgraded" : connected.kind === "refused" ? connected.refusal.reason : connected.kind,
+    );
+    return connected;
   }
 
   /** Answers and publishes every way a handshake ends without a relay. Always false. */
@@ -215,6 +228,7 @@ export class UpgradeHandler {
         passOnAnswer(refused.response, h.socket);
         break;
       case "client_gone":
+        h.trace?.refused(h, 0, "client_gone");
         break;
     }
     return false;
@@ -223,6 +237,7 @@ export class UpgradeHandler {
   #publish(h: Handshake, status: number, reason: Refusal["reason"], detail: string): void {
     const { namespace, route, client, path } = h;
     publishRejection(true, { namespace, route, status, reason, client, path, detail });
+    h.trace?.refused(h, status, reason);
   }
 
   /** Answers 101 and starts the relay, which from now on owns the lease. */
@@ -255,6 +270,7 @@ export class UpgradeHandler {
     const lifetime = settings.timeouts.maxLifetimeMs;
     // ±10% jitter, so a cohort that connected together does not reconnect together.
     const lifetimeEndsAt = lifetime > 0 ? now + lifetime * (0.9 + 0.2 * this.#s.random()) : Infinity;
+    const traced = h.trace?.established({ ...opened, path: h.path });
     const relay = new RelayedConnection(
       socket,
       backend,
@@ -262,8 +278,11 @@ export class UpgradeHandler {
       (end) => {
         connections.delete(connection);
         lease.end();
-        if (channels.connectionClosed.hasSubscribers)
-          channels.connectionClosed.publish(closedEvent(connection, end));
+        if (channels.connectionClosed.hasSubscribers || traced) {
+          const closed = closedEvent(connection, end);
+          if (channels.connectionClosed.hasSubscribers) channels.connectionClosed.publish(closed);
+          traced?.closed(closed);
+        }
       },
     );
     const connection = new LiveConnection({

@@ -110,7 +110,9 @@ describe("kind e2e suite", () => {
       },
     ]);
     expect(values.service.type).toBe("NodePort");
-    expect(runSh).toContain(`WSGATE_E2E_URL=ws://127.0.0.1:${mapping[0]?.hostPort}`);
+    expect(runSh).toContain(`host_port="\${E2E_HOST_PORT:-${mapping[0]?.hostPort}}"`);
+    expect(runSh).toContain(`hostPort: ${mapping[0]?.hostPort}/hostPort: $host_port/`);
+    expect(runSh).toContain('WSGATE_E2E_URL="ws://127.0.0.1:$host_port"');
     expect(runSh).toContain(`image=${values.image.repository}:${values.image.tag}`);
     expect(values.image.pullPolicy).toBe("Never");
     expect(constant("GATEWAY_PRESTOP_MS")).toBe(values.shutdown.preStopSleepSeconds * 1000);
