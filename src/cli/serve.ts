@@ -102,6 +102,7 @@ export async function startServe(
     ingressClass: config.ingressClass,
     ...(config.defaultTlsSecret ? { defaultTlsSecret: config.defaultTlsSecret } : {}),
     allowCrossNamespaceHostnames: config.allowCrossNamespaceHostnames,
+    watchIngressWithoutClass: config.watchIngressWithoutClass,
     gatewayApi: {
       controllerName: config.gatewayClassController,
       httpPorts: [...new Set([80, config.httpListen.port])],

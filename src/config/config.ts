@@ -149,6 +149,24 @@ const serveSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  /** Serve class-less Ingresses even when no IngressClass of ours is the cluster default. */
+  watchIngressWithoutClass: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  /** No Ingress/IngressClass informers at all (no RBAC for networking.k8s.io needed). */
+  disableIngress: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  /** `namespace/name` of wsgate's own Service: its addresses go to Ingresses' status.loadBalancer. */
+  publishService: z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/,
+      "must be NAMESPACE/NAME of wsgate's Service",
+    )
+    .optional(),
 });
 
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
@@ -179,6 +197,9 @@ const SERVE_FLAGS = {
   "allow-cross-namespace-hostnames": "allowCrossNamespaceHostnames",
   "gateway-class-controller": "gatewayClassController",
   "disable-gateway-api": "disableGatewayApi",
+  "watch-ingress-without-class": "watchIngressWithoutClass",
+  "disable-ingress": "disableIngress",
+  "publish-service": "publishService",
   workers: "workers",
 } as const;
 
@@ -189,6 +210,8 @@ const BOOLEAN_FLAGS = new Set([
   "underscores-in-headers",
   "allow-cross-namespace-hostnames",
   "disable-gateway-api",
+  "watch-ingress-without-class",
+  "disable-ingress",
 ]);
 /** Flags that may be given several times (their environment variable takes a comma-separated list). */
 const REPEATABLE_FLAGS = new Set(["namespace"]);
@@ -255,6 +278,14 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
                            (default wsgate.io/gateway-controller); Gateway API kinds
                            are watched once their CRDs are installed
   --disable-gateway-api    do not watch Gateway API kinds at all
+  --watch-ingress-without-class
+                           serve Ingresses without a class even when no IngressClass
+                           of wsgate's (controller wsgate.io/ingress-controller) is
+                           the cluster default
+  --disable-ingress        do not watch Ingresses and IngressClasses at all
+  --publish-service NS/NAME wsgate's own Service: its load balancer addresses (else
+                           its cluster IP) are written to served Ingresses'
+                           status.loadBalancer
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   --workers N|auto         data-plane threads serving the same ports (reusePort); auto:

@@ -166,13 +166,14 @@ describe("helm template with the default values", () => {
       "ClusterRole/wsgate",
       "ClusterRoleBinding/wsgate",
       "Deployment/wsgate",
+      "IngressClass/wsgate",
       "PodDisruptionBudget/wsgate",
       "Service/wsgate",
       "Service/wsgate-admin",
       "ServiceAccount/wsgate",
     ]);
     for (const o of r.objects) {
-      if (!o.kind.startsWith("Cluster"))
+      if (!o.kind.startsWith("Cluster") && o.kind !== "IngressClass")
         expect(o.metadata.namespace, `${o.kind} namespace`).toBe(RELEASE_NAMESPACE);
       expect(o.metadata.labels?.["app.kubernetes.io/name"]).toBe("wsgate");
     }
@@ -301,9 +302,16 @@ describe("helm template in namespaced mode (watchNamespaces)", () => {
   it("binds a Role with the same rules in each watched namespace and a Lease-only Role in its own", async () => {
     const r = await renderChart({ watchNamespaces: ["chat", "apps", "chat"] });
     expect(serveConfig(r).namespaces).toEqual(["apps", "chat"]);
-    // Nothing cluster-wide but GatewayClasses (cluster-scoped; see gateway-api-crds.test.ts).
-    expect(r.all("ClusterRole").map((o) => o.metadata.name)).toEqual(["wsgate-gatewayclasses"]);
-    expect(r.all("ClusterRoleBinding").map((o) => o.metadata.name)).toEqual(["wsgate-gatewayclasses"]);
+    // Nothing cluster-wide but GatewayClasses and IngressClasses (cluster-scoped; see
+    // gateway-api-crds.test.ts and ingress.chart.test.ts).
+    expect(r.all("ClusterRole").map((o) => o.metadata.name)).toEqual([
+      "wsgate-gatewayclasses",
+      "wsgate-ingressclasses",
+    ]);
+    expect(r.all("ClusterRoleBinding").map((o) => o.metadata.name)).toEqual([
+      "wsgate-gatewayclasses",
+      "wsgate-ingressclasses",
+    ]);
     const roles = r.all("Role") as Role[];
     expect(roles.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
       "apps/wsgate",
