@@ -8,6 +8,9 @@
  * honour is reported by the translation as a condition (`UnsupportedValue`), never
  * dropped in silence.
  *
+ * `status` is not read (z.object drops it): it is ours to write, and a status write must
+ * not look like a change that needs a recompile.
+ *
  * Cluster-scoped kinds (GatewayClass, Namespace) are stored under the namespace
  * `default`, as every object without `metadata.namespace` is (see `objectMetaSchema`).
  */
@@ -24,14 +27,11 @@ export const DEFAULT_GATEWAY_CONTROLLER = "wsgate.io/gateway-controller";
 export const WS_APP_PROTOCOL = "kubernetes.io/ws";
 export const WSS_APP_PROTOCOL = "kubernetes.io/wss";
 
-const statusSchema = z.unknown().optional();
-
 export const gatewayClassSchema = z.object({
   apiVersion: z.literal(GATEWAY_API_VERSION),
   kind: z.literal("GatewayClass"),
   metadata: objectMetaSchema,
   spec: z.object({ controllerName: z.string(), description: z.string().optional() }),
-  status: statusSchema,
 });
 
 /** `RouteGroupKind`: the group defaults to Gateway API's. */
@@ -95,7 +95,6 @@ export const gatewaySchema = z.object({
     listeners: z.array(listenerSchema).default([]),
     addresses: z.array(z.object({ type: z.string().optional(), value: z.string() })).optional(),
   }),
-  status: statusSchema,
 });
 
 export const parentRefSchema = z.object({
@@ -156,7 +155,6 @@ export const httpRouteSchema = z.object({
         .default([{ matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [] }]),
     })
     .prefault({}),
-  status: statusSchema,
 });
 
 export const referenceGrantSchema = z.object({
@@ -188,7 +186,6 @@ export const backendTlsPolicySchema = z.object({
         .default([]),
     }),
   }),
-  status: statusSchema,
 });
 
 /** Namespaces: only their labels, for `allowedRoutes.namespaces.from: Selector`. */

@@ -13,7 +13,7 @@ import type { TableHolder } from "../routing/holder.js";
 import type { Recompiler } from "../routing/recompiler.js";
 import type { ObjectStore } from "../routing/store.js";
 import { ClusterSource, type ClusterSourceTuning } from "../sources/cluster/source.js";
-import { IngressStatusWriter } from "../status/ingress-status.js";
+import { GatewayApiStatusWriter } from "../status/gateway-api-status.js";
 import { LeaderElector } from "../status/leader.js";
 import { StatusWriter } from "../status/writer.js";
 
@@ -29,8 +29,8 @@ export interface ClusterMode {
   readonly source: ClusterSource;
   readonly elector: LeaderElector;
   readonly writer: StatusWriter;
-  /** Events and status.loadBalancer of the Ingresses wsgate serves (leader only). */
-  readonly ingressWriter: IngressStatusWriter;
+  /** Status of GatewayClasses, Gateways and HTTPRoutes (leader only). */
+  readonly gatewayApiWriter: GatewayApiStatusWriter;
   /** False once a watch has been down past its limit (drives /healthz). */
   healthy(): boolean;
   /** The `sources.cluster` part of /debug/config. */
@@ -63,15 +63,14 @@ export function startClusterMode(
     log,
     ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });
-  const ingressWriter = new IngressStatusWriter(rest, {
+  const gatewayApiWriter = new GatewayApiStatusWriter(rest, {
     isLeader: () => elector.isLeader,
-    controllerName: CONTROLLER_NAME,
-    instance: identity,
-    ...(config.publishService ? { publishService: config.publishService } : {}),
+    controllerName: config.gatewayClassController,
     log,
+    ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });
   const source = new ClusterSource(connection.kubeConfig, rest, store, {
-    ingress: !config.disableIngress,
+    gatewayApi: !config.disableGatewayApi,
     onRouteEvent: (namespace, name, resourceVersion) => writer.routeChanged(namespace, name, resourceVersion),
     namespaces: config.namespaces,
     ingressClass: config.ingressClass,
@@ -92,9 +91,9 @@ export function startClusterMode(
   let stopped = false;
   const unsubscribe = [
     holder.onPublish((p) => writer.update(p.diagnostics)),
-    holder.onPublish((p) => ingressWriter.update(p.ingress)),
+    holder.onPublish((p) => gatewayApiWriter.update(p.gatewayApi)),
     elector.onChange((leading) => writer.leadershipChanged(leading)),
-    elector.onChange((leading) => ingressWriter.leadershipChanged(leading)),
+    elector.onChange((leading) => gatewayApiWriter.leadershipChanged(leading)),
   ];
   log.info(
     {
@@ -125,7 +124,7 @@ export function startClusterMode(
     source,
     elector,
     writer,
-    ingressWriter,
+    gatewayApiWriter,
     healthy: () => source.healthy(),
     debug: () => ({
       namespaces: config.namespaces,
@@ -135,13 +134,13 @@ export function startClusterMode(
       storedSecrets: source.storedSecrets(),
       leaderElection: { lease: `${leaseNamespace}/${leaseName}`, identity, leading: elector.isLeader },
       status: writer.stats,
-      ingressStatus: ingressWriter.stats,
+      gatewayApiStatus: gatewayApiWriter.stats,
     }),
     async stop() {
       stopped = true;
       for (const u of unsubscribe) u();
       writer.stop();
-      ingressWriter.stop();
+      gatewayApiWriter.stop();
       await elector.stop();
       await source.stop();
     },

@@ -102,11 +102,13 @@ describe("vendored Gateway API CRDs", () => {
       expect(groupsOf(enabled.one<Role>("ClusterRole"))).toContain("gateway.networking.k8s.io");
       const off = await renderChart({ gatewayAPI: { enabled: false } });
       expect(groupsOf(off.one<Role>("ClusterRole"))).not.toContain("gateway.networking.k8s.io");
+      expect(off.one<Role>("ClusterRole").rules.flatMap((r) => r.resources)).not.toContain("namespaces");
       const namespaced = await renderChart({ watchNamespaces: ["apps"] });
       const classes = namespaced.one<Role>("ClusterRole");
       expect(classes.rules.flatMap((r) => r.resources).sort()).toEqual([
         "gatewayclasses",
         "gatewayclasses/status",
+        "namespaces",
       ]);
     },
     PROVISION_TIMEOUT_MS,

@@ -17,7 +17,6 @@
 import { performance } from "node:perf_hooks";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { objectKey } from "../../api/meta.js";
-import type { Ingress } from "../../api/ingress.js";
 import type { Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
 import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
@@ -38,7 +37,13 @@ import {
   type InformerTuning,
   type WatchedResource,
 } from "./informer.js";
+import {
+  GATEWAY_API_COLLECTIONS,
+  OptionalCollections,
+  type OptionalCollection,
+} from "./optional-collections.js";
 import { SecretGate } from "./secret-gate.js";
+import type { Gateway } from "../../api/gateway-api.js";
 
 export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
 export const OPAQUE_SECRET_FIELD_SELECTOR = "type=Opaque";
@@ -48,6 +53,8 @@ export interface ClusterSourceTuning extends InformerTuning {
   readonly watchdogIntervalMs: number;
   /** `healthy()` turns false once a watch has been down this long. */
   readonly unhealthyAfterMs: number;
+  /** How often API discovery is asked whether optional kinds (Gateway API) are served yet. */
+  readonly discoveryIntervalMs: number;
 }
 
 export const DEFAULT_CLUSTER_SOURCE_TUNING: Omit<ClusterSourceTuning, keyof InformerTuning> = {
@@ -56,6 +63,7 @@ export const DEFAULT_CLUSTER_SOURCE_TUNING: Omit<ClusterSourceTuning, keyof Info
   // server is away (a control-plane upgrade) would cut every connection and leave the
   // new processes unable to sync. Informers restart themselves; this is the last resort.
   unhealthyAfterMs: 300_000,
+  discoveryIntervalMs: 30_000,
 };
 
 export interface ClusterSourceOptions {
@@ -67,8 +75,8 @@ export interface ClusterSourceOptions {
   readonly pinnedSecrets?: readonly string[];
   readonly log: InformerLog;
   readonly tuning?: Partial<ClusterSourceTuning>;
-  /** Watch Ingress and IngressClass (default true; --disable-ingress). */
-  readonly ingress?: boolean;
+  /** Watch Gateway API kinds once their CRDs are served (default true; --disable-gateway-api). */
+  readonly gatewayApi?: boolean;
   /**
    * Any event of one of our routes — a status write, a label, a new spec, a new object
    * under an old name. The status writer checks the live status again unless the event
@@ -84,26 +92,7 @@ interface Collection {
   readonly prefix: string;
   readonly plural: string;
   readonly fieldSelector?: string;
-  /** Listed across the cluster whatever namespaces are watched (IngressClass). */
-  readonly clusterScoped?: boolean;
 }
-
-/** networking.k8s.io/v1 is served by every supported cluster: no discovery needed. */
-const INGRESS_COLLECTIONS: readonly Collection[] = [
-  {
-    kind: "Ingress",
-    apiVersion: "networking.k8s.io/v1",
-    prefix: "/apis/networking.k8s.io/v1",
-    plural: "ingresses",
-  },
-  {
-    kind: "IngressClass",
-    apiVersion: "networking.k8s.io/v1",
-    prefix: "/apis/networking.k8s.io/v1",
-    plural: "ingressclasses",
-    clusterScoped: true,
-  },
-];
 
 const COLLECTIONS: readonly Collection[] = [
   {
@@ -137,17 +126,11 @@ const COLLECTIONS: readonly Collection[] = [
   },
 ];
 
-/**
- * The collections a source with these namespaces watches, one informer each; Ingress and
- * IngressClass unless `ingress` is false (`--disable-ingress`).
- */
-export function watchedResources(
-  namespaces: readonly string[],
-  { ingress = true }: { ingress?: boolean } = {},
-): WatchedResource[] {
+/** The collections a source with these namespaces watches, one informer each. */
+export function watchedResources(namespaces: readonly string[]): WatchedResource[] {
   const scopes = namespaces.length > 0 ? [...new Set(namespaces)].sort() : [""];
-  return [...COLLECTIONS, ...(ingress ? INGRESS_COLLECTIONS : [])].flatMap((c) =>
-    (c.clusterScoped ? [""] : scopes).map((namespace) => ({
+  return COLLECTIONS.flatMap((c) =>
+    scopes.map((namespace) => ({
       kind: c.kind,
       apiVersion: c.apiVersion,
       path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
@@ -171,20 +154,20 @@ function metaOf(object: KubernetesObject): { namespace: string; name: string; ra
   return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
 }
 
-/** `namespace/name` of the TLS Secrets an Ingress names (kept in the store like a route's). */
-function ingressSecrets(ingress: StoredObject | undefined): string[] {
-  if (ingress?.kind !== "Ingress") return [];
-  const { namespace } = ingress.metadata;
-  const names = (ingress as Ingress).spec.tls.flatMap((t) =>
-    t.secretName ? [`${namespace}/${t.secretName}`] : [],
-  );
-  return [...new Set(names)];
-}
-
 /** `namespace/name` of every Secret a stored route names; an invalid route names none. */
 function secretsOfRoute(route: StoredObject | undefined): string[] {
   if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
   return secretsNamedBy(route);
+}
+
+/** `namespace/name` of the certificate Secrets a Gateway's listeners name. */
+function gatewaySecrets(gateway: Gateway): string[] {
+  const names = gateway.spec.listeners.flatMap((l) =>
+    (l.tls?.certificateRefs ?? [])
+      .filter((ref) => ref.group === "" && ref.kind === "Secret")
+      .map((ref) => `${ref.namespace ?? gateway.metadata.namespace}/${ref.name}`),
+  );
+  return [...new Set(names)];
 }
 
 export class ClusterSource {
@@ -198,6 +181,10 @@ export class ClusterSource {
   readonly #secrets: SecretGate;
   /** Keys each informer has stored, for the replace semantics of a fresh list. */
   readonly #owned = new Map<SupervisedInformer, Set<string>>();
+  /** Kinds watched once discovery shows their CRDs (Gateway API). */
+  readonly #optional: OptionalCollections;
+  readonly #addInformer: (resource: WatchedResource) => SupervisedInformer;
+  #started = false;
   #watchdog: NodeJS.Timeout | undefined;
 
   constructor(kubeConfig: KubeConfig, rest: KubeRest, store: ObjectStore, options: ClusterSourceOptions) {
@@ -213,25 +200,53 @@ export class ClusterSource {
       unhealthyAfterMs,
     } as ClusterSourceTuning;
     this.#secrets = new SecretGate(store, options.pinnedSecrets ?? []);
-    this.#informers = watchedResources(options.namespaces, { ingress: options.ingress !== false }).map(
-      (resource) => {
-        const owned = new Set<string>();
-        const informer: SupervisedInformer = new SupervisedInformer(resource, {
-          kubeConfig,
-          rest,
-          log: options.log,
-          handlers: this.#handlersFor(resource.kind, owned),
-          tuning: informerTuning,
-        });
-        this.#owned.set(informer, owned);
-        return informer;
+    this.#addInformer = (resource) => {
+      const owned = new Set<string>();
+      const informer: SupervisedInformer = new SupervisedInformer(resource, {
+        kubeConfig,
+        rest,
+        log: options.log,
+        handlers: this.#handlersFor(resource.kind, owned),
+        tuning: informerTuning,
+      });
+      this.#owned.set(informer, owned);
+      return informer;
+    };
+    this.#informers = watchedResources(options.namespaces).map(this.#addInformer);
+    this.#optional = new OptionalCollections(
+      rest,
+      options.gatewayApi === false ? [] : GATEWAY_API_COLLECTIONS,
+      {
+        found: (collection) => this.#watchOptional(collection),
+        log: options.log,
+        intervalMs: this.#tuning.discoveryIntervalMs,
       },
     );
   }
 
+  /** Starts informers for a kind whose CRD discovery just found (now or after start). */
+  #watchOptional(c: OptionalCollection): void {
+    const scopes =
+      c.clusterScoped || this.#options.namespaces.length === 0
+        ? [""]
+        : [...new Set(this.#options.namespaces)].sort();
+    for (const namespace of scopes) {
+      const informer = this.#addInformer({
+        kind: c.kind,
+        apiVersion: c.apiVersion,
+        path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
+        namespace,
+      });
+      this.#informers.push(informer);
+      if (this.#started) informer.start();
+    }
+  }
+
   /** Starts every informer and the stall watchdog. */
   start(): void {
+    this.#started = true;
     for (const informer of this.#informers) informer.start();
+    void this.#optional.start();
     this.#watchdog = setInterval(() => {
       const now = performance.now();
       for (const informer of this.#informers) informer.checkStall(now);
@@ -240,6 +255,7 @@ export class ClusterSource {
   }
 
   async stop(): Promise<void> {
+    this.#optional.stop();
     clearInterval(this.#watchdog);
     await Promise.all(this.#informers.map((i) => i.stop()));
   }
@@ -251,6 +267,8 @@ export class ClusterSource {
 
   /** Resolves after the initial sync of every kind: only then is a table worth compiling. */
   async whenSynced(): Promise<void> {
+    // Kinds whose CRDs are installed at start belong to the initial sync; later ones do not wait.
+    await this.#optional.whenFirstRound();
     await Promise.all(this.#informers.map((i) => i.whenSynced()));
   }
 
@@ -335,11 +353,13 @@ export class ClusterSource {
       this.#secrets.upsert(parsed as Secret, this.#secretWritten(receivedAt));
       return;
     }
-    if (kind === "Ingress") {
+    if (kind === "Gateway") {
+      // A listener's certificate Secret is kept in the store like a route's.
+      const before = this.#store.get(kind, namespace, name) as Gateway | undefined;
       this.#secrets.routeChanged(
-        `Ingress ${key}`,
-        ingressSecrets(this.#store.get(kind, namespace, name)),
-        ingressSecrets(parsed),
+        `Gateway ${key}`,
+        before ? gatewaySecrets(before) : [],
+        gatewaySecrets(parsed as Gateway),
         this.#secretWritten(receivedAt),
       );
     }
@@ -366,10 +386,10 @@ export class ClusterSource {
     if (kind === "WebSocketRoute") {
       this.#secrets.routeChanged(key, secretsOfRoute(stored), [], this.#secretWritten(receivedAt));
     }
-    if (kind === "Ingress") {
+    if (kind === "Gateway" && stored) {
       this.#secrets.routeChanged(
-        `Ingress ${key}`,
-        ingressSecrets(stored),
+        `Gateway ${key}`,
+        gatewaySecrets(stored as Gateway),
         [],
         this.#secretWritten(receivedAt),
       );

@@ -1,0 +1,340 @@
+/**
+ * The Gateway API status writer (leader only): GatewayClass `Accepted`/`SupportedVersion`;
+ * Gateway `Accepted`/`Programmed` with per-listener conditions, `supportedKinds` and
+ * `attachedRoutes`; HTTPRoute `status.parents[]` entries of wsgate's controller — each
+ * from compile()'s {@link GatewayApiDiagnostics}, as Gateway API specifies.
+ *
+ * Same discipline as the WebSocketRoute writer: get → mutate → skip if equal → update
+ * through the status subresource, retried on conflict; `lastTransitionTime` kept while a
+ * condition's status holds; `observedGeneration` on every condition; what the API server
+ * is known to show is remembered, so an unchanged publication costs no request. Entries
+ * of other controllers in an HTTPRoute's `status.parents` are left as they are.
+ */
+import { GATEWAY_GROUP, GATEWAY_VERSION } from "../api/gateway-api.js";
+import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
+import type { GatewayApiDiagnostics, GatewayCondition } from "../routing/gateway-api/conditions.js";
+
+const BASE = `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}`;
+
+export interface GatewayApiStatusOptions {
+  /** Consulted before every write: a replica that lost its lease stops at once. */
+  isLeader(): boolean;
+  /** The GatewayClass controllerName: written into HTTPRoute `status.parents[].controllerName`. */
+  readonly controllerName: string;
+  /** `status.addresses` of every Gateway: the wsgate Service's addresses, when known. */
+  addresses?(): readonly { type: string; value: string }[] | undefined;
+  readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  readonly maxConflictRetries?: number;
+  readonly retryDelayMs?: number;
+  readonly now?: () => Date;
+}
+
+interface StampedCondition extends GatewayCondition {
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+interface LiveObject {
+  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string };
+  status?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/** One object's wanted status: how to compute it from the live one. */
+interface Item {
+  readonly key: string;
+  readonly path: string;
+  readonly generation?: number;
+  /** What compile() wants shown, without times: equal prints need no request. */
+  readonly print: string;
+  status(live: LiveObject, stamp: StampFn): Record<string, unknown>;
+}
+
+type StampFn = (
+  previous: unknown,
+  verdicts: readonly GatewayCondition[],
+  generation?: number,
+) => StampedCondition[];
+
+/** JSON with object keys sorted: the API server returns custom resources' fields in its own order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+export interface GatewayApiStatusStats {
+  writes: number;
+  unchanged: number;
+  conflicts: number;
+  failures: number;
+}
+
+export class GatewayApiStatusWriter {
+  readonly #rest: KubeRest;
+  readonly #options: GatewayApiStatusOptions;
+  readonly #now: () => Date;
+  #desired: GatewayApiDiagnostics | undefined;
+  /** HTTPRoutes we wrote a parent entry to: when one drops out, our entries are removed. */
+  readonly #routesWritten = new Set<string>();
+  readonly #confirmed = new Map<string, string>();
+  #running = false;
+  #dirty = false;
+  #stopped = false;
+  #retry: NodeJS.Timeout | undefined;
+  #retryDelayMs: number;
+  readonly #idleWaiters: (() => void)[] = [];
+  readonly stats: GatewayApiStatusStats = { writes: 0, unchanged: 0, conflicts: 0, failures: 0 };
+
+  constructor(rest: KubeRest, options: GatewayApiStatusOptions) {
+    this.#rest = rest;
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#retryDelayMs = options.retryDelayMs ?? 1_000;
+  }
+
+  update(diagnostics: GatewayApiDiagnostics | undefined): void {
+    if (!diagnostics) return;
+    this.#desired = diagnostics;
+    this.#kick();
+  }
+
+  leadershipChanged(leading: boolean): void {
+    this.#confirmed.clear();
+    if (leading) this.#kick();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+  }
+
+  /** Resolves when no write is pending or in flight. */
+  idle(): Promise<void> {
+    if (!this.#running && !this.#dirty) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #kick(): void {
+    if (this.#stopped) return;
+    this.#dirty = true;
+    if (!this.#running) void this.#drain();
+  }
+
+  #items(d: GatewayApiDiagnostics): Item[] {
+    const items: Item[] = [];
+    for (const c of d.gatewayClasses) {
+      items.push({
+        key: `GatewayClass ${c.name}`,
+        path: `${BASE}/gatewayclasses/${c.name}`,
+        ...(c.generation === undefined ? {} : { generation: c.generation }),
+        print: JSON.stringify([c.generation, c.conditions]),
+        status: (live, stamp) => ({
+          ...live.status,
+          conditions: stamp(
+            (live.status as { conditions?: unknown })?.conditions,
+            c.conditions,
+            c.generation,
+          ),
+        }),
+      });
+    }
+    const addresses = this.#options.addresses?.();
+    for (const g of d.gateways) {
+      items.push({
+        key: `Gateway ${g.namespace}/${g.name}`,
+        path: `${BASE}/namespaces/${g.namespace}/gateways/${g.name}`,
+        ...(g.generation === undefined ? {} : { generation: g.generation }),
+        print: JSON.stringify([g.generation, g.conditions, g.listeners, addresses]),
+        status: (live, stamp) => {
+          const liveListeners = ((live.status as { listeners?: { name: string; conditions?: unknown }[] })
+            ?.listeners ?? []) as { name: string; conditions?: unknown }[];
+          return {
+            ...live.status,
+            ...(addresses && addresses.length > 0 ? { addresses: addresses.map((a) => ({ ...a })) } : {}),
+            conditions: stamp(
+              (live.status as { conditions?: unknown })?.conditions,
+              g.conditions,
+              g.generation,
+            ),
+            listeners: g.listeners.map((l) => ({
+              name: l.name,
+              supportedKinds: l.supportedKinds.map((k) => ({ ...k })),
+              attachedRoutes: l.attachedRoutes,
+              conditions: stamp(
+                liveListeners.find((x) => x.name === l.name)?.conditions,
+                l.conditions,
+                g.generation,
+              ),
+            })),
+          };
+        },
+      });
+    }
+    const current = new Set(d.httpRoutes.map((r) => `${r.namespace}/${r.name}`));
+    // Routes no longer attached to any of our Gateways: our entries go.
+    const gone = [...this.#routesWritten].filter((k) => !current.has(k));
+    const routes = [
+      ...d.httpRoutes,
+      ...gone.map((k) => {
+        const [namespace, name] = k.split("/") as [string, string];
+        return { namespace, name, parents: [] };
+      }),
+    ];
+    for (const r of routes) {
+      const generation = "generation" in r ? r.generation : undefined;
+      items.push({
+        key: `HTTPRoute ${r.namespace}/${r.name}`,
+        path: `${BASE}/namespaces/${r.namespace}/httproutes/${r.name}`,
+        ...(generation === undefined ? {} : { generation }),
+        print: JSON.stringify([generation, r.parents]),
+        status: (live, stamp) => {
+          const liveParents = ((live.status as { parents?: Record<string, unknown>[] })?.parents ?? []) as {
+            controllerName?: string;
+            parentRef?: unknown;
+            conditions?: unknown;
+          }[];
+          const others = liveParents.filter((p) => p.controllerName !== this.#options.controllerName);
+          const ours = r.parents.map((p) => ({
+            parentRef: { ...p.parentRef },
+            controllerName: this.#options.controllerName,
+            conditions: stamp(
+              liveParents.find(
+                (x) =>
+                  x.controllerName === this.#options.controllerName &&
+                  canonical(x.parentRef) === canonical(p.parentRef),
+              )?.conditions,
+              p.conditions,
+              generation,
+            ),
+          }));
+          return { ...live.status, parents: [...others, ...ours] };
+        },
+      });
+    }
+    return items;
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    let failed = false;
+    try {
+      while (this.#dirty && !this.#stopped) {
+        this.#dirty = false;
+        failed = false;
+        const desired = this.#desired;
+        if (!desired) break;
+        for (const item of this.#items(desired)) {
+          if (this.#stopped || !this.#options.isLeader() || this.#desired !== desired) break;
+          if (this.#confirmed.get(item.key) === item.print) continue;
+          try {
+            await this.#sync(item);
+          } catch (err) {
+            failed = true;
+            this.stats.failures++;
+            this.#options.log.warn(
+              { object: item.key, err: (err as Error).message },
+              "status write failed; will retry",
+            );
+          }
+        }
+        if (this.#desired !== desired) this.#dirty = true;
+      }
+    } finally {
+      this.#running = false;
+      if (failed && !this.#stopped) {
+        clearTimeout(this.#retry);
+        this.#retry = setTimeout(() => this.#kick(), this.#retryDelayMs);
+        this.#retry.unref();
+        this.#retryDelayMs = Math.min(30_000, this.#retryDelayMs * 2);
+      } else if (!failed) {
+        this.#retryDelayMs = this.#options.retryDelayMs ?? 1_000;
+      }
+      if (!this.#dirty) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  #stamp: StampFn = (previous, verdicts, generation) => {
+    const before = Array.isArray(previous) ? (previous as StampedCondition[]) : [];
+    const now = this.#now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, "Z");
+    return verdicts.map((v) => {
+      const old = before.find((c) => c.type === v.type);
+      return {
+        type: v.type,
+        status: v.status,
+        reason: v.reason,
+        message: v.message,
+        lastTransitionTime:
+          old && old.status === v.status && old.lastTransitionTime ? old.lastTransitionTime : now,
+        ...(generation === undefined ? {} : { observedGeneration: generation }),
+      };
+    });
+  };
+
+  async #sync(item: Item): Promise<void> {
+    const attempts = (this.#options.maxConflictRetries ?? 5) + 1;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      let live: LiveObject;
+      try {
+        live = await this.#rest.get<LiveObject>(item.path);
+      } catch (err) {
+        if (isNotFound(err)) {
+          this.#forget(item);
+          return;
+        }
+        throw err;
+      }
+      // The spec moved on: the table compiled from the new one brings its own diagnostics.
+      if (item.generation !== undefined && live.metadata.generation !== item.generation) return;
+      const status = item.status(live, this.#stamp);
+      if (canonical(status) === canonical(live.status ?? {})) {
+        this.stats.unchanged++;
+        this.#confirmed.set(item.key, item.print);
+        this.#noteRoute(item);
+        return;
+      }
+      if (!this.#options.isLeader()) return;
+      try {
+        await this.#rest.put(`${item.path}/status`, { ...live, status });
+      } catch (err) {
+        if (isConflict(err)) {
+          this.stats.conflicts++;
+          continue;
+        }
+        if (isNotFound(err)) {
+          this.#forget(item);
+          return;
+        }
+        throw err;
+      }
+      this.stats.writes++;
+      this.#confirmed.set(item.key, item.print);
+      this.#noteRoute(item);
+      this.#options.log.debug(
+        { object: item.key, generation: item.generation },
+        "Gateway API status written",
+      );
+      return;
+    }
+    this.#options.log.warn(
+      { object: item.key, attempts },
+      "status kept conflicting; retrying with the next table",
+    );
+  }
+
+  #noteRoute(item: Item): void {
+    if (!item.key.startsWith("HTTPRoute ")) return;
+    const key = item.key.slice("HTTPRoute ".length);
+    if (item.print.endsWith(",[]]")) this.#routesWritten.delete(key);
+    else this.#routesWritten.add(key);
+  }
+
+  #forget(item: Item): void {
+    this.#confirmed.delete(item.key);
+    if (item.key.startsWith("HTTPRoute ")) this.#routesWritten.delete(item.key.slice("HTTPRoute ".length));
+  }
+}

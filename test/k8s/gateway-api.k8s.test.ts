@@ -1,0 +1,452 @@
+/**
+ * Gateway API against a real kube-apiserver: wsgate starts before the Gateway API CRDs
+ * exist (it must not fail and must pick them up once installed), then GatewayClass /
+ * Gateway / HTTPRoute carry real WebSocket traffic to a "pod" on 10.244.12.x, and
+ * every status is written through the status subresource by the leader — as the
+ * controller's ServiceAccount, with exactly the chart's RBAC rules.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { parse } from "yaml";
+import type { RunningGateway } from "../../src/cli/serve.js";
+import { isNotFound, type KubeRest } from "../../src/kube/rest.js";
+import {
+  apply,
+  assertPodNetwork,
+  controllerKubeconfig,
+  endpointSlice,
+  FAST_TUNING,
+  namespace,
+  service,
+  startController,
+  startPod,
+  type Obj,
+  type PodBackend,
+} from "./harness/cluster.js";
+import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
+import { waitFor, waitForTable } from "./harness/wait.js";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const GW = "/apis/gateway.networking.k8s.io/v1";
+const CONTROLLER = "wsgate.io/gateway-controller";
+
+let cp: ControlPlane;
+let gw: RunningGateway;
+const pods: PodBackend[] = [];
+const clients: WebSocket[] = [];
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+type Live = Obj & {
+  metadata: Obj["metadata"] & { generation?: number };
+  status?: {
+    conditions?: Condition[];
+    listeners?: { name: string; attachedRoutes: number; conditions: Condition[] }[];
+    parents?: { controllerName: string; parentRef: { name: string }; conditions: Condition[] }[];
+  };
+};
+
+function plural(kind: string): string {
+  return {
+    GatewayClass: "gatewayclasses",
+    Gateway: "gateways",
+    HTTPRoute: "httproutes",
+    ReferenceGrant: "referencegrants",
+  }[kind] as string;
+}
+
+function gwPath(kind: string, name: string, ns?: string): string {
+  return ns ? `${GW}/namespaces/${ns}/${plural(kind)}/${name}` : `${GW}/${plural(kind)}/${name}`;
+}
+
+/** Creates or replaces a Gateway API object (the shared harness knows core kinds only). */
+async function put(api: KubeRest, obj: Obj): Promise<void> {
+  const { name, namespace: ns } = obj.metadata;
+  const path = gwPath(obj.kind, name, ns);
+  for (;;) {
+    let live: Obj | undefined;
+    try {
+      live = await api.get<Obj>(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      if (!live) {
+        await api.post(path.slice(0, path.lastIndexOf("/")), obj);
+      } else {
+        await api.put(path, {
+          ...obj,
+          metadata: { ...obj.metadata, resourceVersion: live.metadata.resourceVersion },
+        });
+      }
+      return;
+    } catch (err) {
+      if (
+        !(err as { statusCode?: number }).statusCode ||
+        ![409].includes((err as { statusCode: number }).statusCode)
+      )
+        throw err;
+    }
+  }
+}
+
+async function del(api: KubeRest, kind: string, name: string, ns?: string): Promise<void> {
+  try {
+    await api.request("DELETE", gwPath(kind, name, ns));
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function live(kind: string, name: string, ns?: string): Promise<Live> {
+  return cp.admin.get<Live>(gwPath(kind, name, ns));
+}
+
+const find = (conditions: Condition[] | undefined, type: string): Condition | undefined =>
+  conditions?.find((c) => c.type === type);
+
+/** Waits (bounded) until the HTTPRoute's parent entry for `gateway` has `type` with `reason`. */
+async function parentCondition(
+  ns: string,
+  route: string,
+  gateway: string,
+  type: string,
+  reason: string,
+): Promise<Condition> {
+  return waitFor(
+    async () => {
+      const r = await live("HTTPRoute", route, ns);
+      const parent = r.status?.parents?.find(
+        (p) => p.controllerName === CONTROLLER && p.parentRef.name === gateway,
+      );
+      const c = find(parent?.conditions, type);
+      return c?.reason === reason ? c : undefined;
+    },
+    { what: `HTTPRoute ${ns}/${route} ${type}=${reason} for ${gateway}` },
+  );
+}
+
+function gatewayClass(): Obj {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "GatewayClass",
+    metadata: { name: "wsgate" },
+    spec: { controllerName: CONTROLLER },
+  };
+}
+
+function gateway(ns: string, name: string, listeners: Record<string, unknown>[]): Obj {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "Gateway",
+    metadata: { name, namespace: ns },
+    spec: { gatewayClassName: "wsgate", listeners },
+  };
+}
+
+function httpRoute(ns: string, name: string, spec: Record<string, unknown>): Obj {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name, namespace: ns },
+    spec,
+  };
+}
+
+/** Namespace `ns` with Service `echo` (port 80 → 8080, appProtocol kubernetes.io/ws) backed by a pod on `ip`. */
+async function echoBackend(ns: string, ip: string): Promise<void> {
+  const pod = await startPod(ip, 8080);
+  pods.push(pod);
+  await apply(cp.admin, namespace(ns));
+  const svc = service(ns, "echo", [{ name: "ws", port: 80, targetPort: 8080 }]);
+  (svc.spec as { ports: Record<string, unknown>[] }).ports[0]!.appProtocol = "kubernetes.io/ws";
+  await apply(cp.admin, svc);
+  await apply(cp.admin, endpointSlice(ns, "echo-1", "echo", [{ name: "ws", port: 8080 }], [{ ip }]));
+}
+
+function open(host: string, path = "/"): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}${path}`, { headers: { Host: host } });
+    clients.push(ws);
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+function ask(ws: WebSocket, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    ws.once("message", (data) => resolve(String(data)));
+    ws.once("error", reject);
+    ws.send(text);
+  });
+}
+
+const served = (key: string) => (t: { routes: readonly { key: string }[] }) =>
+  t.routes.some((r) => r.key === key);
+
+beforeAll(async () => {
+  await assertPodNetwork();
+  cp = await startControlPlane();
+  const kubeconfig = await controllerKubeconfig(cp);
+  // Started before any Gateway API CRD exists: discovery finds them later.
+  gw = await startController(kubeconfig, [], {
+    ...FAST_TUNING,
+    source: { ...FAST_TUNING.source, discoveryIntervalMs: 200 },
+  });
+  await gw.holder.waitForGeneration(1);
+});
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.terminate();
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await Promise.all(pods.splice(0).map((p) => p.close()));
+  await cp?.stop();
+});
+
+describe("Gateway API in cluster mode", () => {
+  it("installs the vendored CRDs (standard channel) after wsgate started, and wsgate stays healthy", async () => {
+    const dir = join(REPO, "crds/gateway-api");
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+      const crd = parse(readFileSync(join(dir, file), "utf8")) as Obj;
+      await cp.admin.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+    }
+    for (const resource of [
+      "gatewayclasses",
+      "gateways",
+      "httproutes",
+      "referencegrants",
+      "backendtlspolicies",
+    ]) {
+      await waitFor(
+        async () => {
+          try {
+            await cp.admin.get(`${GW}/${resource}`);
+            return true;
+          } catch (err) {
+            if (isNotFound(err)) return false;
+            throw err;
+          }
+        },
+        { what: `${resource} served` },
+      );
+    }
+    expect(gw.cluster?.healthy()).toBe(true);
+  });
+
+  it("serves WebSocket traffic for an HTTPRoute on a Gateway of its class and writes every status (CRDs installed after start)", async () => {
+    await echoBackend("gw-basic", "10.244.12.11");
+    await put(cp.admin, gatewayClass());
+    await put(
+      cp.admin,
+      gateway("gw-basic", "web", [{ name: "http", port: 80, protocol: "HTTP", hostname: "*.basic.test" }]),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-basic", "chat", {
+        parentRefs: [{ name: "web" }],
+        hostnames: ["chat.basic.test"],
+        rules: [
+          {
+            matches: [{ path: { type: "PathPrefix", value: "/ws" } }],
+            backendRefs: [{ name: "echo", port: 80 }],
+          },
+        ],
+      }),
+    );
+    await waitForTable(gw.holder, served("gw-basic/httproute/chat"), { what: "the HTTPRoute served" });
+    const ws = await open("chat.basic.test", "/ws/room");
+    expect(await ask(ws, "hello")).toBe("10.244.12.11 hello");
+
+    const cls = await waitFor(
+      async () => find((await live("GatewayClass", "wsgate")).status?.conditions, "Accepted"),
+      {
+        what: "GatewayClass Accepted",
+      },
+    );
+    expect(cls.status).toBe("True");
+    const g = await waitFor(
+      async () => {
+        const x = await live("Gateway", "web", "gw-basic");
+        return x.status?.listeners?.[0]?.attachedRoutes === 1 ? x : undefined;
+      },
+      { what: "Gateway listener with one attached route" },
+    );
+    expect(find(g.status?.conditions, "Accepted")?.status).toBe("True");
+    expect(find(g.status?.conditions, "Programmed")?.status).toBe("True");
+    expect(find(g.status?.conditions, "Programmed")?.observedGeneration).toBe(g.metadata.generation);
+    expect(find(g.status?.listeners?.[0]?.conditions, "Programmed")?.status).toBe("True");
+    const accepted = await parentCondition("gw-basic", "chat", "web", "Accepted", "Accepted");
+    const route = await live("HTTPRoute", "chat", "gw-basic");
+    expect(accepted.observedGeneration).toBe(route.metadata.generation);
+    expect(find(route.status?.parents?.[0]?.conditions, "ResolvedRefs")?.status).toBe("True");
+  });
+
+  it("refuses a cross-namespace backend until a ReferenceGrant allows it, and again once the grant is revoked", async () => {
+    await echoBackend("gw-grant-backend", "10.244.12.21");
+    await apply(cp.admin, namespace("gw-grant"));
+    await put(cp.admin, gatewayClass());
+    await put(cp.admin, gateway("gw-grant", "web", [{ name: "http", port: 80, protocol: "HTTP" }]));
+    await put(
+      cp.admin,
+      httpRoute("gw-grant", "cross", {
+        parentRefs: [{ name: "web" }],
+        hostnames: ["cross.grant.test"],
+        rules: [{ backendRefs: [{ name: "echo", namespace: "gw-grant-backend", port: 80 }] }],
+      }),
+    );
+    await parentCondition("gw-grant", "cross", "web", "ResolvedRefs", "RefNotPermitted");
+    await expect(open("cross.grant.test")).rejects.toThrow(/HTTP 50[03]/);
+
+    const grant: Obj = {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "ReferenceGrant",
+      metadata: { name: "from-gw-grant", namespace: "gw-grant-backend" },
+      spec: {
+        from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "gw-grant" }],
+        to: [{ group: "", kind: "Service" }],
+      },
+    };
+    await put(cp.admin, grant);
+    await parentCondition("gw-grant", "cross", "web", "ResolvedRefs", "ResolvedRefs");
+    await waitForTable(gw.holder, (t) =>
+      t.routes.some((r) => r.key === "gw-grant/httproute/cross" && r.rules[0]!.backends.length === 1),
+    );
+    expect(await ask(await open("cross.grant.test"), "granted")).toBe("10.244.12.21 granted");
+
+    await del(cp.admin, "ReferenceGrant", "from-gw-grant", "gw-grant-backend");
+    await parentCondition("gw-grant", "cross", "web", "ResolvedRefs", "RefNotPermitted");
+    await waitForTable(gw.holder, (t) =>
+      t.routes.some((r) => r.key === "gw-grant/httproute/cross" && r.rules[0]!.backends.length === 0),
+    );
+  });
+
+  it("admits routes by the listener's namespace selector: refused until the route's namespace carries the label", async () => {
+    await echoBackend("gw-tenant", "10.244.12.31");
+    await put(cp.admin, gatewayClass());
+    await apply(cp.admin, namespace("gw-infra"));
+    await put(
+      cp.admin,
+      gateway("gw-infra", "shared", [
+        {
+          name: "http",
+          port: 80,
+          protocol: "HTTP",
+          allowedRoutes: {
+            namespaces: { from: "Selector", selector: { matchLabels: { "gateway-access": "granted" } } },
+          },
+        },
+      ]),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-tenant", "app", {
+        parentRefs: [{ name: "shared", namespace: "gw-infra" }],
+        hostnames: ["app.tenant.test"],
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+    );
+    await parentCondition("gw-tenant", "app", "shared", "Accepted", "NotAllowedByListeners");
+    await expect(open("app.tenant.test")).rejects.toThrow(/HTTP 404/);
+
+    await apply(cp.admin, {
+      ...namespace("gw-tenant"),
+      metadata: { name: "gw-tenant", labels: { "gateway-access": "granted" } },
+    });
+    await parentCondition("gw-tenant", "app", "shared", "Accepted", "Accepted");
+    await waitForTable(gw.holder, served("gw-tenant/httproute/app"));
+    expect(await ask(await open("app.tenant.test"), "in")).toBe("10.244.12.31 in");
+  });
+
+  it("reports each listener and route problem with its Gateway API reason instead of serving part of it", async () => {
+    await apply(cp.admin, namespace("gw-reasons"));
+    await put(cp.admin, gatewayClass());
+    await put(
+      cp.admin,
+      gateway("gw-reasons", "web", [
+        { name: "http", port: 80, protocol: "HTTP", hostname: "ok.reasons.test" },
+        { name: "odd-port", port: 8081, protocol: "HTTP", hostname: "odd.reasons.test" },
+        { name: "tcp", port: 9000, protocol: "TCP" },
+      ]),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-reasons", "wrong-host", {
+        parentRefs: [{ name: "web", sectionName: "http" }],
+        hostnames: ["elsewhere.test"],
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-reasons", "header-match", {
+        parentRefs: [{ name: "web", sectionName: "http" }],
+        rules: [
+          {
+            matches: [{ path: { type: "PathPrefix", value: "/h" }, headers: [{ name: "X-V", value: "2" }] }],
+            backendRefs: [{ name: "echo", port: 80 }],
+          },
+        ],
+      }),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-reasons", "missing", {
+        parentRefs: [{ name: "web", sectionName: "http" }],
+        rules: [
+          {
+            matches: [{ path: { type: "PathPrefix", value: "/m" } }],
+            backendRefs: [{ name: "nope", port: 80 }],
+          },
+        ],
+      }),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-reasons", "bucket", {
+        parentRefs: [{ name: "web", sectionName: "http" }],
+        rules: [
+          {
+            matches: [{ path: { type: "PathPrefix", value: "/b" } }],
+            backendRefs: [{ group: "example.com", kind: "Bucket", name: "b" }],
+          },
+        ],
+      }),
+    );
+    const g = await waitFor(
+      async () => {
+        const x = await live("Gateway", "web", "gw-reasons");
+        return (x.status?.listeners?.length ?? 0) === 3 ? x : undefined;
+      },
+      { what: "Gateway listener status" },
+    );
+    const reasonOf = (name: string): string | undefined =>
+      find(g.status?.listeners?.find((l) => l.name === name)?.conditions, "Accepted")?.reason;
+    expect(reasonOf("http")).toBe("Accepted");
+    expect(reasonOf("odd-port")).toBe("PortUnavailable");
+    expect(reasonOf("tcp")).toBe("UnsupportedProtocol");
+    await parentCondition("gw-reasons", "wrong-host", "web", "Accepted", "NoMatchingListenerHostname");
+    const unsupported = await parentCondition(
+      "gw-reasons",
+      "header-match",
+      "web",
+      "Accepted",
+      "UnsupportedValue",
+    );
+    expect(unsupported.message).toContain("header matches are not supported");
+    await parentCondition("gw-reasons", "missing", "web", "ResolvedRefs", "BackendNotFound");
+    await parentCondition("gw-reasons", "bucket", "web", "ResolvedRefs", "InvalidKind");
+    await expect(open("ok.reasons.test", "/h")).rejects.toThrow(/HTTP 404/);
+  });
+});
