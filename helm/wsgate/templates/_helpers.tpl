@@ -107,6 +107,18 @@ with the controller's real-apiserver tests.
 {{- end }}
 
 {{/* The arguments of `wsgate serve`: every value maps to a flag of src/config/config.ts. */}}
+{{/*
+--workers: the value when set; "auto" (the cgroup CPU quota) when the container has a CPU
+limit; nothing (one thread) otherwise.
+*/}}
+{{- define "wsgate.workers" -}}
+{{- if .Values.workers -}}
+{{- .Values.workers | toString -}}
+{{- else if dig "limits" "cpu" "" (.Values.resources | default dict) -}}
+auto
+{{- end -}}
+{{- end }}
+
 {{- define "wsgate.args" -}}
 - serve
 - {{ printf "--http-listen=0.0.0.0:%v" .Values.ports.http | quote }}
@@ -122,6 +134,9 @@ with the controller's real-apiserver tests.
 - {{ printf "--namespace=%s" . | quote }}
 {{- end }}
 - {{ printf "--shutdown-drain=%vs" .Values.shutdown.drainSeconds | quote }}
+{{- with include "wsgate.workers" . }}
+- {{ printf "--workers=%s" . | quote }}
+{{- end }}
 - {{ printf "--log-level=%s" .Values.logLevel | quote }}
 {{- with .Values.trustedProxies }}
 - {{ printf "--trusted-proxies=%s" (join "," .) | quote }}
