@@ -1,4 +1,6 @@
-// C1: compile() time for 10,000 routes and 50,000 endpoints; C2: table.match ns/op.
+// C1: compile() time for 10,000 routes and 50,000 endpoints, and one EndpointSlice change
+// on that snapshot published (the endpoint path) against a full recompile published, in
+// the same run; C2: table.match ns/op.
 // Calls the built compiler directly on a generated ObjectStore snapshot.
 // Usage: node bench/routing.mjs [--dist DIR] [--routes N] [--endpoints-per-route K]
 // Prints one JSON line.
@@ -17,12 +19,34 @@ const load = (path) => import(pathToFileURL(`${args.dist}/${path}`).href);
 const { parseObject } = await load("api/parse.js");
 const { ObjectStore } = await load("routing/store.js");
 const { compile } = await load("routing/compile.js");
+const { Recompiler } = await load("routing/recompiler.js");
+const { TableHolder } = await load("routing/holder.js");
 
 const ROUTES = Number(args.routes);
 const PER_ROUTE = Number(args["endpoints-per-route"]);
 const NAMESPACES = 100;
 /** One route in ten has a wildcard hostname, the rest an exact one; all have two rules. */
 const hostOf = (i) => (i % 10 === 9 ? `*.w${i}.bench.local` : `r${i}.bench.local`);
+
+/** Route i's EndpointSlice; `version` > 0 turns its first endpoint's readiness over (churn). */
+function sliceDoc(i, version) {
+  const name = `app${i}`;
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: `${name}-abcde`,
+      namespace: `ns${i % NAMESPACES}`,
+      labels: { "kubernetes.io/service-name": name },
+    },
+    addressType: "IPv4",
+    ports: [{ name: "ws", port: 8080, protocol: "TCP" }],
+    endpoints: Array.from({ length: PER_ROUTE }, (_, k) => ({
+      addresses: [`10.${(i >> 8) & 255}.${i & 255}.${k + 1}`],
+      conditions: { ready: k === 0 ? version % 2 === 0 : k !== PER_ROUTE - 1 || i % 7 !== 0 },
+    })),
+  };
+}
 
 function objects() {
   const docs = [];
@@ -35,17 +59,7 @@ function objects() {
       metadata: { name, namespace },
       spec: { ports: [{ name: "ws", port: 80, targetPort: 8080, protocol: "TCP" }] },
     });
-    docs.push({
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      metadata: { name: `${name}-abcde`, namespace, labels: { "kubernetes.io/service-name": name } },
-      addressType: "IPv4",
-      ports: [{ name: "ws", port: 8080, protocol: "TCP" }],
-      endpoints: Array.from({ length: PER_ROUTE }, (_, k) => ({
-        addresses: [`10.${(i >> 8) & 255}.${i & 255}.${k + 1}`],
-        conditions: { ready: k !== PER_ROUTE - 1 || i % 7 !== 0 },
-      })),
-    });
+    docs.push(sliceDoc(i, 0));
     docs.push({
       apiVersion: "wsgate.io/v1alpha1",
       kind: "WebSocketRoute",
@@ -98,6 +112,52 @@ for (let run = 0; run < 6; run++) {
 }
 const table = result.table;
 const accepted = result.diagnostics.filter((d) => d.conditions[0]?.status === "True").length;
+
+// C1, churn: one EndpointSlice change published through the Recompiler (store change →
+// snapshot → endpoint path → table holder), against a full recompile published the same
+// way (a Service replaced by an equal copy: not an endpoint change, so compile() runs).
+function publishTimes(change, runs) {
+  const holder = new TableHolder();
+  // Started (it learns of changes from the store); the hold-off never fires, compileNow() publishes.
+  const recompiler = new Recompiler(store, holder, {
+    ingressClass: "wsgate",
+    holdOffMs: 1e9,
+    maxDelayMs: 1e9,
+  });
+  recompiler.start();
+  const times = [];
+  let reused = 0;
+  for (let run = 0; run < runs; run++) {
+    const before = holder.current;
+    const c0 = performance.now();
+    change(run);
+    recompiler.compileNow();
+    const c1 = performance.now();
+    if (holder.current.generation !== before.generation + 1) throw new Error("no table published");
+    // The endpoint path keeps the route objects it did not rebuild; compile() builds all anew.
+    if (holder.current.routes[ROUTES >> 1] === before.routes[ROUTES >> 1]) reused++;
+    if (run > 0) times.push(c1 - c0);
+  }
+  recompiler.stop();
+  return { ms: Math.round(median(times) * 10) / 10, runs: times.map((t) => Math.round(t * 10) / 10), reused };
+}
+const upsert = (doc) => {
+  const parsed = parseObject(doc);
+  if (parsed.outcome !== "ok") throw new Error(`generated object rejected: ${JSON.stringify(parsed)}`);
+  store.upsert(parsed.object);
+};
+const sliceChange = publishTimes((run) => upsert(sliceDoc((run * 997 + 1) % ROUTES, run + 1)), 11);
+if (sliceChange.reused < 10) throw new Error("an EndpointSlice change did not take the endpoint path");
+const fullPublish = publishTimes(
+  () =>
+    upsert({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "app1", namespace: "ns1" },
+      spec: { ports: [{ name: "ws", port: 80, targetPort: 8080, protocol: "TCP" }] },
+    }),
+  6,
+);
 
 // C2: lookups by kind (exact-host hit, wildcard-host hit, miss → 404) and a mix of
 // 80% exact, 10% wildcard and 10% misses, over hosts spread across all routes.
@@ -155,6 +215,10 @@ process.stdout.write(
     snapshotMs: Math.round(median(snapshotTimes) * 10) / 10,
     compileMs: Math.round(median(compileTimes) * 10) / 10,
     compileMsRuns: compileTimes.map((t) => Math.round(t)),
+    endpointChangePublishMs: sliceChange.ms,
+    endpointChangePublishMsRuns: sliceChange.runs,
+    fullPublishMs: fullPublish.ms,
+    endpointChangeVsFullPublish: Number((sliceChange.ms / fullPublish.ms).toPrecision(3)),
     matchNs: match.mixed.ns,
     match,
   })}\n`,

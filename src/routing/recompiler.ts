@@ -2,10 +2,14 @@
  * Turns store changes into published tables. Events are triggers, compile is
  * level-based: any change schedules one compile of the whole store, coalesced —
  * it waits for a quiet `holdOffMs`, but never longer than `maxDelayMs` after the
- * first change, so a steady trickle of events cannot starve publishing.
+ * first change, so a steady trickle of events cannot starve publishing. When only
+ * EndpointSlices changed, the endpoint path (endpoint-path.ts) gives compile()'s result
+ * without recompiling routes.
  */
 import { performance } from "node:perf_hooks";
+import type { EndpointSlice } from "../api/objects.js";
 import { compile } from "./compile.js";
+import { EndpointIndex, type SliceChanges } from "./endpoint-path.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import type { TableHolder } from "./holder.js";
 import type { ObjectStore } from "./store.js";
@@ -37,6 +41,12 @@ export class Recompiler {
   #timer: NodeJS.Timeout | undefined;
   #firstChangeAt = 0;
   #unsubscribe: (() => void) | undefined;
+  /** What the endpoint path starts from: the last full compile, advanced by every endpoint change since. */
+  #index: EndpointIndex | undefined;
+  /** EndpointSlices (`namespace/name`) changed since the last publish. */
+  readonly #changedSlices = new Set<string>();
+  /** Something other than a known EndpointSlice changed since the last publish: compile. */
+  #otherChanged = false;
 
   constructor(store: ObjectStore, holder: TableHolder, options: RecompilerOptions) {
     this.#store = store;
@@ -53,29 +63,64 @@ export class Recompiler {
   /** Compiles and publishes now, then recompiles on every store change. Call after the initial sync. */
   start(): void {
     this.compileNow();
-    this.#unsubscribe = this.#store.onChange(() => this.#schedule());
+    this.#unsubscribe = this.#store.onChange((kind, key) => {
+      if (kind === "EndpointSlice" && key !== undefined) this.#changedSlices.add(key);
+      else this.#otherChanged = true;
+      this.#schedule();
+    });
   }
 
   stop(): void {
     this.#unsubscribe?.();
+    // Unsubscribed, changes go unseen: the next publish compiles.
+    this.#unsubscribe = undefined;
+    this.#index = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  /** Compiles the whole store and publishes the result. */
+  /**
+   * Publishes the store's table: by the endpoint path when only EndpointSlices changed
+   * since the last publish (DESIGN §2.6; changes are known only while subscribed to the
+   * store), else by compiling the whole store.
+   */
   compileNow(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const started = performance.now();
-    const result = compile(this.#store.snapshot(), {
+    const generation = this.#holder.nextGeneration;
+    const endpointsOnly =
+      this.#index !== undefined && this.#unsubscribe !== undefined && !this.#otherChanged
+        ? this.#index.apply(this.#sliceChanges(), generation)
+        : undefined;
+    this.#changedSlices.clear();
+    this.#otherChanged = false;
+    if (endpointsOnly) {
+      this.#holder.publish({ ...endpointsOnly, compileMs: performance.now() - started });
+      return;
+    }
+    const snapshot = this.#store.snapshot();
+    const result = compile(snapshot, {
+      generation,
       ingressClass: this.#ingressClass,
-      generation: this.#holder.nextGeneration,
       ...(this.#defaultTlsSecret === undefined ? {} : { defaultTlsSecret: this.#defaultTlsSecret }),
       allowCrossNamespaceHostnames: this.#allowCrossNamespaceHostnames,
       ...(this.#gatewayApi === undefined ? {} : { gatewayApi: this.#gatewayApi }),
       watchIngressWithoutClass: this.#watchIngressWithoutClass,
     });
+    this.#index = EndpointIndex.of(snapshot, result);
     this.#holder.publish({ ...result, compileMs: performance.now() - started });
+  }
+
+  /** The changed slices as they are now in the store (undefined: removed). */
+  #sliceChanges(): SliceChanges {
+    const changes = new Map<string, EndpointSlice | undefined>();
+    for (const key of this.#changedSlices) {
+      const slash = key.indexOf("/");
+      const slice = this.#store.get("EndpointSlice", key.slice(0, slash), key.slice(slash + 1));
+      changes.set(key, slice as EndpointSlice | undefined);
+    }
+    return changes;
   }
 
   #schedule(): void {

@@ -53,7 +53,11 @@ export function isInvalidRoute(route: WebSocketRoute | InvalidRoute): route is I
   return "invalid" in route;
 }
 
-type Listener = (kind: Kind) => void;
+/**
+ * Hears of a change of `kind`: of the object `key` (`namespace/name`) when one object
+ * changed, of the whole kind when `key` is absent.
+ */
+type Listener = (kind: Kind, key?: string) => void;
 
 export class ObjectStore {
   readonly #objects = new Map<Kind, Map<string, StoredObject>>();
@@ -61,13 +65,15 @@ export class ObjectStore {
 
   /** Inserts or replaces an object; listeners hear of it. */
   upsert(object: StoredObject): void {
-    this.#bucket(object.kind).set(objectKey(object.metadata as { namespace: string; name: string }), object);
-    this.#notify(object.kind);
+    const key = objectKey(object.metadata as { namespace: string; name: string });
+    this.#bucket(object.kind).set(key, object);
+    this.#notify(object.kind, key);
   }
 
   /** Removes an object if present; listeners hear of it only when something was removed. */
   remove(kind: Kind, namespace: string, name: string): void {
-    if (this.#bucket(kind).delete(`${namespace}/${name}`)) this.#notify(kind);
+    const key = `${namespace}/${name}`;
+    if (this.#bucket(kind).delete(key)) this.#notify(kind, key);
   }
 
   /** Replaces the whole content (a manifest directory reload); notifies once per kind. */
@@ -121,7 +127,7 @@ export class ObjectStore {
     return [...bucket.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
   }
 
-  #notify(kind: Kind): void {
-    for (const listener of this.#listeners) listener(kind);
+  #notify(kind: Kind, key?: string): void {
+    for (const listener of this.#listeners) listener(kind, key);
   }
 }

@@ -112,10 +112,13 @@ export interface RouteMatch {
   readonly rule: Rule;
 }
 
+/**
+ * Where a path leads: positions in the table's routes, not the objects, so that a table
+ * whose routes only got other endpoints reuses the matcher (see {@link withEndpoints}).
+ */
 interface PathEntry {
-  readonly match: PathMatch;
-  readonly route: Route;
-  readonly rule: Rule;
+  readonly route: number;
+  readonly rule: number;
 }
 
 interface VirtualHost {
@@ -182,24 +185,27 @@ export function prefixMatches(prefix: string, path: string): boolean {
   return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
 }
 
-/**
- * Builds the immutable table with its matcher. Routes come in precedence order
- * (older first); host+path conflicts were already resolved by compile().
- */
-export function buildTable(
-  generation: number,
-  routes: readonly Route[],
-  certificates: ReadonlyMap<string, TlsCertificate>,
-  defaultCertificate?: TlsCertificate,
-  options: TableOptions = {},
-): RoutingTable {
+/** The lookup structure of a table: depends on the routes' hostnames, matches and order only. */
+interface Matcher {
+  readonly hosts: ReadonlyMap<string, VirtualHost>;
+  /** Wildcard virtual hosts by suffix (`*.example.com` → `.example.com`). */
+  readonly wildcards: ReadonlyMap<string, VirtualHost>;
+  readonly any: VirtualHost | undefined;
+  readonly crossNamespace: boolean;
+  readonly identityHeaders: ReadonlySet<string>;
+}
+
+/** Each table's matcher, for {@link withEndpoints}. Weak: a table no one holds takes its matcher along. */
+const MATCHERS = new WeakMap<RoutingTable, Matcher>();
+
+function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher {
   // Every lookup is a Map get: exact paths by value, PathPrefixes by canonical value
   // (tried from the longest segment-aligned prefix of the request path down), and
   // wildcard hosts by suffix (tried from the most specific suffix of the Host down).
   const hosts = new Map<string, VirtualHost>();
-  for (const route of routes) {
+  routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
-    for (const rule of route.rules) {
+    route.rules.forEach((rule, ruleIndex) => {
       for (const match of rule.matches) {
         for (const name of names) {
           let vhost = hosts.get(name);
@@ -207,42 +213,61 @@ export function buildTable(
             vhost = { exact: new Map(), prefixes: new Map(), namespace: route.namespace };
             hosts.set(name, vhost);
           }
-          const entry = { match, route, rule };
           // The first claim stays: routes come older first. `/ws/` and `/ws` are one claim.
           const map = match.type === "Exact" ? vhost.exact : vhost.prefixes;
           const key = match.type === "Exact" ? match.value : canonicalPrefix(match.value);
-          if (!map.has(key)) map.set(key, entry);
+          if (!map.has(key)) map.set(key, { route: routeIndex, rule: ruleIndex });
         }
       }
-    }
-  }
+    });
+  });
   const identityHeaders = new Set<string>();
   for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   const wildcards = new Map<string, VirtualHost>();
   for (const [name, vhost] of hosts) if (name.startsWith("*.")) wildcards.set(name.slice(1), vhost);
-  const any = hosts.get("");
-  const crossNamespace = options.crossNamespaceFallthrough === true;
+  return {
+    hosts,
+    wildcards,
+    any: hosts.get(""),
+    crossNamespace: options.crossNamespaceFallthrough === true,
+    identityHeaders,
+  };
+}
+
+function tableOf(
+  generation: number,
+  routes: readonly Route[],
+  matcher: Matcher,
+  certificates: ReadonlyMap<string, TlsCertificate>,
+  defaultCertificate: TlsCertificate | undefined,
+): RoutingTable {
+  const { hosts, wildcards, any, crossNamespace } = matcher;
+
+  function at(entry: PathEntry): RouteMatch {
+    const route = routes[entry.route] as Route;
+    return { route, rule: route.rules[entry.rule] as Rule };
+  }
 
   function matchIn(vhost: VirtualHost, path: string): RouteMatch | undefined {
     const exact = vhost.exact.get(path);
-    if (exact) return { route: exact.route, rule: exact.rule };
+    if (exact) return at(exact);
     if (vhost.prefixes.size === 0) return undefined;
     let candidate = canonicalPrefix(path);
     for (;;) {
       const entry = vhost.prefixes.get(candidate);
-      if (entry) return { route: entry.route, rule: entry.rule };
+      if (entry) return at(entry);
       if (candidate === "/") return undefined;
       const slash = candidate.lastIndexOf("/");
       candidate = slash <= 0 ? "/" : candidate.slice(0, slash);
     }
   }
 
-  return Object.freeze({
+  const table: RoutingTable = Object.freeze({
     generation,
-    routes: Object.freeze([...routes]),
+    routes,
     certificates,
     ...(defaultCertificate ? { defaultCertificate } : {}),
-    identityHeaders: identityHeaders as ReadonlySet<string>,
+    identityHeaders: matcher.identityHeaders,
     // Gateway API precedence: the most specific hostname that has a matching path wins;
     // a host whose routes match no path falls through to wildcards, then to any-host routes —
     // of the same namespace as the most specific host that exists (its owner), unless
@@ -267,6 +292,45 @@ export function buildTable(
       return tryIn(any);
     },
   });
+  MATCHERS.set(table, matcher);
+  return table;
+}
+
+/**
+ * Builds the immutable table with its matcher. Routes come in precedence order
+ * (older first); host+path conflicts were already resolved by compile().
+ */
+export function buildTable(
+  generation: number,
+  routes: readonly Route[],
+  certificates: ReadonlyMap<string, TlsCertificate>,
+  defaultCertificate?: TlsCertificate,
+  options: TableOptions = {},
+): RoutingTable {
+  const frozen = Object.freeze([...routes]);
+  return tableOf(generation, frozen, buildMatcher(frozen, options), certificates, defaultCertificate);
+}
+
+/**
+ * The table `previous` becomes when its routes only got other endpoints: `routes` must be
+ * `previous.routes` with, at any position, a route of the same hostnames, rule matches and
+ * settings. The matcher is reused (building it is most of a table's cost at 10,000
+ * routes); undefined when `previous` was not built here or the routes do not line up.
+ */
+export function withEndpoints(
+  previous: RoutingTable,
+  generation: number,
+  routes: readonly Route[],
+): RoutingTable | undefined {
+  const matcher = MATCHERS.get(previous);
+  if (!matcher || routes.length !== previous.routes.length) return undefined;
+  return tableOf(
+    generation,
+    Object.freeze([...routes]),
+    matcher,
+    previous.certificates,
+    previous.defaultCertificate,
+  );
 }
 
 /** The table before anything was compiled: matches nothing. */
