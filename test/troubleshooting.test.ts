@@ -1,0 +1,70 @@
+/**
+ * docs/troubleshooting.md explains every reason the code can report: a reason added to
+ * the code without a row in the table fails here. Reasons are collected from their single
+ * sources: the `RejectionReason` union of dataplane/events.ts (read with the TypeScript
+ * compiler: it is a type), and the `Reason` / `GatewayReason` constants.
+ */
+import { readFileSync } from "node:fs";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+import { Reason } from "../src/api/conditions.js";
+import { GatewayReason } from "../src/routing/gateway-api/conditions.js";
+
+const doc = readFileSync(new URL("../docs/troubleshooting.md", import.meta.url), "utf8");
+
+/** The string literals of `export type RejectionReason = "a" | "b" | …`. */
+function rejectionReasons(): string[] {
+  const file = new URL("../src/dataplane/events.ts", import.meta.url);
+  const source = ts.createSourceFile("events.ts", readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+  const reasons: string[] = [];
+  for (const statement of source.statements) {
+    if (!ts.isTypeAliasDeclaration(statement) || statement.name.text !== "RejectionReason") continue;
+    const members = ts.isUnionTypeNode(statement.type) ? statement.type.types : [statement.type];
+    for (const member of members) {
+      if (ts.isLiteralTypeNode(member) && ts.isStringLiteral(member.literal))
+        reasons.push(member.literal.text);
+      else throw new Error(`RejectionReason member is not a string literal: ${member.getText(source)}`);
+    }
+  }
+  return reasons;
+}
+
+/** The first cells of the table under the heading `## title`. */
+function tableReasons(title: string): Set<string> {
+  const start = doc.indexOf(`\n## ${title}\n`);
+  if (start < 0) throw new Error(`docs/troubleshooting.md has no section "## ${title}"`);
+  const end = doc.indexOf("\n## ", start + 1);
+  const section = doc.slice(start, end < 0 ? undefined : end);
+  const reasons = new Set<string>();
+  for (const m of section.matchAll(/^\| `([A-Za-z_]+)` \|(.+)\|$/gm)) {
+    const cells = m[2]!.split(" | ");
+    // A row that explains: every cell filled in.
+    if (cells.every((c) => c.trim() !== "")) reasons.add(m[1]!);
+  }
+  return reasons;
+}
+
+describe("docs/troubleshooting.md", () => {
+  it("explains every handshake and request rejection reason, so that no refusal an operator sees is a mystery", () => {
+    const reasons = rejectionReasons();
+    expect(reasons.length).toBeGreaterThan(15);
+    const documented = tableReasons("Handshake and request rejections");
+    expect(reasons.filter((r) => !documented.has(r))).toEqual([]);
+    // And nothing stale: a row for a reason the code no longer has misleads.
+    expect([...documented].filter((r) => !reasons.includes(r))).toEqual([]);
+  });
+
+  it("explains every WebSocketRoute condition reason, so that kubectl describe always leads somewhere", () => {
+    const documented = tableReasons("WebSocketRoute conditions");
+    const reasons = Object.values(Reason);
+    expect(reasons.filter((r) => !documented.has(r))).toEqual([]);
+    expect([...documented].filter((r) => !(reasons as string[]).includes(r))).toEqual([]);
+  });
+
+  it("explains every Gateway API condition reason wsgate writes", () => {
+    const documented = tableReasons("Gateway API conditions");
+    const reasons = Object.values(GatewayReason);
+    expect(reasons.filter((r) => !documented.has(r))).toEqual([]);
+    expect([...documented].filter((r) => !(reasons as string[]).includes(r))).toEqual([]);
+  });
+});
