@@ -53,6 +53,16 @@ const RESOURCES: Record<string, { prefix: string; plural: string; namespaced: bo
     plural: "clusterrolebindings",
     namespaced: false,
   },
+  "networking.k8s.io/v1 Ingress": {
+    prefix: "/apis/networking.k8s.io/v1",
+    plural: "ingresses",
+    namespaced: true,
+  },
+  "networking.k8s.io/v1 IngressClass": {
+    prefix: "/apis/networking.k8s.io/v1",
+    plural: "ingressclasses",
+    namespaced: false,
+  },
   "coordination.k8s.io/v1 Lease": {
     prefix: "/apis/coordination.k8s.io/v1",
     plural: "leases",
