@@ -180,3 +180,42 @@ describe("scripts/e2e-provision.sh", () => {
     expect(result.stderr).toContain("WSGATE_E2E_IMAGES must be auto, official or offline (got 'sometimes')");
   });
 });
+
+describe("scripts/kind/host.sh start_docker", () => {
+  it("starts the engine without the provisioning lock, so a later run is not blocked for as long as the engine runs", async () => {
+    const dir = scratch();
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    mkdirSync(join(dir, "runtime"));
+    // The wrapper is "built" already: start_docker only checks that it is executable.
+    writeFileSync(join(dir, "runtime/runc-wrapper"), "#!/bin/sh\n");
+    chmodSync(join(dir, "runtime/runc-wrapper"), 0o755);
+    // Stand-ins: docker answers once the engine has started; the engine records its pid and stays.
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\n[ -e "${dir}/engine.pid" ]\n`);
+    writeFileSync(join(bin, "dockerd"), `#!/bin/sh\necho $$ > "${dir}/engine.pid"\nexec sleep 60\n`);
+    chmodSync(join(bin, "docker"), 0o755);
+    chmodSync(join(bin, "dockerd"), 0o755);
+    const lock = join(dir, "provision.lock");
+    const script = `
+      set -euo pipefail
+      log() { :; }; die() { echo "$*" >&2; exit 1; }; as_root() { "$@"; }; gocmd() { exit 9; }
+      CACHE="${dir}"; LOGS="${dir}"
+      source scripts/kind/host.sh
+      exec 9>"${lock}"
+      flock 9
+      start_docker`;
+    try {
+      const result = await tool("bash", ["-c", script], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      expect(result.stdout.trim()).toBe("ready");
+      expect(existsSync(join(dir, "engine.pid"))).toBe(true);
+      // The provisioning run has exited; its engine runs on. The lock is free.
+      const probe = await tool("flock", ["-n", lock, "true"]);
+      expect(probe.code).toBe(0);
+    } finally {
+      const pid = Number(readFileSync(join(dir, "engine.pid"), "utf8"));
+      if (pid > 0) process.kill(pid);
+    }
+  });
+});
