@@ -41,7 +41,8 @@ gateway_ns=wsgate
 app_ns=wsgate-e2e
 context="kind-$cluster"
 
-log() { printf '\ne2e: %s\n' "$*" >&2; }
+# Each step with the seconds since the start: where a run's time goes (CI budget).
+log() { printf '\ne2e: [%ss] %s\n' "$SECONDS" "$*" >&2; }
 die() {
   printf 'e2e: ERROR: %s\n' "$*" >&2
   exit 1
