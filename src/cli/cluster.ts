@@ -13,6 +13,7 @@ import type { TableHolder } from "../routing/holder.js";
 import type { Recompiler } from "../routing/recompiler.js";
 import type { ObjectStore } from "../routing/store.js";
 import { ClusterSource, type ClusterSourceTuning } from "../sources/cluster/source.js";
+import { IngressStatusWriter } from "../status/ingress-status.js";
 import { GatewayApiStatusWriter } from "../status/gateway-api-status.js";
 import { LeaderElector } from "../status/leader.js";
 import { StatusWriter } from "../status/writer.js";
@@ -31,6 +32,8 @@ export interface ClusterMode {
   readonly writer: StatusWriter;
   /** Status of GatewayClasses, Gateways and HTTPRoutes (leader only). */
   readonly gatewayApiWriter: GatewayApiStatusWriter;
+  /** Events and status.loadBalancer of the Ingresses wsgate serves (leader only). */
+  readonly ingressWriter: IngressStatusWriter;
   /** False once a watch has been down past its limit (drives /healthz). */
   healthy(): boolean;
   /** The `sources.cluster` part of /debug/config. */
@@ -63,6 +66,13 @@ export function startClusterMode(
     log,
     ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });
+  const ingressWriter = new IngressStatusWriter(rest, {
+    isLeader: () => elector.isLeader,
+    controllerName: CONTROLLER_NAME,
+    instance: identity,
+    ...(config.publishService ? { publishService: config.publishService } : {}),
+    log,
+  });
   const gatewayApiWriter = new GatewayApiStatusWriter(rest, {
     isLeader: () => elector.isLeader,
     controllerName: config.gatewayClassController,
@@ -71,6 +81,7 @@ export function startClusterMode(
   });
   const source = new ClusterSource(connection.kubeConfig, rest, store, {
     gatewayApi: !config.disableGatewayApi,
+    ingress: !config.disableIngress,
     onRouteEvent: (namespace, name, resourceVersion) => writer.routeChanged(namespace, name, resourceVersion),
     namespaces: config.namespaces,
     ingressClass: config.ingressClass,
@@ -91,9 +102,11 @@ export function startClusterMode(
   let stopped = false;
   const unsubscribe = [
     holder.onPublish((p) => writer.update(p.diagnostics)),
+    holder.onPublish((p) => ingressWriter.update(p.ingress)),
     holder.onPublish((p) => gatewayApiWriter.update(p.gatewayApi)),
     elector.onChange((leading) => writer.leadershipChanged(leading)),
     elector.onChange((leading) => gatewayApiWriter.leadershipChanged(leading)),
+    elector.onChange((leading) => ingressWriter.leadershipChanged(leading)),
   ];
   log.info(
     {
@@ -124,6 +137,7 @@ export function startClusterMode(
     source,
     elector,
     writer,
+    ingressWriter,
     gatewayApiWriter,
     healthy: () => source.healthy(),
     debug: () => ({
@@ -135,11 +149,13 @@ export function startClusterMode(
       leaderElection: { lease: `${leaseNamespace}/${leaseName}`, identity, leading: elector.isLeader },
       status: writer.stats,
       gatewayApiStatus: gatewayApiWriter.stats,
+      ingressStatus: ingressWriter.stats,
     }),
     async stop() {
       stopped = true;
       for (const u of unsubscribe) u();
       writer.stop();
+      ingressWriter.stop();
       gatewayApiWriter.stop();
       await elector.stop();
       await source.stop();

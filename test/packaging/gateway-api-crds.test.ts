@@ -104,7 +104,7 @@ describe("vendored Gateway API CRDs", () => {
       expect(groupsOf(off.one<Role>("ClusterRole"))).not.toContain("gateway.networking.k8s.io");
       expect(off.one<Role>("ClusterRole").rules.flatMap((r) => r.resources)).not.toContain("namespaces");
       const namespaced = await renderChart({ watchNamespaces: ["apps"] });
-      const classes = namespaced.one<Role>("ClusterRole");
+      const classes = namespaced.one<Role>("ClusterRole", "wsgate-gatewayclasses");
       expect(classes.rules.flatMap((r) => r.resources).sort()).toEqual([
         "gatewayclasses",
         "gatewayclasses/status",

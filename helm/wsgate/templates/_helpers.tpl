@@ -74,7 +74,9 @@ with the controller's real-apiserver tests.
 {{- $rules := list }}
 {{- range (.Files.Get "files/clusterrole-rules.yaml" | fromYamlArray) }}
 {{- if or $.Values.gatewayAPI.enabled (not (or (has "gateway.networking.k8s.io" .apiGroups) (has "namespaces" .resources))) }}
+{{- if or $.Values.ingress.enabled (not (has "networking.k8s.io" .apiGroups)) }}
 {{- $rules = append $rules . }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- $rules | toYaml }}
@@ -129,6 +131,14 @@ auto
 - {{ printf "--gateway-class-controller=%s" .Values.gatewayAPI.controllerName | quote }}
 {{- else }}
 - --disable-gateway-api
+{{- end }}
+{{- if .Values.ingress.enabled }}
+- {{ printf "--publish-service=%s/%s" .Release.Namespace (include "wsgate.fullname" .) | quote }}
+{{- if .Values.ingress.watchWithoutClass }}
+- --watch-ingress-without-class
+{{- end }}
+{{- else }}
+- --disable-ingress
 {{- end }}
 {{- range (include "wsgate.watchNamespaces" . | fromJsonArray) }}
 - {{ printf "--namespace=%s" . | quote }}

@@ -17,6 +17,7 @@
 import { performance } from "node:perf_hooks";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { objectKey } from "../../api/meta.js";
+import type { Ingress } from "../../api/ingress.js";
 import type { Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
 import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
@@ -77,6 +78,8 @@ export interface ClusterSourceOptions {
   readonly tuning?: Partial<ClusterSourceTuning>;
   /** Watch Gateway API kinds once their CRDs are served (default true; --disable-gateway-api). */
   readonly gatewayApi?: boolean;
+  /** Watch Ingress and IngressClass (default true; --disable-ingress). */
+  readonly ingress?: boolean;
   /**
    * Any event of one of our routes — a status write, a label, a new spec, a new object
    * under an old name. The status writer checks the live status again unless the event
@@ -92,7 +95,26 @@ interface Collection {
   readonly prefix: string;
   readonly plural: string;
   readonly fieldSelector?: string;
+  /** Listed across the cluster whatever namespaces are watched (IngressClass). */
+  readonly clusterScoped?: boolean;
 }
+
+/** networking.k8s.io/v1 is served by every supported cluster: no discovery needed. */
+const INGRESS_COLLECTIONS: readonly Collection[] = [
+  {
+    kind: "Ingress",
+    apiVersion: "networking.k8s.io/v1",
+    prefix: "/apis/networking.k8s.io/v1",
+    plural: "ingresses",
+  },
+  {
+    kind: "IngressClass",
+    apiVersion: "networking.k8s.io/v1",
+    prefix: "/apis/networking.k8s.io/v1",
+    plural: "ingressclasses",
+    clusterScoped: true,
+  },
+];
 
 const COLLECTIONS: readonly Collection[] = [
   {
@@ -126,11 +148,17 @@ const COLLECTIONS: readonly Collection[] = [
   },
 ];
 
-/** The collections a source with these namespaces watches, one informer each. */
-export function watchedResources(namespaces: readonly string[]): WatchedResource[] {
+/**
+ * The collections a source with these namespaces watches, one informer each; Ingress and
+ * IngressClass unless `ingress` is false (`--disable-ingress`).
+ */
+export function watchedResources(
+  namespaces: readonly string[],
+  { ingress = true }: { ingress?: boolean } = {},
+): WatchedResource[] {
   const scopes = namespaces.length > 0 ? [...new Set(namespaces)].sort() : [""];
-  return COLLECTIONS.flatMap((c) =>
-    scopes.map((namespace) => ({
+  return [...COLLECTIONS, ...(ingress ? INGRESS_COLLECTIONS : [])].flatMap((c) =>
+    (c.clusterScoped ? [""] : scopes).map((namespace) => ({
       kind: c.kind,
       apiVersion: c.apiVersion,
       path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
@@ -152,6 +180,16 @@ interface RawMeta {
 function metaOf(object: KubernetesObject): { namespace: string; name: string; raw: RawMeta } {
   const raw = (object.metadata ?? {}) as RawMeta;
   return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
+}
+
+/** `namespace/name` of the TLS Secrets an Ingress names (kept in the store like a route's). */
+function ingressSecrets(ingress: StoredObject | undefined): string[] {
+  if (ingress?.kind !== "Ingress") return [];
+  const { namespace } = ingress.metadata;
+  const names = (ingress as Ingress).spec.tls.flatMap((t) =>
+    t.secretName ? [`${namespace}/${t.secretName}`] : [],
+  );
+  return [...new Set(names)];
 }
 
 /** `namespace/name` of every Secret a stored route names; an invalid route names none. */
@@ -212,7 +250,9 @@ export class ClusterSource {
       this.#owned.set(informer, owned);
       return informer;
     };
-    this.#informers = watchedResources(options.namespaces).map(this.#addInformer);
+    this.#informers = watchedResources(options.namespaces, { ingress: options.ingress !== false }).map(
+      this.#addInformer,
+    );
     this.#optional = new OptionalCollections(
       rest,
       options.gatewayApi === false ? [] : GATEWAY_API_COLLECTIONS,
@@ -363,6 +403,14 @@ export class ClusterSource {
         this.#secretWritten(receivedAt),
       );
     }
+    if (kind === "Ingress") {
+      this.#secrets.routeChanged(
+        `Ingress ${key}`,
+        ingressSecrets(this.#store.get(kind, namespace, name)),
+        ingressSecrets(parsed),
+        this.#secretWritten(receivedAt),
+      );
+    }
     const fingerprint = JSON.stringify({
       ...parsed,
       metadata: { ...parsed.metadata, resourceVersion: undefined },
@@ -390,6 +438,14 @@ export class ClusterSource {
       this.#secrets.routeChanged(
         `Gateway ${key}`,
         gatewaySecrets(stored as Gateway),
+        [],
+        this.#secretWritten(receivedAt),
+      );
+    }
+    if (kind === "Ingress") {
+      this.#secrets.routeChanged(
+        `Ingress ${key}`,
+        ingressSecrets(stored),
         [],
         this.#secretWritten(receivedAt),
       );
