@@ -791,6 +791,8 @@ describe("cluster mode", () => {
     // Two Secret watches: kubernetes.io/tls certificates and Opaque JWT keys.
     expect(debug.sources.cluster.watches.map((w) => w.kind).sort()).toEqual([
       "EndpointSlice",
+      "Ingress",
+      "IngressClass",
       "Secret",
       "Secret",
       "Service",

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ANNOTATIONS, annotationTableMarkdown, applyAnnotations, cidrList } from "./annotations.js";
 
@@ -139,5 +140,13 @@ describe("applyAnnotations", () => {
 describe("cidrList", () => {
   it("turns single addresses into /32 and /128 blocks as ingress-nginx does", () => {
     expect(cidrList("203.0.113.7, ::1")).toEqual(["203.0.113.7/32", "::1/128"]);
+  });
+});
+
+describe("the README", () => {
+  it("shows exactly the generated annotation table, so that the docs cannot drift from the code", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+    const table = /<!-- annotation-table:begin -->\n([\s\S]*?)\n<!-- annotation-table:end -->/.exec(readme);
+    expect(table?.[1]).toBe(annotationTableMarkdown());
   });
 });
