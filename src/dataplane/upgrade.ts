@@ -98,12 +98,21 @@ export class UpgradeHandler {
       clientGone: false,
       trace: this.#s.tracer?.start(req, "upgrade"),
     };
-    socket.on("error", () => socket.destroy());
-    socket.once("close", () => (h.clientGone = true));
+    const onError = (): void => void socket.destroy();
+    const onClose = (): void => void (h.clientGone = true);
+    socket.on("error", onError);
+    socket.once("close", onClose);
     let relayed = false;
     let failure: Error | undefined;
     try {
       relayed = await this.#serve(h, head, proto);
+      // The relay listens from now on. These listeners would hold the handshake — its
+      // request with every header — for the connection's whole life (bench W4: heap per
+      // idle connection).
+      if (relayed) {
+        socket.off("error", onError);
+        socket.off("close", onClose);
+      }
     } catch (err) {
       this.#publish(h, 500, "internal_error", `internal error: ${(err as Error)?.message ?? String(err)}`);
       if (bytesWritten(socket) === 0) writeRejection(socket, 500, "internal error");
