@@ -35,7 +35,7 @@ export function validateFiles(files: readonly string[], ingressClass = "wsgate")
     for (const object of [...parsed.objects, ...parsed.invalidRoutes]) store.upsert(object);
     for (const r of parsed.invalidRoutes) reportedInvalid.add(`${r.metadata.namespace}/${r.metadata.name}`);
   }
-  const { diagnostics } = compile(store.snapshot(), { ingressClass, generation: 1 });
+  const { diagnostics, ingress = [] } = compile(store.snapshot(), { ingressClass, generation: 1 });
   for (const d of diagnostics) {
     const key = `${d.namespace}/${d.name}`;
     for (const c of d.conditions) {
@@ -48,6 +48,11 @@ export function validateFiles(files: readonly string[], ingressClass = "wsgate")
         `WebSocketRoute ${key}: ${fatal ? "error" : "warning"}: ${c.type}=${c.status} ${c.reason}: ${c.message}`,
       );
     }
+  }
+  // What an Ingress of our class would not get as written: the Events the controller would record.
+  for (const i of ingress) {
+    for (const n of i.notices)
+      lines.push(`Ingress ${i.namespace}/${i.name}: warning: ${n.reason}: ${n.message}`);
   }
   lines.push(ok ? `${files.length} file(s) valid` : "validation failed");
   return { ok, lines };
