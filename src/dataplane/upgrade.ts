@@ -262,7 +262,9 @@ export class UpgradeHandler {
     const raw = response.rawHeaders;
     let text = `HTTP/1.1 101 ${response.statusMessage || "Switching Protocols"}\r\n`;
     for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    socket.write(`${text}\r\n`);
+    // latin1, as Node's parser read the header values: byte for byte what the backend sent
+    // (UTF-8 would re-encode every byte ≥ 0x80), and cheaper to encode.
+    socket.write(`${text}\r\n`, "latin1");
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
 
     const { connections, clock, closeTimeoutMs } = this.#s;
