@@ -16,7 +16,7 @@ import { createAdminServer } from "../observability/admin.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
 import type { Logger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
-import { StatusModel, type SourceView } from "../observability/status.js";
+import { StatusModel, mergeWorkerViews, type SourceView, type StatusView } from "../observability/status.js";
 import type { OtelTracing } from "../observability/tracing.js";
 import { TableHolder } from "../routing/holder.js";
 import { Recompiler } from "../routing/recompiler.js";
@@ -157,6 +157,9 @@ export async function startServe(
     endpoints: gateway.states,
     health,
     showClients: config.statusShowClients,
+    ...(pool
+      ? { workers: () => pool.view().map((w) => ({ worker: String(w.worker), connections: w.connections })) }
+      : {}),
     source: (): SourceView =>
       manifests
         ? {
@@ -246,7 +249,15 @@ export async function startServe(
       connections: gateway.connections.size,
       ...(pool ? { workers: pool.view() } : {}),
     }),
-    status: () => statusModel.view(),
+    status: async () => {
+      if (!pool) return statusModel.view();
+      // With --workers the connections live in the worker threads: each adds its part.
+      const parts = await pool.stats();
+      return mergeWorkerViews(
+        statusModel.view(),
+        parts.flatMap((p) => (p.status ? [p.status as StatusView] : [])),
+      );
+    },
   });
   applyHeaderTimeout(adminServer, headerTimeout);
 

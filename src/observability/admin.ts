@@ -16,7 +16,7 @@ export interface AdminSources {
   healthy(): boolean;
   /** JSON for /debug/config: the compiled table, every route's conditions, source problems. */
   debugConfig(): unknown;
-  /** JSON for /status, the data of the status page at `/`. */
+  /** JSON for /status, the data of the status page at `/` (with `--workers`, gathered from them). */
   status?(): unknown;
 }
 
@@ -47,10 +47,17 @@ export function createAdminServer(sources: AdminSources): http.Server {
           : send(res, 503, "text/plain", "not ready\n");
       case "/debug/config":
         return send(res, 200, "application/json", `${JSON.stringify(sources.debugConfig(), null, 2)}\n`);
-      case "/status":
-        if (sources.status)
-          return send(res, 200, "application/json", `${JSON.stringify(sources.status())}\n`);
-        break;
+      case "/status": {
+        const status = sources.status;
+        if (!status) break;
+        Promise.resolve()
+          .then(() => status())
+          .then(
+            (view) => send(res, 200, "application/json", `${JSON.stringify(view)}\n`),
+            (err: Error) => send(res, 500, "text/plain", `status failed: ${err.message}\n`),
+          );
+        return;
+      }
     }
     const file = sources.status ? STATUS_PAGE_FILES.get(path ?? "") : undefined;
     if (file) {

@@ -317,6 +317,7 @@ export class WorkerPool {
               metrics: m.metrics,
               connections: m.connections,
               generation: m.generation,
+              ...(m.status === undefined ? {} : { status: m.status }),
             });
             return;
           }

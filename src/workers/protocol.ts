@@ -39,6 +39,8 @@ export interface WorkerStats {
   readonly metrics: unknown[];
   readonly connections: number;
   readonly generation: number;
+  /** Its part of `/status` (a StatusView): connections, opens, closes, drains, rejections. */
+  readonly status?: unknown;
 }
 
 export type FromWorker =

@@ -11,6 +11,7 @@ import { Gateway } from "../dataplane/gateway.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
 import { createLogger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
+import { StatusModel } from "../observability/status.js";
 import { EMPTY_TABLE, type RoutingTable } from "../routing/table.js";
 import type { FromWorker, ToWorker, WorkerStart, WorkerTable } from "./protocol.js";
 import { createTrafficListeners } from "./listeners.js";
@@ -77,6 +78,16 @@ new Metrics(
   registry,
 );
 const stopLogging = logDataplaneEvents(logger);
+// This worker's part of /status; the main thread adds conditions, health and the control plane.
+const status = new StatusModel({
+  tables,
+  onPublish: () => () => {},
+  routeStatus: () => [],
+  connections: gateway.connections,
+  endpoints: states,
+  showClients: config.statusShowClients,
+  source: () => ({ mode: "standalone", dir: "", problems: [] }),
+});
 
 function install(message: WorkerTable): void {
   // Slots first: a handshake that picks from the new table must find its endpoints' slots.
@@ -130,6 +141,7 @@ port.on("message", (message: ToWorker) => {
           metrics: metrics.filter((m) => !MAIN_THREAD_METRICS.has(m.name)),
           connections: gateway.connections.size,
           generation: current.generation,
+          status: status.view(),
         }),
       );
       return;
