@@ -18,7 +18,7 @@ import { channels } from "../dataplane/events.js";
 import type { HealthView } from "../dataplane/balancer.js";
 import type { Logger } from "../observability/logger.js";
 import type { RoutingTable } from "../routing/table.js";
-import type { FromWorker, ToWorker, WorkerStart, WorkerStats, WorkerTable } from "./protocol.js";
+import type { FromWorker, ToWorker, WorkerStart, WorkerStats } from "./protocol.js";
 import {
   SharedEndpointStates,
   SlotAllocator,
@@ -27,7 +27,7 @@ import {
   type EndpointMemory,
 } from "./shared-endpoints.js";
 import { clearWorkerLimits, createLimitsMemory, SharedLimits, type LimitsMemory } from "./shared-limits.js";
-import { tableToMessage } from "./table-transfer.js";
+import { TableEncoder, tableToMessage } from "./table-transfer.js";
 
 /**
  * The worker's compiled entry point. From the TypeScript sources (tests) it is the built
@@ -51,6 +51,16 @@ interface Slot {
   listening: boolean;
   /** Set while the worker is being replaced or shut down: its exit is expected. */
   exiting: boolean;
+  readonly startedAt: number;
+  /** Restarts in a row of workers that died young (the back-off grows with it). */
+  readonly attempt: number;
+}
+
+/** A worker that dies sooner than this after its start counts as a crash loop: back off. */
+const CRASH_LOOP_MS = 10_000;
+/** Delay before the nth restart in a crash loop (n ≥ 1): 250 ms doubling, at most 30 s. */
+function restartDelay(attempt: number): number {
+  return attempt === 0 ? 0 : Math.min(30_000, 250 * 2 ** (attempt - 1));
 }
 
 export interface WorkerPoolOptions {
@@ -78,7 +88,9 @@ export class WorkerPool {
   readonly #statsWaiters = new Map<number, (stats: WorkerStats & { worker: number }) => void>();
   readonly #unsubscribe: () => void;
   #nextStatsId = 1;
-  #table: WorkerTable | undefined;
+  /** The table in force, for workers that start later (they get it whole). */
+  #table: RoutingTable | undefined;
+  readonly #encoder = new TableEncoder();
   #ports: { http: number; https: number } | undefined;
   #stopping = false;
   #restarts = 0;
@@ -137,8 +149,12 @@ export class WorkerPool {
     this.#allocator.collect(this.#oldestServed());
     this.states.setSlots(this.#allocator.slots);
     this.#syncHealth();
-    this.#table = { table: tableToMessage(table), slots: [...this.#allocator.slots] };
-    const message: ToWorker = { type: "table", ...this.#table };
+    this.#table = table;
+    const message: ToWorker = {
+      type: "table",
+      table: this.#encoder.encode(table),
+      slots: [...this.#allocator.slots],
+    };
     for (const slot of this.#workers) slot.worker.postMessage(message);
   }
 
@@ -271,6 +287,7 @@ export class WorkerPool {
     index: number,
     http: { host: string; port: number },
     https: { host: string; port: number },
+    attempt = 0,
   ): Promise<{ http: number; https: number }> {
     const start: WorkerStart = {
       index,
@@ -280,10 +297,21 @@ export class WorkerPool {
       https,
       endpoints: this.#endpoints,
       limits: this.#limitsMemory,
-      ...(this.#table ? { table: this.#table } : {}),
+      ...(this.#table
+        ? { table: { table: tableToMessage(this.#table), slots: [...this.#allocator.slots] } }
+        : {}),
     };
     const worker = new Worker(workerEntry(), { workerData: start, name: `wsgate-worker-${index}` });
-    const slot: Slot = { index, worker, generation: 0, connections: 0, listening: false, exiting: false };
+    const slot: Slot = {
+      index,
+      worker,
+      generation: 0,
+      connections: 0,
+      listening: false,
+      exiting: false,
+      startedAt: Date.now(),
+      attempt,
+    };
     this.#workers[index] = slot;
     const stream = (this.#logger as unknown as Record<symbol, { write(s: string): void } | undefined>)[
       pino.symbols.streamSym
@@ -325,7 +353,11 @@ export class WorkerPool {
       });
       worker.on("error", (err) => {
         this.#logger.error({ event: "worker_error", worker: index, err }, "data-plane worker failed");
-        if (!slot.listening) reject(err);
+        // Before it listened, the start fails and its caller retries: its exit is expected.
+        if (!slot.listening) {
+          slot.exiting = true;
+          reject(err);
+        }
       });
       worker.on("exit", (code) => this.#onExit(slot, code));
     });
@@ -342,15 +374,26 @@ export class WorkerPool {
       { event: "worker_restarted", worker: slot.index, exitCode: code, restarts: this.#restarts },
       "data-plane worker died; its connections are lost; restarting it",
     );
+    this.#restart(slot.index, Date.now() - slot.startedAt < CRASH_LOOP_MS ? slot.attempt + 1 : 0);
+  }
+
+  /** Starts a replacement for worker `index` on the ports in use, after the crash-loop back-off. */
+  #restart(index: number, attempt: number): void {
     const ports = this.#ports;
     if (!ports) return;
     const { httpListen, httpsListen } = this.#config;
-    this.#spawn(slot.index, { ...httpListen, port: ports.http }, { ...httpsListen, port: ports.https }).catch(
-      (err: Error) =>
-        this.#logger.error(
-          { event: "worker_restart_failed", worker: slot.index, err },
-          "worker restart failed",
-        ),
-    );
+    const timer = setTimeout(() => {
+      if (this.#stopping) return;
+      this.#spawn(
+        index,
+        { ...httpListen, port: ports.http },
+        { ...httpsListen, port: ports.https },
+        attempt,
+      ).catch((err: Error) => {
+        this.#logger.error({ event: "worker_restart_failed", worker: index, err }, "worker restart failed");
+        this.#restart(index, attempt + 1);
+      });
+    }, restartDelay(attempt));
+    timer.unref();
   }
 }

@@ -17,7 +17,7 @@ import type { FromWorker, ToWorker, WorkerStart, WorkerTable } from "./protocol.
 import { createTrafficListeners } from "./listeners.js";
 import { SharedEndpointStates, SharedHealthView } from "./shared-endpoints.js";
 import { SharedLimits } from "./shared-limits.js";
-import { tableFromMessage } from "./table-transfer.js";
+import { TableDecoder } from "./table-transfer.js";
 
 /** Metrics the main thread owns: a worker's copies would be summed into nonsense. */
 const MAIN_THREAD_METRICS = new Set([
@@ -89,11 +89,12 @@ const status = new StatusModel({
   source: () => ({ mode: "standalone", dir: "", problems: [] }),
 });
 
+const decoder = new TableDecoder(config.allowCrossNamespaceHostnames);
 function install(message: WorkerTable): void {
   // Slots first: a handshake that picks from the new table must find its endpoints' slots.
   slots = new Map(message.slots);
   states.setSlots(slots);
-  current = tableFromMessage(message.table, config.allowCrossNamespaceHostnames);
+  current = decoder.decode(message.table);
   for (const listener of publishListeners) listener();
   const draining = gateway.reconcile(current);
   if (draining > 0)
