@@ -374,7 +374,12 @@ describe("namespaced mode (watchNamespaces)", () => {
       "ClusterRole",
       "ClusterRoleBinding",
     ]);
+    // Cluster-scoped kinds (GatewayClasses, IngressClasses) can only be granted cluster-wide.
     expect(applied.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
+      "ClusterRole/undefined/edge-wsgate-gatewayclasses",
+      "ClusterRole/undefined/edge-wsgate-ingressclasses",
+      "ClusterRoleBinding/undefined/edge-wsgate-gatewayclasses",
+      "ClusterRoleBinding/undefined/edge-wsgate-ingressclasses",
       "Role/chat/edge-wsgate",
       "Role/edge-system/edge-wsgate-leader-election",
       "RoleBinding/chat/edge-wsgate",
@@ -423,6 +428,9 @@ describe("helm install", () => {
         "--create-namespace",
         "--set",
         "watchNamespaces={notes}",
+        // The IngressClass wsgate is cluster-scoped and already owned (kubectl apply -f deploy/ above).
+        "--set",
+        "ingress.ingressClassResource.create=false",
       ],
       {
         ...process.env,
