@@ -98,7 +98,7 @@ begin() {
   step_start=$SECONDS
   log "$step_name"
 }
-end() { # cached | built | loaded | ready
+end() { # cached | saved | built | loaded | ready
   STEPS+=("$(printf '%-28s %-7s %5ss' "$step_name" "$1" "$((SECONDS - step_start))")")
 }
 summary() {

@@ -6,26 +6,37 @@
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# Saves image $1 to $2 (gzip when it ends in .gz).
+save_image() {
+  mkdir -p "$(dirname "$2")"
+  case "$2" in
+    *.gz) docker save "$1" | gzip -1 >"$2.tmp" ;;
+    *) docker save -o "$2.tmp" "$1" ;;
+  esac
+  mv "$2.tmp" "$2"
+}
+
 # Ensures image $1: present in the engine, else loaded from the saved file $2, else
-# built by "${@:3}" and saved to $2 (gzip when it ends in .gz), so a fresh engine
-# only loads it. Ends the current step as cached, loaded or built.
+# built by "${@:3}" and saved to $2, so a fresh engine only loads it. An image present
+# in the engine but missing from the cache (the cache was cleared under a running
+# engine) is saved too. Ends the current step as cached, saved, loaded or built.
 ensure_image() {
   local image=$1 saved=$2
   shift 2
   if have_image "$image"; then
-    end cached
+    if [[ -s "$saved" ]]; then
+      end cached
+    else
+      save_image "$image" "$saved"
+      end saved
+    fi
   elif [[ -s "$saved" ]]; then
     docker load -i "$saved" >&2
     end loaded
   else
     "$@"
     have_image "$image" || die "building $image did not produce it"
-    mkdir -p "$(dirname "$saved")"
-    case "$saved" in
-      *.gz) docker save "$image" | gzip -1 >"$saved.tmp" ;;
-      *) docker save -o "$saved.tmp" "$image" ;;
-    esac
-    mv "$saved.tmp" "$saved"
+    save_image "$image" "$saved"
     end built
   fi
 }
