@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { closeClient, gatewayClosed, roundTrip } from "./helpers/gateway.js";
+import { closeClient, roundTrip } from "./helpers/gateway.js";
 import { scrape, startOperatorScene, type MetricSamples } from "./helpers/operator-scene.js";
 import { PROVISION_TIMEOUT_MS, REPO, lintToolsDir, renderChart, tool } from "./packaging/tools.js";
 
@@ -72,6 +72,7 @@ describe("the Grafana dashboard", () => {
       "Routing table generation",
       "Compile time",
       "Watch restarts",
+      "Connections per worker thread",
     ]) {
       expect(titles).toContain(wanted);
     }
@@ -89,15 +90,21 @@ describe("the Grafana dashboard", () => {
       promtool = join(await lintToolsDir(), "promtool");
       // Traffic that makes every series exist: connections (one closed), messages, plain
       // HTTP and upgrade refusals, a drain, compiles.
-      const scene = await startOperatorScene();
+      // With worker threads, so that the per-worker series exist too (their metrics are
+      // summed into the same names). The threads run the built dist/: `npm run build` first.
+      const scene = await startOperatorScene(["--workers", "2"]);
       try {
         // Least connections puts two on each backend: one of each stays open after the close.
         const a = await scene.open("203.0.113.1");
         for (const client of ["203.0.113.2", "203.0.113.3", "203.0.113.4"]) await scene.open(client);
         await roundTrip(a, "hello");
-        const closed = gatewayClosed(1);
         await closeClient(a);
-        await closed;
+        // The close is counted in a worker thread: wait until /metrics has it.
+        const deadline = Date.now() + 15_000;
+        while ((await scrape(scene.admin)).sum("wsgate_closes_total") < 1) {
+          if (Date.now() > deadline) throw new Error("the close never reached /metrics");
+          await new Promise((resolve) => setImmediate(resolve));
+        }
         await scene.refuse("nowhere.example.com", "/x", 404);
         expect(await scene.get("nowhere.example.com", "/page")).toBe(404);
         await scene.terminateB();
