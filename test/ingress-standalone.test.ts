@@ -74,6 +74,12 @@ it("serves an Ingress of --ingress-class without an IngressClass object, with it
   expect((await expectRefusal(url("/chat"))).status).toBe(429);
 });
 
+it("proxies plain HTTP on an Ingress path too (polling transports, app pages)", async () => {
+  const res = await fetch(`http://127.0.0.1:${running.httpAddress.port}/chat/poll?t=1`);
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as { path: string }).path).toBe("/chat/poll?t=1");
+});
+
 it("refuses a client in denylist-source-range (wsgate.io/ prefix) with 403 so that the backend never sees it", async () => {
   const refusal = await expectRefusal(url("/blocked"));
   expect(refusal.status).toBe(403);
