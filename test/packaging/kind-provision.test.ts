@@ -219,3 +219,31 @@ describe("scripts/kind/host.sh start_docker", () => {
     }
   });
 });
+
+describe("scripts/kind/images.sh ensure_image", () => {
+  it("saves an image the engine has but the cache lacks, so a fresh engine only loads it", async () => {
+    const dir = scratch();
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    // A stand-in engine that has every image and "saves" one as a line of text.
+    writeFileSync(
+      join(bin, "docker"),
+      `#!/bin/sh\ncase "$1" in image) exit 0 ;; save) shift; [ "$1" = -o ] && echo "saved $3" > "$2" ;; esac\n`,
+    );
+    chmodSync(join(bin, "docker"), 0o755);
+    const saved = join(dir, "images/apiserver.tar");
+    const script = `
+      set -euo pipefail
+      log() { :; }; die() { echo "$*" >&2; exit 1; }; end() { echo "step: $1"; }
+      source scripts/kind/images.sh
+      ensure_image example/apiserver:v1 "${saved}" false
+      ensure_image example/apiserver:v1 "${saved}" false`;
+    const result = await tool("bash", ["-c", script], {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(result.stderr).toBe("");
+    // Saved once (the builder, `false`, never runs), then cached.
+    expect(result.stdout.trim().split("\n")).toEqual(["step: saved", "step: cached"]);
+    expect(readFileSync(saved, "utf8")).toBe("saved example/apiserver:v1\n");
+  });
+});
