@@ -7,6 +7,7 @@
 // The cost of handing a big table to a worker (clone + rebuild) is measured here too.
 //
 // Options: --rounds N (3)  --quick  --no-write (do not refresh docs/benchmarks.md)
+//          --only W2,W5,W4,T (T: the table hand-over)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -25,9 +26,11 @@ const { values: args } = parseArgs({
     rounds: { type: "string" },
     quick: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
+    only: { type: "string", default: "W2,W5,W4,T" },
   },
 });
 const quick = args.quick;
+const only = new Set(args.only.split(","));
 const rounds = Number(args.rounds ?? (quick ? 1 : 3));
 const log = (text) => process.stderr.write(`bench:workers: ${text}\n`);
 setTimeout(() => {
@@ -167,8 +170,8 @@ async function measure(workers, client, params) {
 
 /** Handing a table of `routes` routes × `perRoute` endpoints to a worker: clone, rebuild, acknowledge. */
 async function tableTransfer(routes, perRoute) {
-  const { buildTable } = await import(pathToFileURL(join(repo, "dist/routing/table.js")).href);
-  const { tableToMessage } = await import(pathToFileURL(join(repo, "dist/workers/table-transfer.js")).href);
+  const { buildTable, withEndpoints } = await import(pathToFileURL(join(repo, "dist/routing/table.js")).href);
+  const { TableEncoder } = await import(pathToFileURL(join(repo, "dist/workers/table-transfer.js")).href);
   const built = [];
   for (let r = 0; r < routes; r++) {
     const endpoints = Array.from({ length: perRoute }, (_, e) => ({
@@ -200,14 +203,16 @@ async function tableTransfer(routes, perRoute) {
       },
     });
   }
-  const table = buildTable(7, built, new Map());
+  let table = buildTable(1, built, new Map());
   const worker = new Worker(
     `const { parentPort, workerData } = require("node:worker_threads");
      const { performance } = require("node:perf_hooks");
-     import(workerData).then(({ tableFromMessage }) => {
+     import(workerData).then(({ TableDecoder }) => {
+       let decoder = new TableDecoder(false);
        parentPort.on("message", (m) => {
+         if (m === "reset") return void (decoder = new TableDecoder(false));
          const t0 = performance.now();
-         const t = tableFromMessage(m, false);
+         const t = decoder.decode(m);
          parentPort.postMessage({ generation: t.generation, rebuildMs: performance.now() - t0 });
        });
        parentPort.postMessage("ready");
@@ -216,27 +221,49 @@ async function tableTransfer(routes, perRoute) {
   );
   const next = () => new Promise((r) => worker.once("message", r));
   await next();
-  const samples = [];
-  for (let i = 0; i < (quick ? 3 : 7); i++) {
+  /** Encodes, clones and sends one table; times each step. */
+  const handOver = async (encoder) => {
     const t0 = performance.now();
-    const message = tableToMessage(table);
+    const message = encoder.encode(table);
     const t1 = performance.now();
     structuredClone(message);
     const t2 = performance.now();
     const reply = next();
     worker.postMessage(message);
     const { rebuildMs } = await reply;
-    const t3 = performance.now();
-    samples.push({ toMessageMs: t1 - t0, cloneMs: t2 - t1, rebuildMs, publishToServedMs: t3 - t2 });
+    return { cloneMs: t2 - t1, encodeMs: t1 - t0, rebuildMs, publishToServedMs: performance.now() - t2 };
+  };
+  const full = [];
+  const delta = [];
+  for (let i = 0; i < (quick ? 3 : 7); i++) {
+    // A worker's first table: everything travels.
+    worker.postMessage("reset");
+    const encoder = new TableEncoder();
+    table = buildTable(table.generation + 1, table.routes, new Map());
+    full.push(await handOver(encoder));
+    // Then one Service's endpoints change (the endpoint path: one route rebuilt, the rest reused).
+    const routesNow = [...table.routes];
+    const r = i * 37;
+    const old = routesNow[r];
+    const endpoints = [...old.rules[0].backends[0].endpoints.slice(1), old.rules[0].backends[0].endpoints[0]];
+    routesNow[r] = {
+      ...old,
+      rules: [{ ...old.rules[0], backends: [{ ...old.rules[0].backends[0], endpoints }] }],
+    };
+    table = withEndpoints(table, table.generation + 1, routesNow);
+    delta.push(await handOver(encoder));
   }
   await worker.terminate();
-  const pick = (f) => Math.round(median(samples.map(f)) * 10) / 10;
+  const pick = (samples, f) => Math.round(median(samples.map(f)) * 10) / 10;
   return {
     routes,
     endpoints: routes * perRoute,
-    cloneMs: pick((s) => s.cloneMs),
-    rebuildMs: pick((s) => s.rebuildMs),
-    publishToServedMs: pick((s) => s.publishToServedMs),
+    cloneMs: pick(full, (s) => s.cloneMs),
+    rebuildMs: pick(full, (s) => s.rebuildMs),
+    publishToServedMs: pick(full, (s) => s.publishToServedMs),
+    deltaCloneMs: pick(delta, (s) => s.cloneMs),
+    deltaRebuildMs: pick(delta, (s) => s.rebuildMs),
+    deltaPublishToServedMs: pick(delta, (s) => s.publishToServedMs + s.encodeMs),
   };
 }
 
@@ -244,7 +271,7 @@ const started = Date.now();
 const results = {};
 for (let round = 1; round <= rounds; round++) {
   for (const workers of round % 2 ? [1, 2] : [2, 1]) {
-    for (const w of WORKLOADS) {
+    for (const w of WORKLOADS.filter((w) => only.has(w.id))) {
       log(`round ${round}/${rounds}: ${w.id} --workers ${workers}`);
       const r = await measure(workers, w.client, w.params);
       if (r.error) log(`  ${r.error}`);
@@ -256,7 +283,7 @@ const measuredIdle = new Set();
 for (const { wanted, conns } of idleCounts) {
   if (conns < wanted)
     log(`open-file limit ${fdLimit}: W4 at ${wanted} uses ${conns} connections (raise ulimit -n)`);
-  if (measuredIdle.has(conns)) continue; // the limit made it the same run as a smaller one
+  if (!only.has("W4") || measuredIdle.has(conns)) continue; // the limit made it the same run as a smaller one
   measuredIdle.add(conns);
   for (const workers of [1, 2]) {
     log(`W4 ${conns} idle connections, --workers ${workers}`);
@@ -266,7 +293,7 @@ for (const { wanted, conns } of idleCounts) {
   }
 }
 log("table hand-over to a worker: 10,000 routes, 50,000 endpoints");
-const transfer = await tableTransfer(10_000, 5);
+const transfer = only.has("T") ? await tableTransfer(10_000, 5) : undefined;
 
 const m = (id, workers, field) => median((results[id]?.[workers] ?? []).map((r) => r?.[field]));
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? "—" : Number(v).toFixed(digits));
@@ -296,11 +323,14 @@ for (const { wanted, conns } of idleCounts) {
   row(`W4 RSS total with ${conns} conns ↓`, "MiB", `W4-${wanted}`, "rssAfterMiB", 1);
 }
 lines.push("");
-lines.push(
-  `Table hand-over to a worker (${transfer.routes} routes, ${transfer.endpoints} endpoints): structured clone ` +
-    `${transfer.cloneMs} ms, rebuild in the worker ${transfer.rebuildMs} ms, publish → served ${transfer.publishToServedMs} ms.`,
-);
-const skippedIdle = idleCounts.filter((c) => c.conns < c.wanted);
+if (transfer)
+  lines.push(
+    `Table hand-over to a worker (${transfer.routes} routes, ${transfer.endpoints} endpoints), whole: structured clone ` +
+      `${transfer.cloneMs} ms, rebuild in the worker ${transfer.rebuildMs} ms, publish → served ${transfer.publishToServedMs} ms. ` +
+      `One Service's endpoints changed (the endpoint path): clone ${transfer.deltaCloneMs} ms, rebuild ` +
+      `${transfer.deltaRebuildMs} ms, publish → served ${transfer.deltaPublishToServedMs} ms.`,
+  );
+const skippedIdle = only.has("W4") ? idleCounts.filter((c) => c.conns < c.wanted) : [];
 for (const c of skippedIdle)
   lines.push(`- W4 at ${c.wanted}: the open-file limit (${fdLimit}) allowed ${c.conns} connections.`);
 const section = `${lines.join("\n")}\n`;

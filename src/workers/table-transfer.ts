@@ -107,16 +107,18 @@ export class TableDecoder {
     let routes: Route[];
     if (message.order === undefined) {
       routes = arrived;
+      this.#routes = new Map(routes.map((route) => [route.key, route]));
     } else {
-      const byKey = new Map(this.#routes);
-      for (const route of arrived) byKey.set(route.key, route);
+      const held = this.#routes;
+      for (const route of arrived) held.set(route.key, route);
       routes = message.order.map((key) => {
-        const route = byKey.get(key);
+        const route = held.get(key);
         if (!route) throw new Error(`table ${message.generation}: route ${key} neither sent nor held`);
         return route;
       });
+      // Forget routes that left the table (rare: only then is the map rebuilt).
+      if (held.size !== routes.length) this.#routes = new Map(routes.map((route) => [route.key, route]));
     }
-    this.#routes = new Map(routes.map((route) => [route.key, route]));
     const table =
       (previous && sameShape(previous, routes, certificates, message.defaultCertificate)
         ? withEndpoints(previous, message.generation, routes)
