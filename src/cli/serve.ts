@@ -124,7 +124,8 @@ export async function startServe(
   }
   const pool = workerCount > 1 ? new WorkerPool({ config, count: workerCount, logger, health }) : undefined;
   if (pool) holder.onPublish((p) => pool.publish(p.table));
-  // Loaded only with --otlp-endpoint: with tracing off no OpenTelemetry module is in the process.
+  // Loaded only with --otlp-endpoint: with tracing off the OpenTelemetry SDK and exporter
+  // are not in the process (test/tracing-off.test.ts).
   let tracing: OtelTracing | undefined;
   if (config.otlpEndpoint !== undefined) {
     const { OtelTracing } = await import("../observability/tracing.js");

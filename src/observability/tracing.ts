@@ -1,7 +1,7 @@
 /**
  * OpenTelemetry traces for `--otlp-endpoint`, exported over OTLP/HTTP. Loaded with a
- * dynamic import only when the flag is set: with tracing off not one OpenTelemetry
- * module is in the process and the data plane has no tracer to call.
+ * dynamic import only when the flag is set: with tracing off neither the SDK nor the
+ * exporter is in the process and the data plane has no tracer to call.
  *
  * Per request: a SERVER span (`wsgate.handshake` for upgrades, `wsgate.http` for plain
  * HTTP) continuing the client's W3C `traceparent` when present, with child spans for
