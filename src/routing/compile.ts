@@ -13,7 +13,12 @@ import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostna
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import { gatewayDiagnostics, httpRouteDiagnostics, translateGatewayApi } from "./gateway-api/translate.js";
-import { ingressDiagnostics, translateIngresses, type IngressDiagnostics } from "./ingress/routes.js";
+import {
+  INGRESS_ORIGIN_KIND,
+  ingressDiagnostics,
+  translateIngresses,
+  type IngressDiagnostics,
+} from "./ingress/routes.js";
 import { matchesOf, routeSettings, semanticProblems } from "./route-settings.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
@@ -181,6 +186,15 @@ function claimsOf(route: WebSocketRoute): string[] {
   return [...claims];
 }
 
+/**
+ * Whether namespace hostname ownership (the tenancy rule) applies: to WebSocketRoutes and
+ * to Ingresses — a tenant's Ingress must not take paths of a hostname another namespace
+ * owns — but not to Gateway API routes, which their Gateway's listeners admit.
+ */
+function tenantRoute(route: WebSocketRoute): boolean {
+  return !isTranslated(route) || route.origin.kind === INGRESS_ORIGIN_KIND;
+}
+
 /** Routes of another class are not ours: they neither claim hostnames nor get status. */
 function isOurClass(route: WebSocketRoute, options: CompileOptions): boolean {
   const routeClass = route.spec.ingressClassName;
@@ -230,11 +244,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     watchIngressWithoutClass: options.watchIngressWithoutClass === true,
   });
   const oldestFirst = [...snapshot.routes, ...gatewayApi.routes, ...ingress.routes].sort(byAge);
-  // Hostname ownership by namespace is the WebSocketRoute tenancy rule; Gateway API routes
-  // are admitted by their listeners' allowedRoutes instead, the admin's tool for that.
+  // Hostname ownership by namespace is the tenancy rule of WebSocketRoutes and Ingresses;
+  // Gateway API routes are admitted by their listeners' allowedRoutes instead, the admin's tool for that.
   const ownership = new HostnameOwnership(
     oldestFirst.filter(
-      (r): r is WebSocketRoute => !isInvalidRoute(r) && !isTranslated(r) && isOurClass(r, options),
+      (r): r is WebSocketRoute => !isInvalidRoute(r) && tenantRoute(r) && isOurClass(r, options),
     ),
   );
 
@@ -328,7 +342,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     const claims = claimsOf(route);
     const conflict = claims.find((c) => claimedBy.has(c));
     // Tenants stay in their namespace; with the opt-out, certificates still come from the owner's.
-    const foreign = isTranslated(route) ? undefined : ownership.foreignClaim(route);
+    const foreign = tenantRoute(route) ? ownership.foreignClaim(route) : undefined;
     const hostnameConflict = options.allowCrossNamespaceHostnames ? undefined : foreign;
     const foreignTls = options.allowCrossNamespaceHostnames && certificate ? foreign : undefined;
     const tlsConflict = certificate
