@@ -255,6 +255,43 @@ describe("--otlp-endpoint", () => {
   });
 });
 
+describe("--otlp-endpoint with --workers 2", () => {
+  it("traces in every worker thread and exports their spans at shutdown, so that threads change nothing for tracing", async () => {
+    // The worker threads run the built dist/workers/worker-main.js: `npm run build` first.
+    await start(["--workers", "2"]);
+    const token = await mint(key);
+    const clients = [];
+    for (let i = 0; i < 4; i++) {
+      clients.push(
+        await connect(wsUrl(`/chat?access_token=${token}`), undefined, {
+          headers: { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` },
+        }),
+      );
+    }
+    for (const ws of clients) await roundTrip(ws, "hi");
+    await running!.stop(0); // drains every worker, each flushing its spans
+    running = undefined;
+    const handshakes = receiver.spans.filter((s) => s.name === "wsgate.handshake");
+    expect(handshakes).toHaveLength(4);
+    for (const h of handshakes) {
+      expect(h.traceId).toBe(CLIENT_TRACE);
+      expect(attr(h, "wsgate.outcome")).toBe("established");
+    }
+    const upstream = new Set(receiver.spans.filter((s) => s.name === "wsgate.backend").map((s) => s.spanId));
+    for (const req of backend.requests) {
+      const [, trace, parent] = String(req.headers.traceparent).split("-");
+      expect(trace).toBe(CLIENT_TRACE);
+      expect(upstream.has(parent!)).toBe(true);
+    }
+    const closes = receiver.spans
+      .filter((s) => s.name === "wsgate.connection")
+      .map((s) => s.events?.find((e) => e.name === "close"));
+    expect(closes).toHaveLength(4);
+    for (const close of closes) expect(attr(close!, "websocket.close.code")).toBe(1001);
+    for (const body of receiver.bodies) expect(body).not.toContain(token);
+  });
+});
+
 describe("tracesUrl", () => {
   it("appends /v1/traces to a collector's base URL and keeps a full traces URL as given", () => {
     expect(tracesUrl("http://collector:4318")).toBe("http://collector:4318/v1/traces");

@@ -4,6 +4,7 @@
  * tables the main thread publishes. Connection counts, limits, ejection and health are
  * read and written in shared memory, so every worker balances and limits as one gateway.
  */
+import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
 import { TrustedProxies } from "../dataplane/client-identity.js";
@@ -57,6 +58,20 @@ const tables = {
   },
 };
 
+// Traces (--otlp-endpoint): each worker exports its own spans. Loaded only when on.
+const tracing =
+  config.otlpEndpoint === undefined
+    ? undefined
+    : new (await import("../observability/tracing.js")).OtelTracing({
+        endpoint: config.otlpEndpoint,
+        sampleRatio: config.traceSampleRatio,
+        serviceVersion: (
+          JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+            version: string;
+          }
+        ).version,
+      });
+
 const states = new SharedEndpointStates(start.endpoints, index);
 let slots: ReadonlyMap<string, number> = new Map();
 const gateway = new Gateway({
@@ -67,6 +82,7 @@ const gateway = new Gateway({
   trustedProxies: new TrustedProxies(config.trustedProxies),
   clientAddressHeader: config.clientAddressHeader,
   underscoresInHeaders: config.underscoresInHeaders,
+  ...(tracing ? { tracer: tracing } : {}),
 });
 const registry = new Registry();
 new Metrics(
@@ -127,6 +143,8 @@ async function drain(windowMs: number): Promise<void> {
   gateway.stop();
   stopLogging();
   flushLogs();
+  // The buffered spans, the connections' close events among them.
+  await tracing?.shutdown().catch(() => {});
   post({ type: "drained" });
 }
 
