@@ -93,11 +93,18 @@ describe("silent stall of the API server connection", () => {
     const stalled = await waitFor(
       () => {
         const kinds = new Set(restarts.filter((r) => r.reason === "stalled").map((r) => r.kind));
-        return kinds.size === 4 ? kinds : undefined;
+        return kinds.size === 6 ? kinds : undefined;
       },
       { timeoutMs: STALL_MS * 4, what: "a stalled restart of every informer" },
     );
-    expect([...stalled].sort()).toEqual(["EndpointSlice", "Secret", "Service", "WebSocketRoute"]);
+    expect([...stalled].sort()).toEqual([
+      "EndpointSlice",
+      "Ingress",
+      "IngressClass",
+      "Secret",
+      "Service",
+      "WebSocketRoute",
+    ]);
     await waitFor(async () => (await healthz()) === 503, { timeoutMs: STALL_MS * 2, what: "/healthz 503" });
     const generation = gw.holder.current.generation;
 
