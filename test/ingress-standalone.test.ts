@@ -86,12 +86,18 @@ it("refuses a client in denylist-source-range (wsgate.io/ prefix) with 403 so th
   expect(backend.requests).toEqual([]);
 });
 
-it("leaves an Ingress of another class alone: no route, 404", async () => {
+it("leaves an Ingress of another class alone (404) and shows its own Ingresses' notices in /debug/config", async () => {
   expect((await expectRefusal(url("/theirs"))).status).toBe(404);
   const debug = (await (
     await fetch(`http://127.0.0.1:${running.adminAddress.port}/debug/config`)
   ).json()) as {
     table: { routes: { key: string }[] };
+    ingresses: { name: string; served: boolean; notices: { reason: string }[] }[];
   };
   expect(debug.table.routes.map((r) => r.key).sort()).toEqual(["apps/ingress/blocked", "apps/ingress/chat"]);
+  // Standalone has no Events: /debug/config shows what each Ingress of ours did not get as written.
+  expect(debug.ingresses.map((i) => [i.name, i.served, i.notices.map((n) => n.reason)])).toEqual([
+    ["blocked", true, []],
+    ["chat", true, ["SnippetIgnored"]],
+  ]);
 });

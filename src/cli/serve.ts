@@ -19,7 +19,7 @@ import { Metrics } from "../observability/metrics.js";
 import { mergeWorkerViews } from "../observability/status-merge.js";
 import { StatusModel, type SourceView, type StatusView } from "../observability/status.js";
 import type { OtelTracing } from "../observability/tracing.js";
-import { TableHolder } from "../routing/holder.js";
+import { TableHolder, type Publication } from "../routing/holder.js";
 import { Recompiler } from "../routing/recompiler.js";
 import { ObjectStore } from "../routing/store.js";
 import type { RoutingTable } from "../routing/table.js";
@@ -180,8 +180,25 @@ export async function startServe(
   let shuttingDown = false;
 
   let defaultTlsProblem: string | undefined;
+  let ingresses: Publication["ingress"] = [];
+  // Standalone mode has no Events: what an Ingress does not get as written is logged, once.
+  const loggedNotices = new Set<string>();
   holder.onPublish((p) => {
     ledger.update(p.diagnostics, new Date());
+    ingresses = p.ingress ?? [];
+    if (manifests) {
+      for (const i of ingresses) {
+        for (const n of i.notices) {
+          const id = `${i.namespace}/${i.name} ${n.reason} ${n.message}`;
+          if (loggedNotices.has(id)) continue;
+          loggedNotices.add(id);
+          logger.warn(
+            { event: "ingress_notice", ingress: `${i.namespace}/${i.name}`, reason: n.reason },
+            n.message,
+          );
+        }
+      }
+    }
     health.update(p.table);
     if (p.defaultTlsProblem !== defaultTlsProblem) {
       defaultTlsProblem = p.defaultTlsProblem;
@@ -243,6 +260,8 @@ export async function startServe(
     debugConfig: () => ({
       table: tableToJSON(holder.current),
       routes: ledger.routes(),
+      // Ingresses of wsgate's classes: served or not, and what their Events say.
+      ingresses,
       sources: manifests
         ? { manifests: { dir: config.manifests, problems: manifests.problems } }
         : { cluster: cluster?.debug() },
