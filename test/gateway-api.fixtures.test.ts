@@ -43,7 +43,14 @@ interface Serialized {
     listeners: { name: string; attachedRoutes: number; supportedKinds: string[]; conditions: Cond[] }[];
   }[];
   httpRoutes: { route: string; parents: { parent: string; conditions: Cond[] }[] }[];
-  routes: { route: string; hostnames: string[]; rules: { key: string; matches: string[]; backends: string[] }[] }[];
+  policies?: { policy: string; conditions: Cond[] }[];
+  routes: {
+    route: string;
+    hostnames: string[];
+    /** The WebSocket behaviour (from WebSocketPolicies, else WebSocketRoute defaults), in short. */
+    settings: string;
+    rules: { key: string; matches: string[]; backends: string[] }[];
+  }[];
   tls: Record<string, string>;
   defaultCertificate?: string;
   probes: Probe[];
@@ -73,9 +80,23 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
         conditions: conds(p.conditions),
       })),
     })),
+    ...(g.policies.length > 0
+      ? {
+          policies: g.policies.map((p) => ({
+            policy: `${p.namespace}/${p.name}`,
+            conditions: conds(p.conditions),
+          })),
+        }
+      : {}),
     routes: result.table.routes.map((r) => ({
       route: r.key,
       hostnames: [...r.hostnames],
+      settings: [
+        `connect ${r.settings.timeouts.connectMs}ms`,
+        `idle ${r.settings.timeouts.idleMs}ms`,
+        `maxMessageBytes ${r.settings.limits.maxMessageBytes ?? "none"}`,
+        `policy ${r.settings.policy}`,
+      ].join(", "),
       rules: r.rules.map((rule) => ({
         key: rule.key,
         matches: rule.matches.map((m) => `${m.type} ${m.value}`),
@@ -85,7 +106,9 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
       })),
     })),
     tls: Object.fromEntries([...result.table.certificates.entries()].map(([h, c]) => [h, c.secret])),
-    ...(result.table.defaultCertificate ? { defaultCertificate: result.table.defaultCertificate.secret } : {}),
+    ...(result.table.defaultCertificate
+      ? { defaultCertificate: result.table.defaultCertificate.secret }
+      : {}),
     probes: probes.map(({ host, path }) => {
       const m = result.table.match(host, path);
       return { host, path, expect: m ? m.rule.key : null };
@@ -95,7 +118,8 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
 
 /** Drops messages the expectation does not check (compared structurally, in order). */
 function project(actual: unknown, expected: unknown): unknown {
-  if (Array.isArray(actual)) return actual.map((a, i) => project(a, (expected as unknown[] | undefined)?.[i]));
+  if (Array.isArray(actual))
+    return actual.map((a, i) => project(a, (expected as unknown[] | undefined)?.[i]));
   if (actual && typeof actual === "object") {
     const out: Record<string, unknown> = {};
     const exp = (expected ?? {}) as Record<string, unknown>;

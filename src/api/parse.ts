@@ -34,6 +34,7 @@ import {
   type IngressClass,
 } from "./ingress.js";
 import { ROUTE_API_VERSION, ROUTE_KIND, webSocketRouteSchema, type WebSocketRoute } from "./route.js";
+import { POLICY_KIND, webSocketPolicySchema, type WebSocketPolicy } from "./websocket-policy.js";
 
 /** Every kind the object store holds. */
 export type KubeObject =
@@ -48,7 +49,8 @@ export type KubeObject =
   | BackendTLSPolicy
   | Namespace
   | Ingress
-  | IngressClass;
+  | IngressClass
+  | WebSocketPolicy;
 export type Kind = KubeObject["kind"];
 export const KINDS: readonly Kind[] = [
   "WebSocketRoute",
@@ -63,6 +65,7 @@ export const KINDS: readonly Kind[] = [
   "Namespace",
   "Ingress",
   "IngressClass",
+  "WebSocketPolicy",
 ];
 
 export type ParseResult =
@@ -83,6 +86,7 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   "v1 Namespace": namespaceSchema,
   [`${INGRESS_API_VERSION} Ingress`]: ingressSchema,
   [`${INGRESS_API_VERSION} IngressClass`]: ingressClassSchema,
+  [`${ROUTE_API_VERSION} ${POLICY_KIND}`]: webSocketPolicySchema,
 };
 
 /** Formats zod issues as `path: message` lines that point at the offending field. */

@@ -216,6 +216,29 @@ export const sourceRangesSchema = z.strictObject({
   deny: z.array(cidr).max(64).default([]),
 });
 
+/**
+ * The WebSocket behaviour of a route: the one schema source of these fields, shared by
+ * WebSocketRoute's spec and WebSocketPolicy's (which sets any subset of them for the
+ * objects it targets). The WebSocketPolicy CRD's copies are generated from the
+ * WebSocketRoute CRD by name (see `websocket-policy.ts`).
+ */
+export const routeBehaviourShape = {
+  loadBalancing: z
+    .strictObject({ policy: z.enum(["LeastConnections", "RoundRobin"]).default("LeastConnections") })
+    .prefault({}),
+  healthCheck: healthCheckSchema.optional(),
+  origins: originsSchema.optional(),
+  auth: authSchema.optional(),
+  timeouts: timeoutsSchema.prefault({}),
+  keepalive: keepaliveSchema.optional(),
+  limits: limitsSchema.prefault({}),
+  drain: drainSchema.prefault({}),
+  sourceRanges: sourceRangesSchema.optional(),
+};
+
+/** Names of the behaviour fields, in schema order. */
+export const ROUTE_BEHAVIOUR_FIELDS = Object.keys(routeBehaviourShape) as (keyof typeof routeBehaviourShape)[];
+
 export const routeSpecSchema = z.strictObject({
   ingressClassName: z.string().min(1).max(253).optional(),
   hostnames: z
@@ -230,23 +253,13 @@ export const routeSpecSchema = z.strictObject({
     .default([]),
   tls: z.strictObject({ secretName: objectName }).optional(),
   rules: z.array(ruleSchema).min(1).max(16),
-  loadBalancing: z
-    .strictObject({ policy: z.enum(["LeastConnections", "RoundRobin"]).default("LeastConnections") })
-    .prefault({}),
-  healthCheck: healthCheckSchema.optional(),
-  origins: originsSchema.optional(),
-  auth: authSchema.optional(),
-  timeouts: timeoutsSchema.prefault({}),
-  keepalive: keepaliveSchema.optional(),
-  limits: limitsSchema.prefault({}),
-  drain: drainSchema.prefault({}),
+  ...routeBehaviourShape,
   /**
    * Serve request paths holding an encoded slash (`%2F`), refused with 400 when absent or false. The
    * route matches `%2F` as a byte of its path segment and the backend receives it encoded;
    * a backend that decodes it into `/` serves another path than the one matched and authorised.
    */
   allowEncodedSlashes: z.boolean().optional(),
-  sourceRanges: sourceRangesSchema.optional(),
 });
 
 export const conditionSchema = z.object({

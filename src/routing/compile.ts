@@ -457,6 +457,7 @@ function gatewayApiDiagnostics(
   const byRoute = new Map(diagnostics.filter((d) => d.origin).map((d) => [`${d.namespace}/${d.name}`, d]));
   return {
     gatewayClasses: translation.classes,
+    policies: translation.policies,
     gateways: [...translation.gateways.values()].map(gatewayDiagnostics),
     httpRoutes: translation.httpRoutes.map((t) => {
       const d = t.translated

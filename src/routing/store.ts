@@ -13,6 +13,7 @@ import type {
   ReferenceGrant,
 } from "../api/gateway-api.js";
 import type { Ingress, IngressClass } from "../api/ingress.js";
+import type { WebSocketPolicy } from "../api/websocket-policy.js";
 import type { EndpointSlice, Secret, Service } from "../api/objects.js";
 import { KINDS, type Kind, type KubeObject } from "../api/parse.js";
 import type { WebSocketRoute } from "../api/route.js";
@@ -47,6 +48,8 @@ export interface Snapshot {
   /** networking.k8s.io/v1 (absent means none): translated into routes by compile(). */
   readonly ingresses?: readonly Ingress[];
   readonly ingressClasses?: readonly IngressClass[];
+  /** WebSocketPolicies (GEP-713 attachment to HTTPRoutes, Gateways, Services); absent means none. */
+  readonly webSocketPolicies?: readonly WebSocketPolicy[];
 }
 
 export function isInvalidRoute(route: WebSocketRoute | InvalidRoute): route is InvalidRoute {
@@ -112,6 +115,7 @@ export class ObjectStore {
       namespaces: this.#sorted("Namespace") as Namespace[],
       ingresses: this.#sorted("Ingress") as Ingress[],
       ingressClasses: this.#sorted("IngressClass") as IngressClass[],
+      webSocketPolicies: this.#sorted("WebSocketPolicy") as WebSocketPolicy[],
     });
   }
 

@@ -11,6 +11,8 @@
  * of other controllers in an HTTPRoute's `status.parents` are left as they are.
  */
 import { GATEWAY_GROUP, GATEWAY_VERSION } from "../api/gateway-api.js";
+import { ROUTE_API_VERSION } from "../api/route.js";
+import { POLICY_PLURAL } from "../api/websocket-policy.js";
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
 import type { GatewayApiDiagnostics, GatewayCondition } from "../routing/gateway-api/conditions.js";
 
@@ -171,6 +173,22 @@ export class GatewayApiStatusWriter {
             })),
           };
         },
+      });
+    }
+    for (const p of d.policies) {
+      items.push({
+        key: `WebSocketPolicy ${p.namespace}/${p.name}`,
+        path: `/apis/${ROUTE_API_VERSION}/namespaces/${p.namespace}/${POLICY_PLURAL}/${p.name}`,
+        ...(p.generation === undefined ? {} : { generation: p.generation }),
+        print: JSON.stringify([p.generation, p.conditions]),
+        status: (live, stamp) => ({
+          ...live.status,
+          conditions: stamp(
+            (live.status as { conditions?: unknown })?.conditions,
+            p.conditions,
+            p.generation,
+          ),
+        }),
       });
     }
     const current = new Set(d.httpRoutes.map((r) => `${r.namespace}/${r.name}`));

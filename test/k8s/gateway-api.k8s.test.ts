@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { parse } from "yaml";
 import type { RunningGateway } from "../../src/cli/serve.js";
+import type { RoutingTable } from "../../src/routing/table.js";
 import { isNotFound, type KubeRest } from "../../src/kube/rest.js";
 import {
   apply,
@@ -60,11 +61,13 @@ function plural(kind: string): string {
     Gateway: "gateways",
     HTTPRoute: "httproutes",
     ReferenceGrant: "referencegrants",
+    WebSocketPolicy: "websocketpolicies",
   }[kind] as string;
 }
 
 function gwPath(kind: string, name: string, ns?: string): string {
-  return ns ? `${GW}/namespaces/${ns}/${plural(kind)}/${name}` : `${GW}/${plural(kind)}/${name}`;
+  const base = kind === "WebSocketPolicy" ? "/apis/wsgate.io/v1alpha1" : GW;
+  return ns ? `${base}/namespaces/${ns}/${plural(kind)}/${name}` : `${base}/${plural(kind)}/${name}`;
 }
 
 /** Creates or replaces a Gateway API object (the shared harness knows core kinds only). */
@@ -448,5 +451,60 @@ describe("Gateway API in cluster mode", () => {
     await parentCondition("gw-reasons", "missing", "web", "ResolvedRefs", "BackendNotFound");
     await parentCondition("gw-reasons", "bucket", "web", "ResolvedRefs", "InvalidKind");
     await expect(open("ok.reasons.test", "/h")).rejects.toThrow(/HTTP 404/);
+  });
+  it("applies a WebSocketPolicy attached to a live HTTPRoute (idle timeout, maxMessageBytes) and drops it when detached", async () => {
+    await echoBackend("gw-policy", "10.244.12.41");
+    await put(cp.admin, gatewayClass());
+    await put(cp.admin, gateway("gw-policy", "web", [{ name: "http", port: 80, protocol: "HTTP" }]));
+    await put(
+      cp.admin,
+      httpRoute("gw-policy", "live", {
+        parentRefs: [{ name: "web" }],
+        hostnames: ["live.policy.test"],
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+    );
+    const settingsOf = (t: RoutingTable) =>
+      t.routes.find((r) => r.key === "gw-policy/httproute/live")?.settings;
+    await waitForTable(gw.holder, (t) => settingsOf(t)?.timeouts.idleMs === 3_600_000, {
+      what: "the route with default settings",
+    });
+    const big = "x".repeat(200);
+    expect(await ask(await open("live.policy.test"), big)).toBe(`10.244.12.41 ${big}`);
+
+    const policy: Obj = {
+      apiVersion: "wsgate.io/v1alpha1",
+      kind: "WebSocketPolicy",
+      metadata: { name: "tight", namespace: "gw-policy" },
+      spec: {
+        targetRefs: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "live" }],
+        timeouts: { idle: "45s" },
+        limits: { maxMessageBytes: 64 },
+      },
+    };
+    await put(cp.admin, policy);
+    await waitForTable(
+      gw.holder,
+      (t) => settingsOf(t)?.timeouts.idleMs === 45_000 && settingsOf(t)?.limits.maxMessageBytes === 64,
+      { what: "the policy's idle timeout and limit on the route" },
+    );
+    const limited = await open("live.policy.test");
+    const closed = new Promise<number>((resolve) => limited.once("close", (code) => resolve(code)));
+    limited.send(big);
+    expect(await closed).toBe(1009);
+    const accepted = await waitFor(
+      async () => find((await live("WebSocketPolicy", "tight", "gw-policy")).status?.conditions, "Accepted"),
+      { what: "WebSocketPolicy status" },
+    );
+    expect(accepted.status).toBe("True");
+
+    await del(cp.admin, "WebSocketPolicy", "tight", "gw-policy");
+    await waitForTable(
+      gw.holder,
+      (t) =>
+        settingsOf(t)?.timeouts.idleMs === 3_600_000 && settingsOf(t)?.limits.maxMessageBytes === undefined,
+      { what: "the defaults back once the policy is gone" },
+    );
+    expect(await ask(await open("live.policy.test"), big)).toBe(`10.244.12.41 ${big}`);
   });
 });

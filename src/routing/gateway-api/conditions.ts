@@ -84,15 +84,25 @@ export interface HTTPRouteDiagnostics {
   readonly parents: readonly RouteParentDiagnostics[];
 }
 
+/** A WebSocketPolicy's conditions (Accepted; reasons TargetNotFound, Conflicted, Invalid). */
+export interface PolicyDiagnostics {
+  readonly namespace: string;
+  readonly name: string;
+  readonly generation?: number;
+  readonly conditions: readonly GatewayCondition[];
+}
+
 /** What compile() found about the Gateway API objects; the status writer's input. */
 export interface GatewayApiDiagnostics {
   readonly gatewayClasses: readonly GatewayClassDiagnostics[];
   readonly gateways: readonly GatewayDiagnostics[];
   readonly httpRoutes: readonly HTTPRouteDiagnostics[];
+  readonly policies: readonly PolicyDiagnostics[];
 }
 
 export const EMPTY_GATEWAY_API_DIAGNOSTICS: GatewayApiDiagnostics = Object.freeze({
   gatewayClasses: [],
   gateways: [],
   httpRoutes: [],
+  policies: [],
 });

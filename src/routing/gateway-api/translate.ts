@@ -18,6 +18,7 @@ import {
 } from "../../api/gateway-api.js";
 import type { Secret } from "../../api/objects.js";
 import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
+import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
 import type { TlsCertificate } from "../table.js";
 import type { TranslatedBackendRef, TranslatedRoute } from "../translated.js";
@@ -32,6 +33,7 @@ import {
 } from "./conditions.js";
 import { ReferenceGrants } from "./grants.js";
 import { listenerHostnames } from "./hostnames.js";
+import { PolicyAttachments } from "./policies.js";
 import {
   admitsHTTPRoutes,
   judgeGateways,
@@ -66,6 +68,8 @@ export interface GatewayApiTranslation {
   readonly certificates: Map<string, TlsCertificate>;
   /** The certificate of an HTTPS listener without hostname: for clients whose SNI nothing else names. */
   readonly defaultCertificate?: TlsCertificate;
+  /** WebSocketPolicies' attachment verdicts. */
+  readonly policies: PolicyAttachments["diagnostics"];
 }
 
 function parentKey(ref: ParentRef, routeNamespace: string): string {
@@ -258,6 +262,7 @@ export function translateGatewayApi(
   const namespaces = new Map((snapshot.namespaces ?? []).map((n) => [n.metadata.name, n]));
   const routes: TranslatedRoute[] = [];
   const httpRoutes: HTTPRouteTranslation[] = [];
+  const policies = new PolicyAttachments(snapshot);
 
   for (const route of snapshot.httpRoutes ?? []) {
     const ours = route.spec.parentRefs.filter(
@@ -270,6 +275,7 @@ export function translateGatewayApi(
     const unsupported = route.spec.rules.flatMap((rule, i) => unsupportedIn(rule, i));
     const parents: HTTPRouteTranslation["parents"] = [];
     const served: string[][] = [];
+    const attachedTo = new Set<string>();
     for (const ref of ours) {
       const state = judged.gateways.get(parentKey(ref, route.metadata.namespace)) as GatewayState;
       const attachment = attach(route, ref, state, namespaces);
@@ -281,12 +287,22 @@ export function translateGatewayApi(
         continue;
       }
       parents.push({ parentRef: ref, accepted: attachment.accepted });
+      if (attachment.accepted.status === "True") attachedTo.add(parentKey(ref, route.metadata.namespace));
       for (const l of attachment.listeners) l.attachedRoutes += 1;
       served.push(...attachment.hostnames);
     }
     const backends = translateBackends(route, grants);
     let translated: TranslatedRoute | undefined;
-    if (served.length > 0) {
+    // WebSocketPolicies: the behaviour fields, merged (Gateway < Service < HTTPRoute), then
+    // validated and defaulted by the WebSocketRoute schema itself.
+    const policy = policies.behaviourFor(route, [...attachedTo]);
+    const behaviour = routeSpecSchema.safeParse({ ...policy.behaviour, rules: DEFAULT_SPEC.rules });
+    if (served.length > 0 && !behaviour.success) {
+      const message = `WebSocketPolicy ${policy.from.join(", ")} merged: ${formatIssues(behaviour.error.issues).join("; ")}`;
+      for (const p of parents)
+        if (p.accepted.status === "True") p.accepted = cond("Accepted", "False", R.UnsupportedValue, message);
+    }
+    if (served.length > 0 && behaviour.success) {
       const anyHost = served.some((names) => names.length === 0);
       const hostnames = anyHost ? [] : [...new Set(served.flat())].sort();
       const { namespace, name, generation, creationTimestamp, uid } = route.metadata;
@@ -302,7 +318,7 @@ export function translateGatewayApi(
           ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
           ...(uid === undefined ? {} : { uid }),
         },
-        spec: { ...DEFAULT_SPEC, hostnames, rules: backends.rules },
+        spec: { ...behaviour.data, hostnames, rules: backends.rules },
         origin: { kind: "HTTPRoute", namespace, name },
       };
       routes.push(translated);
@@ -332,6 +348,7 @@ export function translateGatewayApi(
     gateways: judged.gateways,
     certificates,
     ...(defaultCertificate ? { defaultCertificate } : {}),
+    policies: policies.diagnostics,
   };
 }
 

@@ -6,6 +6,8 @@
  */
 import { GATEWAY_API_VERSION, GATEWAY_GROUP, GATEWAY_VERSION } from "../../api/gateway-api.js";
 import type { Kind } from "../../api/parse.js";
+import { ROUTE_API_VERSION } from "../../api/route.js";
+import { POLICY_KIND, POLICY_PLURAL } from "../../api/websocket-policy.js";
 import { isNotFound, type KubeRest } from "../../kube/rest.js";
 
 /** A collection of an optional API group. */
@@ -38,6 +40,15 @@ export const GATEWAY_API_COLLECTIONS: readonly OptionalCollection[] = [
     prefix: GATEWAY_PREFIX,
     discovery: { path: GATEWAY_PREFIX, resource: c.plural },
   })),
+  // wsgate's own policy CRD: installed with the chart, but an older install may lack it.
+  {
+    kind: POLICY_KIND,
+    apiVersion: ROUTE_API_VERSION,
+    prefix: `/apis/${ROUTE_API_VERSION}`,
+    plural: POLICY_PLURAL,
+    clusterScoped: false,
+    discovery: { path: `/apis/${ROUTE_API_VERSION}`, resource: POLICY_PLURAL },
+  },
   // Namespace labels, for listeners' allowedRoutes selectors: needed once Gateways exist.
   {
     kind: "Namespace",
