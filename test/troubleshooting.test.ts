@@ -1,8 +1,9 @@
 /**
  * docs/troubleshooting.md explains every reason the code can report: a reason added to
  * the code without a row in the table fails here. Reasons are collected from their single
- * sources: the `RejectionReason` union of dataplane/events.ts (read with the TypeScript
- * compiler: it is a type), and the `Reason` / `GatewayReason` constants.
+ * sources: the `RejectionReason` union of dataplane/events.ts and the Ingress notice
+ * reason unions (read with the TypeScript compiler: they are types), and the `Reason` /
+ * `GatewayReason` constants.
  */
 import { readFileSync } from "node:fs";
 import ts from "typescript";
@@ -12,21 +13,40 @@ import { GatewayReason } from "../src/routing/gateway-api/conditions.js";
 
 const doc = readFileSync(new URL("../docs/troubleshooting.md", import.meta.url), "utf8");
 
+/** The string literals of a union type node (members that are not literals are skipped). */
+function literals(node: ts.TypeNode): string[] {
+  const members = ts.isUnionTypeNode(node) ? node.types : [node];
+  return members.flatMap((m) =>
+    ts.isLiteralTypeNode(m) && ts.isStringLiteral(m.literal) ? [m.literal.text] : [],
+  );
+}
+
+function parse(path: string): ts.SourceFile {
+  const text = readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
+  return ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+}
+
 /** The string literals of `export type RejectionReason = "a" | "b" | …`. */
 function rejectionReasons(): string[] {
-  const file = new URL("../src/dataplane/events.ts", import.meta.url);
-  const source = ts.createSourceFile("events.ts", readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
-  const reasons: string[] = [];
-  for (const statement of source.statements) {
-    if (!ts.isTypeAliasDeclaration(statement) || statement.name.text !== "RejectionReason") continue;
-    const members = ts.isUnionTypeNode(statement.type) ? statement.type.types : [statement.type];
-    for (const member of members) {
-      if (ts.isLiteralTypeNode(member) && ts.isStringLiteral(member.literal))
-        reasons.push(member.literal.text);
-      else throw new Error(`RejectionReason member is not a string literal: ${member.getText(source)}`);
+  for (const statement of parse("src/dataplane/events.ts").statements) {
+    if (ts.isTypeAliasDeclaration(statement) && statement.name.text === "RejectionReason") {
+      return literals(statement.type);
     }
   }
-  return reasons;
+  throw new Error("src/dataplane/events.ts has no RejectionReason type");
+}
+
+/** The string literals of the `reason` property of `interface name` in `path`. */
+function reasonProperty(path: string, name: string): string[] {
+  for (const statement of parse(path).statements) {
+    if (!ts.isInterfaceDeclaration(statement) || statement.name.text !== name) continue;
+    for (const member of statement.members) {
+      if (ts.isPropertySignature(member) && member.name.getText() === "reason" && member.type) {
+        return literals(member.type);
+      }
+    }
+  }
+  throw new Error(`${path} has no interface ${name} with a reason`);
 }
 
 /** The first cells of the table under the heading `## title`. */
@@ -59,6 +79,17 @@ describe("docs/troubleshooting.md", () => {
     const reasons = Object.values(Reason);
     expect(reasons.filter((r) => !documented.has(r))).toEqual([]);
     expect([...documented].filter((r) => !(reasons as string[]).includes(r))).toEqual([]);
+  });
+
+  it("explains every Event reason of an Ingress not served as written", () => {
+    const documented = tableReasons("Ingress Events");
+    const reasons = [
+      ...reasonProperty("src/routing/ingress/annotations.ts", "AnnotationNotice"),
+      ...reasonProperty("src/routing/ingress/translate.ts", "IngressNotice"),
+    ];
+    expect(reasons.length).toBeGreaterThan(8);
+    expect(reasons.filter((r) => !documented.has(r))).toEqual([]);
+    expect([...documented].filter((r) => !reasons.includes(r))).toEqual([]);
   });
 
   it("explains every Gateway API condition reason wsgate writes", () => {
