@@ -21,7 +21,8 @@
 #                       18080, as in e2e/kind.yaml); another one lets two clusters run
 #                       side by side
 #   E2E_KEEP_CLUSTER=1  keep the cluster afterwards (and reuse it if it exists)
-#   E2E_SKIP_BUILD=1    do not rebuild the image (reuse wsgate-e2e:dev)
+#   E2E_SKIP_BUILD=1    do not rebuild the image (reuse wsgate-e2e:dev, or
+#                       wsgate-e2e:<cluster name> for a cluster not named wsgate-e2e)
 #   WSGATE_E2E_PROVISION=1  run scripts/e2e-provision.sh first and use what it
 #                       provides (tools on PATH, KIND_NODE_IMAGE, WSGATE_E2E_NODE_IMAGE)
 #   WSGATE_E2E_NODE_IMAGE   the Dockerfile's NODE_IMAGE build argument
@@ -36,7 +37,11 @@ fi
 
 cluster="${KIND_CLUSTER_NAME:-wsgate-e2e}"
 host_port="${E2E_HOST_PORT:-18080}"
-image=wsgate-e2e:dev
+# The image is tagged per cluster, so runs side by side on one Docker engine do not
+# build over each other's (e2e/values.yaml and the echo manifest say dev; replaced below).
+tag=dev
+if [[ "$cluster" != wsgate-e2e ]]; then tag="$cluster"; fi
+image="wsgate-e2e:$tag"
 gateway_ns=wsgate
 app_ns=wsgate-e2e
 context="kind-$cluster"
@@ -109,19 +114,20 @@ kind load docker-image "$image" --name "$cluster"
 log "installing the chart"
 helm upgrade --install wsgate helm/wsgate --kube-context "$context" \
   --namespace "$gateway_ns" --create-namespace \
-  --values e2e/values.yaml --wait --timeout 5m
+  --values e2e/values.yaml --set image.tag="$tag" --wait --timeout 5m
 
 log "deploying the echo backend and its route"
 kc create namespace "$app_ns" --dry-run=client -o yaml | kc apply -f -
 kc create configmap echo-server -n "$app_ns" --from-file=e2e/echo-server.mjs \
   --dry-run=client -o yaml | kc apply -f -
-kc apply -f e2e/manifests/echo.yaml
+sed "s|image: wsgate-e2e:dev|image: $image|" e2e/manifests/echo.yaml | kc apply -f -
 kc rollout status deployment/echo -n "$app_ns" --timeout 180s
 kc wait websocketroute/echo -n "$app_ns" --for=condition=Programmed --timeout 120s
 kc get websocketroutes -n "$app_ns"
 
 log "running the e2e tests"
 WSGATE_E2E_URL="ws://127.0.0.1:$host_port" \
+  WSGATE_E2E_IMAGE="$image" \
   WSGATE_E2E_CONTEXT="$context" \
   WSGATE_E2E_GATEWAY_NAMESPACE="$gateway_ns" \
   WSGATE_E2E_NAMESPACE="$app_ns" \

@@ -113,7 +113,9 @@ describe("kind e2e suite", () => {
     expect(runSh).toContain(`host_port="\${E2E_HOST_PORT:-${mapping[0]?.hostPort}}"`);
     expect(runSh).toContain(`hostPort: ${mapping[0]?.hostPort}/hostPort: $host_port/`);
     expect(runSh).toContain('WSGATE_E2E_URL="ws://127.0.0.1:$host_port"');
-    expect(runSh).toContain(`image=${values.image.repository}:${values.image.tag}`);
+    expect(runSh).toContain(`tag=${values.image.tag}\n`);
+    expect(runSh).toContain(`image="${values.image.repository}:$tag"`);
+    expect(runSh).toContain(`s|image: ${values.image.repository}:${values.image.tag}|image: $image|`);
     expect(values.image.pullPolicy).toBe("Never");
     expect(constant("GATEWAY_PRESTOP_MS")).toBe(values.shutdown.preStopSleepSeconds * 1000);
     expect(constant("GATEWAY_DRAIN_MS")).toBe(values.shutdown.drainSeconds * 1000);
