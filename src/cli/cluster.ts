@@ -76,6 +76,8 @@ export function startClusterMode(
   const gatewayApiWriter = new GatewayApiStatusWriter(rest, {
     isLeader: () => elector.isLeader,
     controllerName: config.gatewayClassController,
+    // Gateways' status.addresses: wsgate's own Service, as for Ingresses.
+    ...(config.publishService ? { publishService: config.publishService } : {}),
     log,
     ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });

@@ -13,6 +13,7 @@
 import { GATEWAY_GROUP, GATEWAY_VERSION } from "../api/gateway-api.js";
 import { ROUTE_API_VERSION } from "../api/route.js";
 import { POLICY_PLURAL } from "../api/websocket-policy.js";
+import { serviceAddresses } from "./ingress-status.js";
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
 import type { GatewayApiDiagnostics, GatewayCondition } from "../routing/gateway-api/conditions.js";
 
@@ -23,8 +24,13 @@ export interface GatewayApiStatusOptions {
   isLeader(): boolean;
   /** The GatewayClass controllerName: written into HTTPRoute `status.parents[].controllerName`. */
   readonly controllerName: string;
-  /** `status.addresses` of every Gateway: the wsgate Service's addresses, when known. */
-  addresses?(): readonly { type: string; value: string }[] | undefined;
+  /**
+   * `NAMESPACE/NAME` of wsgate's own Service (--publish-service): its load balancer
+   * addresses, else external IPs, else cluster IP, become every Gateway's `status.addresses`.
+   */
+  readonly publishService?: string;
+  /** How often the leader reads that Service again (its load balancer may come later). */
+  readonly serviceIntervalMs?: number;
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   readonly maxConflictRetries?: number;
   readonly retryDelayMs?: number;
@@ -87,6 +93,9 @@ export class GatewayApiStatusWriter {
   #stopped = false;
   #retry: NodeJS.Timeout | undefined;
   #retryDelayMs: number;
+  /** The published Service's addresses as Gateway addresses; undefined until read. */
+  #addresses: { type: string; value: string }[] | undefined;
+  #serviceTimer: NodeJS.Timeout | undefined;
   readonly #idleWaiters: (() => void)[] = [];
   readonly stats: GatewayApiStatusStats = { writes: 0, unchanged: 0, conflicts: 0, failures: 0 };
 
@@ -105,12 +114,39 @@ export class GatewayApiStatusWriter {
 
   leadershipChanged(leading: boolean): void {
     this.#confirmed.clear();
-    if (leading) this.#kick();
+    clearInterval(this.#serviceTimer);
+    this.#serviceTimer = undefined;
+    if (!leading || this.#stopped) return;
+    if (this.#options.publishService) {
+      this.#serviceTimer = setInterval(() => this.#kick(), this.#options.serviceIntervalMs ?? 15_000);
+      this.#serviceTimer.unref();
+    }
+    this.#kick();
   }
 
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#serviceTimer);
+  }
+
+  /** Reads the published Service; a failure keeps the last addresses (and is logged). */
+  async #readAddresses(): Promise<void> {
+    const ref = this.#options.publishService;
+    if (!ref) return;
+    const [namespace, name] = ref.split("/") as [string, string];
+    try {
+      const service = await this.#rest.get<Parameters<typeof serviceAddresses>[0]>(
+        `/api/v1/namespaces/${namespace}/services/${name}`,
+      );
+      this.#addresses = serviceAddresses(service).map((a) =>
+        a.ip !== undefined
+          ? { type: "IPAddress", value: a.ip }
+          : { type: "Hostname", value: a.hostname ?? "" },
+      );
+    } catch (err) {
+      this.#options.log.warn({ service: ref, err: (err as Error).message }, "publish Service not readable");
+    }
   }
 
   /** Resolves when no write is pending or in flight. */
@@ -143,7 +179,7 @@ export class GatewayApiStatusWriter {
         }),
       });
     }
-    const addresses = this.#options.addresses?.();
+    const addresses = this.#addresses;
     for (const g of d.gateways) {
       items.push({
         key: `Gateway ${g.namespace}/${g.name}`,
@@ -244,6 +280,7 @@ export class GatewayApiStatusWriter {
         failed = false;
         const desired = this.#desired;
         if (!desired) break;
+        if (this.#options.isLeader()) await this.#readAddresses();
         for (const item of this.#items(desired)) {
           if (this.#stopped || !this.#options.isLeader() || this.#desired !== desired) break;
           if (this.#confirmed.get(item.key) === item.print) continue;

@@ -200,8 +200,11 @@ beforeAll(async () => {
   await assertPodNetwork();
   cp = await startControlPlane();
   const kubeconfig = await controllerKubeconfig(cp);
+  // wsgate's own Service, whose cluster IP every Gateway's status.addresses must show.
+  await apply(cp.admin, namespace("gw-system"));
+  await apply(cp.admin, service("gw-system", "wsgate", [{ name: "http", port: 80, targetPort: 8080 }]));
   // Started before any Gateway API CRD exists: discovery finds them later.
-  gw = await startController(kubeconfig, [], {
+  gw = await startController(kubeconfig, ["--publish-service", "gw-system/wsgate"], {
     ...FAST_TUNING,
     source: { ...FAST_TUNING.source, discoveryIntervalMs: 200 },
   });
@@ -290,6 +293,19 @@ describe("Gateway API in cluster mode", () => {
     expect(find(g.status?.conditions, "Programmed")?.status).toBe("True");
     expect(find(g.status?.conditions, "Programmed")?.observedGeneration).toBe(g.metadata.generation);
     expect(find(g.status?.listeners?.[0]?.conditions, "Programmed")?.status).toBe("True");
+    // No load balancer in this cluster: the published Service's cluster IP is the Gateway's address.
+    const svc = await cp.admin.get<{ spec: { clusterIP: string } }>(
+      "/api/v1/namespaces/gw-system/services/wsgate",
+    );
+    await waitFor(
+      async () => {
+        const x = await live("Gateway", "web", "gw-basic");
+        const addresses = (x.status as { addresses?: { type: string; value: string }[] } | undefined)
+          ?.addresses;
+        return addresses?.[0]?.value === svc.spec.clusterIP && addresses[0].type === "IPAddress";
+      },
+      { what: `Gateway status.addresses = ${svc.spec.clusterIP}` },
+    );
     const accepted = await parentCondition("gw-basic", "chat", "web", "Accepted", "Accepted");
     const route = await live("HTTPRoute", "chat", "gw-basic");
     expect(accepted.observedGeneration).toBe(route.metadata.generation);
