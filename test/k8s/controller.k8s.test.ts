@@ -796,6 +796,7 @@ describe("cluster mode", () => {
       "Secret",
       "Secret",
       "Service",
+      "WebSocketPolicy",
       "WebSocketRoute",
     ]);
     expect(debug.sources.cluster.leaderElection.leading).toBe(true);
