@@ -195,12 +195,13 @@ export class Direction implements FrameHandler {
       // One pause and one drain listener per stall, however many writes it spans.
       this.stalledSince = this.observer.now;
       this.source.pause();
-      this.dest.once("drain", this.#resume);
+      // A closure per stall, not a bound handler per connection (bench W4: heap per idle connection).
+      this.dest.once("drain", () => this.#resume());
     }
   }
 
-  readonly #resume = (): void => {
+  #resume(): void {
     this.stalledSince = undefined;
     if (!this.source.destroyed) this.source.resume();
-  };
+  }
 }
