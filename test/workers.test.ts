@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningGateway } from "../src/cli/serve.js";
@@ -231,12 +232,10 @@ describe("--workers 2", () => {
     for (const c of closes) void c.then(() => closedCount++);
 
     await running!.workers!.kill(0);
+    // The Pod stays ready: the other worker serves while the dead one is replaced.
+    expect((await fetch(`http://127.0.0.1:${running!.adminAddress.port}/readyz`)).status).toBe(200);
     await until("the restart", metrics, (m) => m.sum("wsgate_worker_restarts_total") === 1);
-    await until(
-      "both workers ready",
-      () => running!.workers!.ready(),
-      (r) => r,
-    );
+    await running!.workers!.waitForGeneration(running!.holder.current.generation);
     await until(
       "worker 0's connections closed",
       () => closedCount,
@@ -289,6 +288,42 @@ describe("--workers 2", () => {
     const helps = text.split("\n").filter((l) => l.startsWith("# HELP "));
     expect(new Set(helps).size).toBe(helps.length);
   });
+});
+
+it("keeps exact shared counts when two threads admit and release at the same time", async () => {
+  const { createLimitsMemory } = await import("../src/workers/shared-limits.js");
+  const memory = createLimitsMemory(2, 1024);
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    import(workerData.module).then(({ SharedLimits }) => {
+      const limits = new SharedLimits(workerData.memory, workerData.worker);
+      // Churn: admit and release on many keys, racing the other thread.
+      for (let i = 0; i < 20000; i++) {
+        const v = limits.admit("apps/churn", "10.9." + (i % 50) + ".1", { maxConnectionsPerClient: 1000 });
+        if (v.ok) v.release();
+      }
+      // Contention for one client's 4 slots: hold every admission.
+      let held = 0;
+      for (let i = 0; i < 2000; i++) if (limits.admit("apps/tight", "192.0.2.1", { maxConnectionsPerClient: 4 }).ok) held++;
+      parentPort.postMessage(held);
+    });`;
+  const module = new URL("../dist/workers/shared-limits.js", import.meta.url).href;
+  const held = await Promise.all(
+    [0, 1].map(
+      (worker) =>
+        new Promise<number>((resolve, reject) => {
+          const thread = new Worker(code, { eval: true, workerData: { module, memory, worker } });
+          thread.once("message", (n: number) => void thread.terminate().then(() => resolve(n)));
+          thread.once("error", reject);
+        }),
+    ),
+  );
+  expect(held[0]! + held[1]!).toBe(4);
+  const { SharedLimits } = await import("../src/workers/shared-limits.js");
+  const view = new SharedLimits(memory, -1);
+  expect(view.connections("apps/churn")).toBe(0);
+  for (let i = 0; i < 50; i++) expect(view.clientConnections("apps/churn", `10.9.${i}.1`)).toBe(0);
+  expect(view.clientConnections("apps/tight", "192.0.2.1")).toBe(4);
 });
 
 it("drains every worker's connections with 1001 over --shutdown-drain on SIGTERM, as one cohort", async () => {

@@ -93,6 +93,7 @@ export class WorkerPool {
   readonly #encoder = new TableEncoder();
   #ports: { http: number; https: number } | undefined;
   #stopping = false;
+  #ready = false;
   #restarts = 0;
   #restartCounter: Counter | undefined;
 
@@ -158,9 +159,20 @@ export class WorkerPool {
     for (const slot of this.#workers) slot.worker.postMessage(message);
   }
 
-  /** Ready once every worker serves a table (generation > 0). */
+  /**
+   * Ready once every worker serves a table (generation > 0). It stays ready while a dead
+   * worker is replaced: the others keep serving, and a replacement binds its ports only
+   * after it installed the table in force.
+   */
   ready(): boolean {
-    return this.#workers.length === this.count && this.#workers.every((w) => w.listening && w.generation > 0);
+    return this.#ready;
+  }
+
+  /** Wakes what waits for workers, and latches readiness once all of them serve. */
+  #progress(): void {
+    this.#ready ||=
+      this.#workers.length === this.count && this.#workers.every((w) => w.listening && w.generation > 0);
+    for (const wake of this.#generationWaiters.splice(0)) wake();
   }
 
   /** For /debug/config: the generation and connections of each worker (connections as of the last scrape). */
@@ -263,9 +275,12 @@ export class WorkerPool {
     return slot.worker.terminate();
   }
 
-  /** Resolves once every worker serves at least `generation` (tests, readiness). */
+  /** Resolves once every worker listens and serves at least `generation` (tests, benchmarks). */
   async waitForGeneration(generation: number): Promise<void> {
-    while (!(this.#workers.length === this.count && this.#workers.every((w) => w.generation >= generation))) {
+    while (!(
+      this.#workers.length === this.count &&
+      this.#workers.every((w) => w.listening && w.generation >= generation)
+    )) {
       await new Promise<void>((resolve) => this.#generationWaiters.push(resolve));
     }
   }
@@ -321,6 +336,7 @@ export class WorkerPool {
         switch (m.type) {
           case "listening":
             slot.listening = true;
+            this.#progress();
             resolve({ http: m.http, https: m.https });
             return;
           case "failed":
@@ -330,7 +346,7 @@ export class WorkerPool {
             return;
           case "served":
             slot.generation = m.generation;
-            for (const wake of this.#generationWaiters.splice(0)) wake();
+            this.#progress();
             return;
           case "logs":
             if (stream) stream.write(m.lines);
@@ -365,6 +381,9 @@ export class WorkerPool {
 
   #onExit(slot: Slot, code: number): void {
     if (this.#stopping || slot.exiting || this.#workers[slot.index] !== slot) return;
+    // Until its replacement serves, this worker serves nothing (/debug/config shows generation 0).
+    slot.listening = false;
+    slot.generation = 0;
     // Its connections died with it: forget what it counted, then start a replacement on the same ports.
     clearWorkerColumn(this.#endpoints, slot.index);
     clearWorkerLimits(this.#limitsMemory, slot.index);

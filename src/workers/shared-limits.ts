@@ -74,14 +74,27 @@ class Table {
     this.#m = memory;
   }
 
+  /**
+   * A futex-style mutex (0 free, 1 held, 2 held with waiters): a short spin, then the
+   * thread sleeps in `Atomics.wait` until the holder wakes it. Spinning alone would burn a
+   * whole time slice whenever the holder is preempted — on a busy node, often.
+   */
   lock(): void {
-    while (Atomics.compareExchange(this.#m.lock, 0, 0, 1) !== 0) {
-      /* spin: critical sections are a few hundred nanoseconds */
+    const lock = this.#m.lock;
+    for (let spin = 0; spin < 64; spin++) if (Atomics.compareExchange(lock, 0, 0, 1) === 0) return;
+    let state = Atomics.compareExchange(lock, 0, 0, 2);
+    while (state !== 0) {
+      if (state === 2 || Atomics.compareExchange(lock, 0, 1, 2) !== 0) Atomics.wait(lock, 0, 2, 50);
+      state = Atomics.compareExchange(lock, 0, 0, 2);
     }
   }
 
   unlock(): void {
-    Atomics.store(this.#m.lock, 0, 0);
+    const lock = this.#m.lock;
+    if (Atomics.sub(lock, 0, 1) !== 1) {
+      Atomics.store(lock, 0, 0);
+      Atomics.notify(lock, 0, 1);
+    }
   }
 
   /** The entry's first word for `key`, inserting it when `create`; -1 when absent (or no room). */
@@ -190,8 +203,7 @@ export class SharedLimits extends Limits {
       release: () => {
         if (released) return;
         released = true;
-        this.#decrement(clientEntryKey);
-        this.#decrement(routeEntryKey);
+        this.#decrement(clientEntryKey, routeEntryKey);
       },
     };
   }
@@ -317,14 +329,17 @@ export class SharedLimits extends Limits {
     return { ok: true, release: () => {} };
   }
 
-  #decrement(key: string): void {
+  /** Gives back one count of each key, under one lock. */
+  #decrement(...keys: string[]): void {
     const t = this.#table;
     t.lock();
     try {
-      const base = t.find(key, false);
-      if (base < 0) return;
-      t.add(base, this.#worker, -1);
-      t.deleteIfEmpty(base);
+      for (const key of keys) {
+        const base = t.find(key, false);
+        if (base < 0) continue;
+        t.add(base, this.#worker, -1);
+        t.deleteIfEmpty(base);
+      }
     } finally {
       t.unlock();
     }
