@@ -23,12 +23,17 @@ COPY package.json package-lock.json ./
 # layer (a later layer's deletions would not shrink the image), what Node never loads:
 # TypeScript sources and declarations (most of the Kubernetes client's size), source
 # maps, Markdown, test directories, and native prebuilds for other platforms (the bare-*
-# packages' addons serve the Bare runtime only). 89 MB → about 37 MB above the base.
+# packages' addons serve the Bare runtime only), and the CommonJS half of the
+# OpenTelemetry packages: they ship every module twice, wsgate loads them as ES modules
+# (src/cli/serve.ts, only with --otlp-endpoint), and only @opentelemetry/api is also
+# required from CommonJS (by prom-client) — e2e/image.e2e.test.ts exports a span from
+# the image to prove the rest still loads. 89 MB → about 39 MB above the base.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
     && find node_modules -type d \( -name test -o -name tests -o -name __tests__ \
          -o \( -path '*/prebuilds/*' ! -path '*/prebuilds/linux-*' \) \) -prune -exec rm -rf {} + \
     && find node_modules -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' \
-         -o -name '*.md' \) -delete
+         -o -name '*.md' \) -delete \
+    && find node_modules/@opentelemetry -type f -name '*.cjs' ! -path 'node_modules/@opentelemetry/api/*' -delete
 COPY --from=build /src/dist ./dist
 COPY crds ./crds
 # A numeric UID, so Kubernetes can verify runAsNonRoot (the chart also sets it).

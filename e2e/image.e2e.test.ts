@@ -175,6 +175,35 @@ describe("the image's contents", () => {
   });
 });
 
+describe("tracing in the image (--otlp-endpoint)", () => {
+  it("loads the OpenTelemetry SDK it keeps and exports a span over OTLP/HTTP, so the pruned image still traces", async () => {
+    // A receiver inside the same container: the exporter's request is the proof that the
+    // ES-module half of every @opentelemetry package the image keeps loads and works.
+    const out = await nodeIn(`
+      const http = require("node:http");
+      const received = new Promise((resolve) => {
+        const server = http.createServer((req, res) => {
+          let bytes = 0;
+          req.on("data", (c) => { bytes += c.length; });
+          req.on("end", () => { res.end("{}"); server.close(); resolve({ path: req.url, type: req.headers["content-type"], bytes }); });
+        });
+        server.listen(0, "127.0.0.1", async () => {
+          const { OtelTracing } = await import("/app/dist/observability/tracing.js");
+          const tracing = new OtelTracing({ endpoint: "http://127.0.0.1:" + server.address().port,
+            sampleRatio: 1, serviceVersion: "image-test", exportDelayMs: 10 });
+          tracing.start({ method: "GET", headers: {} }, "upgrade")
+            .refused({ namespace: "apps", route: "echo", path: "/echo" }, 403, "origin_denied");
+          await tracing.flush();
+        });
+      });
+      received.then((r) => console.log(JSON.stringify(r)));
+    `);
+    const request = JSON.parse(out) as { path: string; type: string; bytes: number };
+    expect(request.path).toBe("/v1/traces");
+    expect(request.bytes).toBeGreaterThan(0);
+  });
+});
+
 describe("`wsgate validate`, hardened (read-only root, no capabilities)", () => {
   it("`validate` accepts a good manifest and refuses a bad one with exit 1 and the reason", async () => {
     const mount = ["-v", `${manifests}:/manifests:ro`];
