@@ -20,6 +20,8 @@ export const serviceSchema = z.object({
             port: z.number().int(),
             targetPort: z.union([z.number().int(), z.string()]).optional(),
             protocol: z.string().default("TCP"),
+            /** GEP-1911: `kubernetes.io/ws` and `kubernetes.io/wss` mark WebSocket backends. */
+            appProtocol: z.string().optional(),
           }),
         )
         .default([]),
