@@ -315,12 +315,16 @@ export async function startServe(
       recompiler.stop();
       health.stop();
       const closing = listeners?.close();
-      logger.info(
-        { event: "draining", connections: gateway.connections.size, windowMs: drainMs },
-        "closing connections with 1001",
-      );
-      if (pool) await pool.drain(drainMs);
-      else await gateway.drainAll(drainMs);
+      if (pool) {
+        // Each worker logs its own "draining" line, with its connections.
+        await pool.drain(drainMs);
+      } else {
+        logger.info(
+          { event: "draining", connections: gateway.connections.size, windowMs: drainMs },
+          "closing connections with 1001",
+        );
+        await gateway.drainAll(drainMs);
+      }
       await closing;
       gateway.stop();
       await close(adminServer);
