@@ -39,13 +39,18 @@ it("matches a fresh render of the chart (run bash scripts/render-deploy.sh after
 
 it("creates its namespace and the CRD before the objects that need them, then the chart's default objects", async () => {
   const manifests = rendered(readFileSync(join(REPO, "deploy/wsgate.yaml"), "utf8"));
-  const [first, second, ...rest] = manifests.objects;
+  const [first, ...others] = manifests.objects;
   expect(first).toMatchObject({ kind: "Namespace", metadata: { name: "wsgate" } });
   expect(first?.metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
-  expect(second).toMatchObject({
-    kind: "CustomResourceDefinition",
-    metadata: { name: "websocketroutes.wsgate.io" },
-  });
+  // The CRDs of crds/ (WebSocketRoute, WebSocketPolicy) come next, before anything else.
+  const crdCount = others.findIndex((o) => o.kind !== "CustomResourceDefinition");
+  const rest = others.slice(crdCount);
+  expect(
+    others
+      .slice(0, crdCount)
+      .map((o) => o.metadata.name)
+      .sort(),
+  ).toEqual(["websocketpolicies.wsgate.io", "websocketroutes.wsgate.io"]);
   // Exactly what `helm template` renders with default values, in helm's install order.
   const chart = await renderChart();
   expect(rest).toEqual(chart.objects);

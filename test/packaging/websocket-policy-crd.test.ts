@@ -25,7 +25,8 @@ const specProps = (crd: Crd): Record<string, unknown> =>
 describe("WebSocketPolicy CRD", () => {
   it("refuses drift from the WebSocketRoute CRD: regenerating gives the committed file", () => {
     const generated = policyCrd(parse(readFileSync(ROUTE_CRD, "utf8")) as Crd);
-    if (process.env.UPDATE_CRDS === "1") writeFileSync(POLICY_CRD, HEADER + stringify(generated, { lineWidth: 0 }));
+    if (process.env.UPDATE_CRDS === "1")
+      writeFileSync(POLICY_CRD, HEADER + stringify(generated, { lineWidth: 0 }));
     expect(parse(readFileSync(POLICY_CRD, "utf8"))).toEqual(generated);
   });
 
@@ -38,8 +39,12 @@ describe("WebSocketPolicy CRD", () => {
   it("validates a policy's fields with WebSocketRoute's schema (an idle timeout that is no duration is refused)", () => {
     const target = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "chat" };
     expect(policySpecSchema.safeParse({ targetRefs: [target], timeouts: { idle: "2s" } }).success).toBe(true);
-    expect(policySpecSchema.safeParse({ targetRefs: [target], timeouts: { idle: "soon" } }).success).toBe(false);
-    expect(policySpecSchema.safeParse({ targetRefs: [target], hostnames: ["a.example.com"] }).success).toBe(false);
+    expect(policySpecSchema.safeParse({ targetRefs: [target], timeouts: { idle: "soon" } }).success).toBe(
+      false,
+    );
+    expect(policySpecSchema.safeParse({ targetRefs: [target], hostnames: ["a.example.com"] }).success).toBe(
+      false,
+    );
     expect(policySpecSchema.safeParse({ targetRefs: [{ ...target, group: "" }] }).success).toBe(false);
   });
 });
