@@ -20,11 +20,13 @@ import {
   endpointSlice,
   FAST_TUNING,
   namespace,
+  selfSigned,
   service,
   startController,
   startPod,
   type Obj,
   type PodBackend,
+  tlsSecret,
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
@@ -275,11 +277,13 @@ describe("Gateway API in cluster mode", () => {
     const ws = await open("chat.basic.test", "/ws/room");
     expect(await ask(ws, "hello")).toBe("10.244.12.11 hello");
 
+    // The CRD defaults a new GatewayClass's status to Accepted=Unknown (Pending): wait for ours.
     const cls = await waitFor(
-      async () => find((await live("GatewayClass", "wsgate")).status?.conditions, "Accepted"),
-      {
-        what: "GatewayClass Accepted",
+      async () => {
+        const c = find((await live("GatewayClass", "wsgate")).status?.conditions, "Accepted");
+        return c?.reason === "Accepted" ? c : undefined;
       },
+      { what: "GatewayClass Accepted" },
     );
     expect(cls.status).toBe("True");
     const g = await waitFor(
@@ -522,5 +526,58 @@ describe("Gateway API in cluster mode", () => {
       { what: "the defaults back once the policy is gone" },
     );
     expect(await ask(await open("live.policy.test"), big)).toBe(`10.244.12.41 ${big}`);
+  });
+
+  it("terminates TLS on an HTTPS listener with its certificateRefs Secret, chosen by SNI", async () => {
+    await echoBackend("gw-tls", "10.244.12.51");
+    await put(cp.admin, gatewayClass());
+    const host = "secure.tls.test";
+    const pair = selfSigned(host);
+    await apply(cp.admin, tlsSecret("gw-tls", "secure-cert", pair));
+    await put(
+      cp.admin,
+      gateway("gw-tls", "web", [
+        {
+          name: "https",
+          port: 443,
+          protocol: "HTTPS",
+          hostname: host,
+          tls: { certificateRefs: [{ name: "secure-cert" }] },
+        },
+      ]),
+    );
+    await put(
+      cp.admin,
+      httpRoute("gw-tls", "secure", {
+        parentRefs: [{ name: "web" }],
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+    );
+    await waitForTable(
+      gw.holder,
+      (t) =>
+        t.certificates.get(host)?.secret === "gw-tls/secure-cert" && served("gw-tls/httproute/secure")(t),
+      {
+        what: "the listener's certificate and the route",
+      },
+    );
+    const ws = await new Promise<WebSocket>((resolve, reject) => {
+      // ws passes servername (SNI) on to tls.connect; its types do not list it.
+      const c = new WebSocket(`wss://127.0.0.1:${gw.httpsAddress.port}/`, {
+        headers: { Host: host },
+        ca: pair.cert,
+        ...({ servername: host } as object),
+      });
+      clients.push(c);
+      c.once("open", () => resolve(c));
+      c.once("error", reject);
+    });
+    expect(await ask(ws, "over tls")).toBe("10.244.12.51 over tls");
+    const listener = await waitFor(
+      async () => (await live("Gateway", "web", "gw-tls")).status?.listeners?.find((l) => l.name === "https"),
+      { what: "HTTPS listener status" },
+    );
+    expect(find(listener.conditions, "ResolvedRefs")?.status).toBe("True");
+    expect(listener.attachedRoutes).toBe(1);
   });
 });
