@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cgroupCpuQuota, defaultWorkerCount } from "./cpus.js";
+import { parseServeConfig } from "../config/config.js";
+import { cgroupCpuQuota, defaultWorkerCount, reusePortAvailable } from "./cpus.js";
 
 const files =
   (contents: Record<string, string>) =>
@@ -53,5 +54,33 @@ describe("default worker count", () => {
   it("ignores an unreadable quota rather than refusing to start", () => {
     expect(cgroupCpuQuota(files({ "/sys/fs/cgroup/cpu.max": "garbage" }))).toBeUndefined();
     expect(cgroupCpuQuota(files({}))).toBeUndefined();
+  });
+});
+
+describe("--workers", () => {
+  const base = ["--manifests", "/tmp/x"];
+
+  it("defaults to one thread, so that in-process and single-core setups stay as they were", () => {
+    expect(parseServeConfig(base, {}).workers).toBe(1);
+  });
+
+  it("takes a count or auto from the flag or WSGATE_WORKERS, the flag winning", () => {
+    expect(parseServeConfig([...base, "--workers", "4"], {}).workers).toBe(4);
+    expect(parseServeConfig(base, { WSGATE_WORKERS: "auto" }).workers).toBe("auto");
+    expect(parseServeConfig([...base, "--workers", "2"], { WSGATE_WORKERS: "auto" }).workers).toBe(2);
+  });
+
+  it("refuses a count that is not 1 to 64 with the flag's name", () => {
+    for (const bad of ["0", "65", "1.5", "-1", "two"]) {
+      expect(() => parseServeConfig([...base, `--workers=${bad}`], {})).toThrow(
+        /--workers: must be auto or a number/,
+      );
+    }
+  });
+
+  it("knows where SO_REUSEPORT spreads connections, and falls back elsewhere", () => {
+    expect(reusePortAvailable("linux")).toBe(true);
+    expect(reusePortAvailable("darwin")).toBe(false);
+    expect(reusePortAvailable("win32")).toBe(false);
   });
 });
