@@ -275,6 +275,14 @@ describe("--workers 2", () => {
     expect(samples.sum("wsgate_handshake_duration_seconds_count", route)).toBe(12);
     expect(samples.sum("wsgate_closes_total", route)).toBe(6);
     expect(samples.sum("wsgate_worker_connections_active")).toBe(6);
+    const debug = (await (
+      await fetch(`http://127.0.0.1:${running!.adminAddress.port}/debug/config`)
+    ).json()) as {
+      connections: number;
+      workers: { connections: number }[];
+    };
+    expect(debug.connections).toBe(6);
+    expect(debug.workers.map((w) => w.connections).reduce((a, b) => a + b)).toBe(6);
     expect(
       samples
         .series("wsgate_worker_connections_active")

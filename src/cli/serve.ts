@@ -267,7 +267,7 @@ export async function startServe(
         : { cluster: cluster?.debug() },
       endpoints: gateway.states.view(),
       health: health.view(),
-      connections: gateway.connections.size,
+      connections: pool ? pool.connections : gateway.connections.size,
       ...(pool ? { workers: pool.view() } : {}),
     }),
     status: async () => {

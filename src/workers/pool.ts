@@ -47,7 +47,6 @@ interface Slot {
   worker: Worker;
   /** The generation this worker serves; 0 until its first table. */
   generation: number;
-  connections: number;
   listening: boolean;
   /** Set while the worker is being replaced or shut down: its exit is expected. */
   exiting: boolean;
@@ -175,14 +174,21 @@ export class WorkerPool {
     for (const wake of this.#generationWaiters.splice(0)) wake();
   }
 
-  /** For /debug/config: the generation and connections of each worker (connections as of the last scrape). */
+  /** For /debug/config: the generation each worker serves and its established connections. */
   view(): { worker: number; threadId: number; generation: number; connections: number }[] {
     return this.#workers.map((w) => ({
       worker: w.index,
       threadId: w.worker.threadId,
       generation: w.generation,
-      connections: w.connections,
+      connections: Atomics.load(this.#endpoints.connections, w.index),
     }));
+  }
+
+  /** Established connections over every worker. */
+  get connections(): number {
+    let sum = 0;
+    for (let w = 0; w < this.count; w++) sum += Atomics.load(this.#endpoints.connections, w);
+    return sum;
   }
 
   /**
@@ -209,7 +215,7 @@ export class WorkerPool {
       metrics: async () => {
         const stats = await this.stats();
         perWorker.reset();
-        for (const s of stats) perWorker.set({ worker: String(s.worker) }, s.connections);
+        for (const w of this.view()) perWorker.set({ worker: String(w.worker) }, w.connections);
         const all = [await main.getMetricsAsJSON(), ...stats.map((s) => s.metrics)];
         return AggregatorRegistry.aggregate(all).metrics();
       },
@@ -321,7 +327,6 @@ export class WorkerPool {
       index,
       worker,
       generation: 0,
-      connections: 0,
       listening: false,
       exiting: false,
       startedAt: Date.now(),
@@ -353,7 +358,6 @@ export class WorkerPool {
             else process.stdout.write(m.lines);
             return;
           case "stats": {
-            slot.connections = m.connections;
             const waiter = this.#statsWaiters.get(m.id);
             this.#statsWaiters.delete(m.id);
             waiter?.({

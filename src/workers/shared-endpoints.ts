@@ -28,6 +28,8 @@ export interface EndpointMemory {
   readonly ejectedUntil: BigInt64Array;
   /** 1 when active health checks (main thread) failed the endpoint. */
   readonly unhealthy: Int32Array;
+  /** Established connections per worker (`wsgate_worker_connections_active`, /debug/config). */
+  readonly connections: Int32Array;
 }
 
 /** Allocates the shared endpoint memory for `workers` workers and `capacity` endpoints. */
@@ -40,6 +42,7 @@ export function createEndpointMemory(workers: number, capacity = 65_536): Endpoi
     failures: new Int32Array(shared(capacity * 4)),
     ejectedUntil: new BigInt64Array(shared(capacity * 8)),
     unhealthy: new Int32Array(shared(capacity * 4)),
+    connections: new Int32Array(shared(workers * 4)),
   };
 }
 
@@ -55,6 +58,7 @@ export function slotActive(memory: EndpointMemory, slot: number): number {
 export function clearWorkerColumn(memory: EndpointMemory, worker: number): void {
   for (let slot = 0; slot < memory.capacity; slot++)
     Atomics.store(memory.active, slot * memory.workers + worker, 0);
+  Atomics.store(memory.connections, worker, 0);
 }
 
 /**

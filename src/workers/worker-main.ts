@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
 import { TrustedProxies } from "../dataplane/client-identity.js";
+import { channels } from "../dataplane/events.js";
 import { Gateway } from "../dataplane/gateway.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
 import { createLogger } from "../observability/logger.js";
@@ -94,6 +95,11 @@ new Metrics(
   registry,
 );
 const stopLogging = logDataplaneEvents(logger);
+// This worker's live connections, in shared memory for the main thread's views.
+const countOpened = (): number => Atomics.add(start.endpoints.connections, index, 1);
+const countClosed = (): number => Atomics.sub(start.endpoints.connections, index, 1);
+channels.connectionOpened.subscribe(countOpened);
+channels.connectionClosed.subscribe(countClosed);
 // This worker's part of /status; the main thread adds conditions, health and the control plane.
 const status = new StatusModel({
   tables,
