@@ -237,7 +237,9 @@ export const routeBehaviourShape = {
 };
 
 /** Names of the behaviour fields, in schema order. */
-export const ROUTE_BEHAVIOUR_FIELDS = Object.keys(routeBehaviourShape) as (keyof typeof routeBehaviourShape)[];
+export const ROUTE_BEHAVIOUR_FIELDS = Object.keys(
+  routeBehaviourShape,
+) as (keyof typeof routeBehaviourShape)[];
 
 export const routeSpecSchema = z.strictObject({
   ingressClassName: z.string().min(1).max(253).optional(),
