@@ -78,6 +78,8 @@ const wsgate = start(
     process.execPath,
     join(root, "dist/cli/main.js"),
     "serve",
+    "--workers",
+    "1",
     "--manifests",
     dir,
     "--http-listen",

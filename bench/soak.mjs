@@ -104,6 +104,8 @@ const wsgate = start(
     join(root, "bench/lib/mem-probe.mjs"),
     join(root, "dist/cli/main.js"),
     "serve",
+    "--workers",
+    "1",
     "--manifests",
     dir,
     "--http-listen",

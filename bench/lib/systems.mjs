@@ -269,6 +269,7 @@ export function wsgateFeatures(root) {
   return {
     https: help.includes("--https-listen"),
     shutdownDrain: help.includes("--shutdown-drain"),
+    workers: help.includes("--workers"),
   };
 }
 
@@ -311,6 +312,8 @@ export function defineSystems({
     "warn",
     ...(features.https ? ["--https-listen", `${HOST}:${ports.https}`] : []),
     ...(features.shutdownDrain ? ["--shutdown-drain", "0s"] : []),
+    // One thread, as nginx's and HAProxy's single worker here (W8 measures threads).
+    ...(features.workers ? ["--workers", "1"] : []),
   ];
 
   const proxy = (command, name) => ({

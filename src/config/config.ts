@@ -130,11 +130,11 @@ const serveSchema = z.object({
     .default("wsgate.io/gateway-controller"),
   /**
    * Data-plane worker threads: a count, or `auto` (the CPUs the process may use, see
-   * src/workers/cpus.ts). 1 serves on the main thread, with no worker at all.
+   * src/workers/cpus.ts; the default). 1 serves on the main thread, with no worker at all.
    */
   workers: z
     .string()
-    .default("1")
+    .default("auto")
     .transform((text, ctx) => {
       if (text === "auto") return "auto" as const;
       const n = Number(text);
@@ -288,10 +288,10 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
                            status.loadBalancer
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
-  --workers N|auto         data-plane threads serving the same ports (reusePort); auto:
-                           the CPUs the process may use, capped by its cgroup CPU quota
-                           (a Pod's resources.limits.cpu); 1 (default) serves on the
-                           main thread
+  --workers N|auto         data-plane threads serving the same ports (reusePort); auto
+                           (default): the CPUs the process may use, capped by its cgroup
+                           CPU quota (a Pod's resources.limits.cpu); 1 serves on the
+                           main thread, with no worker thread
   -h, --help               show this help
 `;
 

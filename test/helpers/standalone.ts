@@ -42,9 +42,15 @@ export function manifestDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `wsgate-${prefix}-`));
 }
 
-/** The serve arguments for `dir` with every listener on an ephemeral loopback port. */
+/**
+ * The serve arguments for `dir` with every listener on an ephemeral loopback port, and
+ * one data-plane thread (the binary's default is a thread per CPU): these tests observe
+ * the data plane in-process. `extra` may set `--workers` again (the last one wins).
+ */
 export function serveArgs(dir: string, extra: readonly string[] = []): string[] {
   return [
+    "--workers",
+    "1",
     "--manifests",
     dir,
     "--http-listen",

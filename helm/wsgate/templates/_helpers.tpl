@@ -111,13 +111,16 @@ with the controller's real-apiserver tests.
 {{/* The arguments of `wsgate serve`: every value maps to a flag of src/config/config.ts. */}}
 {{/*
 --workers: the value when set; "auto" (the cgroup CPU quota) when the container has a CPU
-limit; nothing (one thread) otherwise.
+limit; 1 otherwise (the binary's default is auto, which without a limit would take a
+thread per node core).
 */}}
 {{- define "wsgate.workers" -}}
 {{- if .Values.workers -}}
 {{- .Values.workers | toString -}}
 {{- else if dig "limits" "cpu" "" (.Values.resources | default dict) -}}
 auto
+{{- else -}}
+1
 {{- end -}}
 {{- end }}
 

@@ -322,6 +322,10 @@ export const FAST_TUNING: ClusterTuning = {
 /** `wsgate serve` flags for cluster mode with `kubeconfig`, every listener on 127.0.0.1 port 0. */
 export function controllerArgs(kubeconfig: string, flags: readonly string[] = []): string[] {
   return [
+    // One data-plane thread: these tests observe the data plane in-process (test/workers.test.ts
+    // covers threads).
+    "--workers",
+    "1",
     "--kubeconfig",
     kubeconfig,
     "--http-listen",
