@@ -60,14 +60,20 @@ describe("default worker count", () => {
 describe("--workers", () => {
   const base = ["--manifests", "/tmp/x"];
 
-  it("defaults to one thread, so that in-process and single-core setups stay as they were", () => {
-    expect(parseServeConfig(base, {}).workers).toBe(1);
+  it("defaults to auto, so that a Pod uses the CPUs its limit gives it", () => {
+    expect(parseServeConfig(base, {}).workers).toBe("auto");
+    expect(parseServeConfig([...base, "--workers", "1"], {}).workers).toBe(1);
+  });
+
+  it("takes the last --workers given, so that a caller's own value overrides a preset one", () => {
+    expect(parseServeConfig([...base, "--workers", "1", "--workers", "2"], {}).workers).toBe(2);
   });
 
   it("takes a count or auto from the flag or WSGATE_WORKERS, the flag winning", () => {
     expect(parseServeConfig([...base, "--workers", "4"], {}).workers).toBe(4);
     expect(parseServeConfig(base, { WSGATE_WORKERS: "auto" }).workers).toBe("auto");
     expect(parseServeConfig([...base, "--workers", "2"], { WSGATE_WORKERS: "auto" }).workers).toBe(2);
+    expect(parseServeConfig(base, { WSGATE_WORKERS: "1" }).workers).toBe(1);
   });
 
   it("refuses a count that is not 1 to 64 with the flag's name", () => {
