@@ -49,7 +49,7 @@ interface Serialized {
     hostnames: string[];
     /** The WebSocket behaviour (from WebSocketPolicies, else WebSocketRoute defaults), in short. */
     settings: string;
-    rules: { key: string; matches: string[]; backends: string[] }[];
+    rules: { key: string; matches: string[]; backends: string[]; filters?: unknown }[];
   }[];
   tls: Record<string, string>;
   defaultCertificate?: string;
@@ -103,6 +103,7 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
         backends: rule.backends.map(
           (b) => `${b.key} weight ${b.weight}: ${b.endpoints.map((e) => e.id.split("@")[1]).join(", ")}`,
         ),
+        ...(rule.filters ? { filters: rule.filters } : {}),
       })),
     })),
     tls: Object.fromEntries([...result.table.certificates.entries()].map(([h, c]) => [h, c.secret])),

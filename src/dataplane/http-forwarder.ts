@@ -12,6 +12,7 @@
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
 import { HOP_BY_HOP_HEADERS } from "../api/headers.js";
+import type { HeaderEdits } from "../routing/gateway-api/filters.js";
 import type { RouteMatch } from "../routing/table.js";
 import { applyGrant, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
 import type { CanonicalRequest } from "./canonical.js";
@@ -20,10 +21,19 @@ import { publishRejection, type RejectionReason } from "./events.js";
 import { headerObject, upstreamHeaders } from "./forwarded.js";
 import { checkSource, matchRoute, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
+import {
+  editHeaderObject,
+  filterRequestHeaders,
+  redirectLocation,
+  upstreamTarget,
+} from "./request-filters.js";
 import { withTraceHeaders, type RequestTrace } from "./tracing.js";
 
 /** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
 const REFRAMED = new Set(["transfer-encoding", "content-length"]);
+
+/** A rule's ResponseHeaderModifier, by request: http-proxy-3's `proxyRes` hands back only the request. */
+const RESPONSE_EDITS = new WeakMap<http.IncomingMessage, HeaderEdits>();
 
 /** Errors that mean the endpoint never got the request: count against its health. */
 const CONNECT_ERRORS = new Set([
@@ -71,7 +81,7 @@ export class HttpForwarder {
     // The backend's connection is not the client's: its hop-by-hop headers stay behind, and
     // whether the client's connection stays open is our server's decision (http-proxy-3 would
     // otherwise answer `Connection: keep-alive` to a client that asked to close).
-    this.#proxy.on("proxyRes", (proxyRes, _req, res) => {
+    this.#proxy.on("proxyRes", (proxyRes, req, res) => {
       // Node's response refuses a status outside 100-999 with a throw no caller could catch
       // (it would end the process), and 1xx or 6xx-9xx is no final answer a client can use.
       const status = proxyRes.statusCode ?? 0;
@@ -86,6 +96,8 @@ export class HttpForwarder {
         if (!REFRAMED.has(name)) delete proxyRes.headers[name];
       }
       proxyRes.headers.connection = (res as http.ServerResponse).shouldKeepAlive ? "keep-alive" : "close";
+      const edits = RESPONSE_EDITS.get(req);
+      if (edits) editHeaderObject(proxyRes.headers, edits);
     });
   }
 
@@ -169,6 +181,13 @@ export class HttpForwarder {
     x.route = route.name;
     const source = checkSource(matched.match, x.client);
     if (source) return this.#refuse(x, source);
+    // A RequestRedirect is answered here: before auth, and no backend is chosen.
+    const redirect = matched.match.rule.filters?.redirect;
+    if (redirect) {
+      const location = redirectLocation(request, proto, matched.match.rule, redirect);
+      res.writeHead(redirect.statusCode, { Location: location, "Content-Length": 0 }).end();
+      return false;
+    }
 
     // Auth applies to plain HTTP on the route too (DESIGN.md §3), and fails closed the same way.
     let grant: AuthGrant | undefined;
@@ -190,7 +209,12 @@ export class HttpForwarder {
       }
       grant = verdict.grant;
     }
-    const forwarded = upstreamHeaders(req, request, context, headerPolicy(table, this.#s.underscores), false);
+    const policy = headerPolicy(table, this.#s.underscores);
+    const forwarded = filterRequestHeaders(
+      upstreamHeaders(req, request, context, policy, false),
+      matched.match.rule,
+      policy.identityHeaders,
+    );
     return this.#forward(x, matched.match, request, grant ? applyGrant(forwarded, grant) : forwarded);
   }
 
@@ -219,7 +243,8 @@ export class HttpForwarder {
 
     // http-proxy-3 sends `req.url` (the canonical target since entry) and copies `req.headers`:
     // they become exactly the headers built above, so nothing the client sent slips past them.
-    req.url = request.target;
+    req.url = upstreamTarget(request, rule);
+    if (rule.filters?.responseHeaders) RESPONSE_EDITS.set(req, rule.filters.responseHeaders);
     req.headers = headerObject(step ? withTraceHeaders(headers, step) : headers) as http.IncomingHttpHeaders;
     const timeouts = route.settings.timeouts;
     this.#proxy.web(

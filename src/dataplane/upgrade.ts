@@ -27,6 +27,7 @@ import { admitUpgrade, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
 import { RelayedConnection, type RelayEnd } from "./relay.js";
 import { offeredHeaders, relayOptionsFor } from "./relay-setup.js";
+import { editHeaders, filterRequestHeaders, redirectLocation, upstreamTarget } from "./request-filters.js";
 import { writeRejection } from "./reject.js";
 import { withTraceHeaders, type RequestTrace } from "./tracing.js";
 
@@ -129,6 +130,13 @@ export class UpgradeHandler {
   async #serve(h: Handshake, head: Buffer, proto: Proto): Promise<boolean> {
     const admitted = this.#admit(h, proto);
     if (!admitted.ok) return this.#refuse(h, admitted);
+    // A RequestRedirect is answered here: before auth, and no backend is chosen.
+    const redirect = admitted.match.rule.filters?.redirect;
+    if (redirect) {
+      const location = redirectLocation(admitted.request, proto, admitted.match.rule, redirect);
+      writeRejection(h.socket, redirect.statusCode, `redirected to ${location}`, { Location: location });
+      return false;
+    }
     const authenticated = await this.#authenticate(h, admitted);
     if (!authenticated.ok) return this.#refuse(h, authenticated);
     const { grant } = authenticated;
@@ -190,14 +198,18 @@ export class UpgradeHandler {
     const { request, match, context, table } = admitted;
     const policy = headerPolicy(table, this.#s.underscores);
     const forwarded = offeredHeaders(
-      upstreamHeaders(h.req, request, context, policy, true),
+      filterRequestHeaders(
+        upstreamHeaders(h.req, request, context, policy, true),
+        match.rule,
+        policy.identityHeaders,
+      ),
       match.route.settings,
     );
     const headers = grant ? applyGrant(forwarded, grant) : forwarded;
     const step = h.trace?.backend();
     const connected = await connectWithRetry(this.#s, {
       match,
-      target: request.target,
+      target: upstreamTarget(request, match.rule),
       headers: step ? withTraceHeaders(headers, step) : headers,
       startedAt: h.startedAt,
       lease: h.lease,
@@ -254,12 +266,13 @@ export class UpgradeHandler {
     h: Handshake,
     head: Buffer,
     { endpoint, upgraded }: Connected,
-    { route }: RouteMatch,
+    { route, rule }: RouteMatch,
     authExpiresAt: number | undefined,
   ): void {
     const { socket, lease } = h;
     const { response, socket: backend, head: backendHead } = upgraded;
-    const raw = response.rawHeaders;
+    const edits = rule.filters?.responseHeaders;
+    const raw = edits ? editHeaders(response.rawHeaders, edits) : response.rawHeaders;
     let text = `HTTP/1.1 101 ${response.statusMessage || "Switching Protocols"}\r\n`;
     for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     // latin1, as Node's parser read the header values: byte for byte what the backend sent

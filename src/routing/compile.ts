@@ -144,6 +144,8 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
   const ns = route.metadata.namespace;
   const routeKey = `${ns}/${route.metadata.name}`;
   const missing: string[] = [];
+  // An HTTPRoute's rule filters, translated already (gateway-api/filters.ts).
+  const filters = isTranslated(route) ? route.ruleFilters : undefined;
   const rules = route.spec.rules.map((rule, index): Rule => {
     const backends: Backend[] = [];
     for (const ref of rule.backendRefs) {
@@ -168,6 +170,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       key: `${routeKey}#${index}`,
       matches: Object.freeze(matchesOf(rule).map((m) => Object.freeze({ ...m.path }))),
       backends: Object.freeze(backends),
+      ...(filters?.[index] ? { filters: filters[index] } : {}),
     });
   });
   return { rules, missing, ...countEndpoints(rules) };

@@ -160,7 +160,7 @@ export class EndpointIndex {
       rules.push(
         backends === undefined
           ? rule
-          : Object.freeze({ key: rule.key, matches: rule.matches, backends: Object.freeze(backends) }),
+          : Object.freeze({ ...rule, backends: Object.freeze(backends) }),
       );
     }
     return Object.freeze({ ...route, rules: Object.freeze(rules) });

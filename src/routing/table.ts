@@ -7,6 +7,7 @@
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/route.js";
 import type { CompiledAuth } from "./auth-contract.js";
+import type { RuleFilters } from "./gateway-api/filters.js";
 import type { RouteOrigin } from "./translated.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
@@ -42,6 +43,8 @@ export interface Rule {
   readonly key: string;
   readonly matches: readonly PathMatch[];
   readonly backends: readonly Backend[];
+  /** HTTPRoute filters (header modifiers, redirect, rewrite) the data plane applies; plain data. */
+  readonly filters?: RuleFilters;
 }
 
 /** Route settings in the units the data plane uses (milliseconds). */

@@ -4,6 +4,7 @@
  * (the older claim wins, across kinds), one set of route settings.
  */
 import type { BackendRef, WebSocketRoute } from "../api/route.js";
+import type { RuleFilters } from "./gateway-api/filters.js";
 
 /** The object a translated route came from: where its diagnostics are written back. */
 export interface RouteOrigin {
@@ -20,7 +21,11 @@ export type TranslatedBackendRef = BackendRef & { readonly namespace?: string };
  * case (`httproute/chat`): no Kubernetes name holds a slash, so it never collides with a
  * WebSocketRoute, and it is what metrics and logs show as the route.
  */
-export type TranslatedRoute = WebSocketRoute & { readonly origin: RouteOrigin };
+export type TranslatedRoute = WebSocketRoute & {
+  readonly origin: RouteOrigin;
+  /** Per rule (by index): the filters compile() puts on the compiled rule; absent when none. */
+  readonly ruleFilters?: readonly (RuleFilters | undefined)[];
+};
 
 export function isTranslated(route: object): route is TranslatedRoute {
   return "origin" in route;

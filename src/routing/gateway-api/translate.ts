@@ -4,8 +4,9 @@
  * and every decision on the way becomes a condition for the object it concerns.
  *
  * What the routing table cannot express is refused with `UnsupportedValue`, never
- * served half-way: header, query parameter and method matches, RegularExpression paths
- * and filters (see the README's Gateway API section).
+ * served half-way: header, query parameter and method matches, RegularExpression paths,
+ * backendRef filters and the rule filters filters.ts cannot translate (see the README's
+ * Gateway API section).
  */
 import {
   GATEWAY_GROUP,
@@ -32,6 +33,7 @@ import {
   type HTTPRouteDiagnostics,
   type RouteParentDiagnostics,
 } from "./conditions.js";
+import { translateFilters } from "./filters.js";
 import { ReferenceGrants } from "./grants.js";
 import { listenerHostnames } from "./hostnames.js";
 import { PolicyAttachments } from "./policies.js";
@@ -105,7 +107,6 @@ function unsupportedIn(rule: HTTPRouteRule, i: number): string[] {
       problems.push(`${at}.queryParams: query parameter matches are not supported`);
     if (m.method !== undefined) problems.push(`${at}.method: method matches are not supported`);
   });
-  for (const f of rule.filters ?? []) problems.push(`spec.rules[${i}].filters: ${f.type} is not supported`);
   rule.backendRefs.forEach((b, j) => {
     for (const f of b.filters ?? [])
       problems.push(`spec.rules[${i}].backendRefs[${j}].filters: ${f.type} is not supported`);
@@ -288,7 +289,18 @@ export function translateGatewayApi(
         judged.gateways.has(parentKey(ref, route.metadata.namespace)),
     );
     if (ours.length === 0) continue;
-    const unsupported = route.spec.rules.flatMap((rule, i) => unsupportedIn(rule, i));
+    const filters = route.spec.rules.map((rule, i) =>
+      translateFilters(
+        rule.filters ?? [],
+        `spec.rules[${i}]`,
+        rule.matches.map((m) => m.path.type),
+      ),
+    );
+    const unsupported = route.spec.rules.flatMap((rule, i) => [
+      ...unsupportedIn(rule, i),
+      ...(filters[i]?.problems ?? []),
+    ]);
+    const ruleFilters = filters.map((f) => f.filters);
     const parents: HTTPRouteTranslation["parents"] = [];
     const served: string[][] = [];
     const attachedTo = new Set<string>();
@@ -336,6 +348,7 @@ export function translateGatewayApi(
         },
         spec: { ...behaviour.data, hostnames, rules: backends.rules },
         origin: { kind: "HTTPRoute", namespace, name },
+        ...(ruleFilters.some(Boolean) ? { ruleFilters } : {}),
       };
       routes.push(translated);
     }
