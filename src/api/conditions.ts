@@ -38,6 +38,10 @@ export const Reason = {
   InvalidCertificate: "InvalidCertificate",
   /** The `spec.auth.jwt.keys.secretRef` value is not a usable JWKS, PEM public key or HMAC secret. */
   InvalidKey: "InvalidKey",
+  /** A backendRef's `backendTLS.caCertificateRefs` names a Secret or ConfigMap that is missing or has no `ca.crt`. */
+  InvalidCACertificateRef: "InvalidCACertificateRef",
+  /** A `backendTLS` CA object's `ca.crt` holds no PEM certificate. */
+  NoValidCACertificate: "NoValidCACertificate",
   Programmed: "Programmed",
   /** The route is served but has no ready endpoint; handshakes get 503. */
   NoReadyEndpoints: "NoReadyEndpoints",

@@ -26,6 +26,7 @@ import {
   ROUTE_GROUP,
   ROUTE_KIND,
   ROUTE_VERSION,
+  URI_PATTERN,
   webSocketRouteSchema,
 } from "./route.js";
 
@@ -401,6 +402,10 @@ describe("WebSocketRoute CRD", () => {
       "spec.hostnames[*]": HOSTNAME_PATTERN,
       "spec.tls.secretName": DNS_SUBDOMAIN_PATTERN,
       "spec.rules[*].backendRefs[*].name": DNS_SUBDOMAIN_PATTERN,
+      "spec.rules[*].backendRefs[*].backendTLS.caCertificateRefs[*].name": DNS_SUBDOMAIN_PATTERN,
+      "spec.rules[*].backendRefs[*].backendTLS.hostname": DNS_SUBDOMAIN_PATTERN,
+      "spec.rules[*].backendRefs[*].backendTLS.subjectAltNames[*].hostname": HOSTNAME_PATTERN,
+      "spec.rules[*].backendRefs[*].backendTLS.subjectAltNames[*].uri": URI_PATTERN,
       "spec.rules[*].matches[*].path.value": "^/",
       "spec.healthCheck.path": "^/",
       "spec.origins.allow[*]": ORIGIN_PATTERN,
@@ -437,6 +442,14 @@ describe("WebSocketRoute CRD", () => {
     // The checks of route.ts that JSON Schema keywords cannot express (its .refine calls and the non-empty
     // record key), by the location zod reports them at. The corpus proves each pair rejects the same objects.
     const refines: [string, string][] = [
+      [
+        "spec.rules[*].backendRefs[*].backendTLS",
+        "exactly one of caCertificateRefs or wellKnownCACertificates must be set",
+      ],
+      [
+        "spec.rules[*].backendRefs[*].backendTLS.subjectAltNames[*]",
+        "type Hostname takes hostname only, type URI takes uri only",
+      ],
       ["spec.auth", "at most one of jwt or forwardAuth may be set"],
       ["spec.auth.jwt.keys", "exactly one of secretRef or jwksUri must be set"],
       ["spec.auth.jwt.tokenFrom[*]", "exactly one of header, cookie, query or subprotocol must be set"],

@@ -60,10 +60,58 @@ export const routeMatchSchema = z.strictObject({
   path: pathMatchSchema.prefault({}),
 });
 
+/** An absolute URI in printable ASCII (a backend certificate's URI subjectAltName, e.g. a SPIFFE ID). */
+export const URI_PATTERN = "^[A-Za-z][A-Za-z0-9+.-]*:[!-~]+$";
+
+/** A hostname without a wildcard (Gateway API `PreciseHostname`): SNI and certificate name of a backend. */
+const preciseHostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), "must be a DNS name without a wildcard");
+
+/** A name the backend's certificate may carry, as BackendTLSPolicy's `subjectAltNames` entries. */
+export const subjectAltNameSchema = z
+  .strictObject({
+    type: z.enum(["Hostname", "URI"]),
+    hostname: z.string().min(1).max(253).regex(new RegExp(HOSTNAME_PATTERN), "must be a hostname").optional(),
+    uri: z.string().min(1).max(253).regex(new RegExp(URI_PATTERN), "must be an absolute URI").optional(),
+  })
+  .refine(
+    (n) =>
+      n.type === "Hostname"
+        ? n.hostname !== undefined && n.uri === undefined
+        : n.uri !== undefined && n.hostname === undefined,
+    "type Hostname takes hostname only, type URI takes uri only",
+  );
+
+/**
+ * TLS to the backend, mirroring BackendTLSPolicy's `validation`: the CAs to trust (a
+ * Secret or ConfigMap key `ca.crt` in the route's namespace, or the system's), the SNI
+ * hostname, and optionally the subjectAltNames to accept instead of the hostname.
+ */
+export const backendTlsSchema = z
+  .strictObject({
+    caCertificateRefs: z
+      .array(z.strictObject({ kind: z.enum(["Secret", "ConfigMap"]), name: objectName }))
+      .min(1)
+      .max(8)
+      .optional(),
+    wellKnownCACertificates: z.enum(["System"]).optional(),
+    hostname: preciseHostname,
+    subjectAltNames: z.array(subjectAltNameSchema).min(1).max(5).optional(),
+  })
+  .refine(
+    (t) => (t.caCertificateRefs === undefined) !== (t.wellKnownCACertificates === undefined),
+    "exactly one of caCertificateRefs or wellKnownCACertificates must be set",
+  );
+export type BackendTlsSpec = z.output<typeof backendTlsSchema>;
+
 export const backendRefSchema = z.strictObject({
   name: objectName,
   port: z.number().int().min(1).max(65535),
   weight: z.number().int().min(0).max(1_000_000).default(1),
+  backendTLS: backendTlsSchema.optional(),
 });
 
 export const ruleSchema = z.strictObject({

@@ -18,8 +18,20 @@ export function tlsSecret(route: WebSocketRoute): string | undefined {
   return name === undefined ? undefined : objectKey({ namespace: route.metadata.namespace, name });
 }
 
-/** `namespace/name` of every Secret the route names — its certificate and its JWT keys — each once. */
+/** `namespace/name` of the Secrets the route's backendRefs name as CA bundles (`backendTLS.caCertificateRefs`). */
+export function backendCaSecrets(route: WebSocketRoute): string[] {
+  const namespace = route.metadata.namespace;
+  return route.spec.rules.flatMap((rule) =>
+    rule.backendRefs.flatMap((ref) =>
+      (ref.backendTLS?.caCertificateRefs ?? [])
+        .filter((ca) => ca.kind === "Secret")
+        .map((ca) => objectKey({ namespace, name: ca.name })),
+    ),
+  );
+}
+
+/** `namespace/name` of every Secret the route names — its certificate, its JWT keys, backend CAs — each once. */
 export function secretsNamedBy(route: WebSocketRoute): string[] {
   const named = [tlsSecret(route), jwtKeySecret(route)].filter((s): s is string => s !== undefined);
-  return [...new Set(named)];
+  return [...new Set([...named, ...backendCaSecrets(route)])];
 }

@@ -11,6 +11,7 @@ import type { Balancer } from "./balancer.js";
 import type { EndpointStates } from "./endpoint-state.js";
 import type { Refusal } from "./gates.js";
 import type { Lease } from "./lease.js";
+import { isBackendTlsFailure } from "./backend-tls.js";
 import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
 
 /** The backend accepted: the socket and what came with its 101. */
@@ -93,6 +94,12 @@ export async function connectWithRetry(
       if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
         return refuse(504, "backend_timeout", "backend did not accept the connection in time");
       }
+      if (
+        lastFailure?.kind === "unreachable" &&
+        (lastFailure.tlsFailed === true || isBackendTlsFailure(lastFailure.error))
+      ) {
+        return refuse(502, "backend_tls", `backend TLS failed: ${lastFailure.error.message}`);
+      }
       return refuse(502, "backend_refused", "no backend accepted the connection");
     }
     const now = Date.now();
@@ -105,6 +112,8 @@ export async function connectWithRetry(
     const releaseEndpoint = request.lease.hold(() => states.release(endpoint.id));
     const outcome = await attemptHandshake({
       endpoint,
+      // At most 16 backends per rule: a scan is cheaper than an index kept per table.
+      tls: rule.backends.find((b) => b.key === endpoint.backend)?.tls,
       path: request.target,
       headers: request.headers,
       connectTimeoutMs: Math.min(connectDeadline, handshakeDeadline) - now,

@@ -54,6 +54,8 @@ export type RejectionReason =
   | "route_connections"
   | "no_ready_endpoint"
   | "backend_refused"
+  /** 502: the backend's certificate failed verification (CA, hostname/subjectAltNames, expiry) or its TLS handshake failed. */
+  | "backend_tls"
   | "backend_error"
   | "backend_timeout"
   | "handshake_timeout"

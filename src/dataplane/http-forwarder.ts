@@ -15,6 +15,7 @@ import { HOP_BY_HOP_HEADERS } from "../api/headers.js";
 import type { HeaderEdits } from "../routing/gateway-api/filters.js";
 import type { RouteMatch } from "../routing/table.js";
 import { applyGrant, sendAuthRefusal, type AuthGrant } from "./auth/verdict.js";
+import { BackendTlsAgents, isBackendTlsFailure } from "./backend-tls.js";
 import type { CanonicalRequest } from "./canonical.js";
 import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
 import { publishRejection, type RejectionReason } from "./events.js";
@@ -75,6 +76,8 @@ export class HttpForwarder {
   readonly #s: RequestServices;
   readonly #agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   readonly #proxy = createProxyServer({ agent: this.#agent, xfwd: false, ws: false });
+  /** Agents for backends spoken to over TLS, one per CA/name configuration. */
+  readonly #tlsAgents = new BackendTlsAgents();
 
   constructor(services: RequestServices) {
     this.#s = services;
@@ -247,11 +250,19 @@ export class HttpForwarder {
     if (rule.filters?.responseHeaders) RESPONSE_EDITS.set(req, rule.filters.responseHeaders);
     req.headers = headerObject(step ? withTraceHeaders(headers, step) : headers) as http.IncomingHttpHeaders;
     const timeouts = route.settings.timeouts;
+    // At most 16 backends per rule: a scan is cheaper than an index kept per table.
+    const tls = rule.backends.find((b) => b.key === endpoint.backend)?.tls;
     this.#proxy.web(
       req,
       res,
       {
-        target: { host: endpoint.address, port: endpoint.port },
+        // A TLS backend: https with an Agent that verifies its certificate (SNI, CA, names).
+        ...(tls
+          ? {
+              target: { protocol: "https:", host: endpoint.address, port: endpoint.port },
+              agent: this.#tlsAgents.agentFor(tls),
+            }
+          : { target: { host: endpoint.address, port: endpoint.port } }),
         connectTimeout: timeouts.connectMs,
         ...(timeouts.idleMs > 0 ? { proxyTimeout: timeouts.idleMs } : {}),
       },
@@ -260,11 +271,17 @@ export class HttpForwarder {
         const code = err.code ?? "";
         failed = true;
         step?.end(code || "error");
-        if (CONNECT_ERRORS.has(code)) states.recordFailure(endpoint.id, err.message || code);
+        const tlsFailed = tls !== undefined && isBackendTlsFailure(err);
+        if (CONNECT_ERRORS.has(code) || tlsFailed) states.recordFailure(endpoint.id, err.message || code);
         const timedOut = code === "ECONNECT_TIMEOUT" || code === "ETIMEDOUT";
         const status = timedOut ? 504 : 502;
-        this.#publish(x, status, timedOut ? "backend_timeout" : "backend_error", err.message || code);
-        plain(res, status, timedOut ? "backend timed out" : "backend failed");
+        const reason = timedOut ? "backend_timeout" : tlsFailed ? "backend_tls" : "backend_error";
+        this.#publish(x, status, reason, err.message || code);
+        plain(
+          res,
+          status,
+          timedOut ? "backend timed out" : tlsFailed ? "backend TLS failed" : "backend failed",
+        );
       },
     );
     return true;
@@ -273,5 +290,6 @@ export class HttpForwarder {
   close(): void {
     this.#proxy.close();
     this.#agent.destroy();
+    this.#tlsAgents.destroy();
   }
 }

@@ -4,20 +4,26 @@
  * anything are retryable — once it answered (101 or not), the answer stands.
  */
 import http from "node:http";
-import net from "node:net";
 import type { Socket } from "node:net";
-import type { Endpoint } from "../routing/table.js";
+import type { BackendTls, Endpoint } from "../routing/table.js";
+import { connectEndpoint } from "./backend-tls.js";
 
 export type AttemptOutcome =
   | { kind: "upgraded"; response: http.IncomingMessage; socket: Socket; head: Buffer }
   | { kind: "answered"; response: http.IncomingMessage }
-  /** No answer: refused, reset, unreachable, or not connected within the connect budget. Retryable. */
-  | { kind: "unreachable"; error: Error; timedOut: boolean }
+  /**
+   * No answer: refused, reset, unreachable, or not connected within the connect budget. Retryable.
+   * `tlsFailed`: TCP connected, but the TLS handshake with a TLS backend did not complete
+   * (its certificate failed verification, or the port speaks no TLS).
+   */
+  | { kind: "unreachable"; error: Error; timedOut: boolean; tlsFailed?: boolean }
   /** Connected, but no answer before the handshake deadline. Not retried. */
   | { kind: "timeout" };
 
 export interface AttemptOptions {
   readonly endpoint: Endpoint;
+  /** The backend's TLS settings: the connection is TLS, verified before the request is sent. */
+  readonly tls?: BackendTls | undefined;
   readonly path: string;
   readonly headers: readonly string[];
   /** Time left to establish TCP (Infinity: no limit); the connect budget is shared by all attempts. */
@@ -46,7 +52,7 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
       setHost: false,
       // One connection per handshake, made directly: `agent: false` would build a
       // throwaway Agent for every request (bench/: W5 CPU per handshake -14%).
-      createConnection: () => net.connect({ host: endpoint.address, port: endpoint.port, noDelay: true }),
+      createConnection: () => connectEndpoint(endpoint, options.tls),
     });
     // An infinite budget (a route timeout of 0s) sets no timer at all.
     if (Number.isFinite(options.connectTimeoutMs)) {
@@ -62,8 +68,12 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
         Math.max(1, options.connectTimeoutMs),
       );
     }
+    let connected = false;
+    let secured = false;
     request.on("socket", (socket) => {
+      if (options.tls) socket.once("secureConnect", () => (secured = true));
       socket.once("connect", () => {
+        connected = true;
         clearTimeout(timer);
         if (!Number.isFinite(options.handshakeDeadline)) return;
         timer = setTimeout(
@@ -90,7 +100,8 @@ export function attemptHandshake(options: AttemptOptions): Promise<AttemptOutcom
       settle({ kind: "answered", response });
     });
     request.on("error", (error) => {
-      settle({ kind: "unreachable", error, timedOut: false });
+      const tlsFailed = options.tls !== undefined && connected && !secured;
+      settle({ kind: "unreachable", error, timedOut: false, ...(tlsFailed ? { tlsFailed } : {}) });
     });
     request.end();
   });

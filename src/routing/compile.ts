@@ -7,6 +7,7 @@ import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
+import { requestOf, resolveBackendTls, type BackendTlsProblem, type CaSources } from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
 import { countEndpoints, programmedByEndpoints, resolveEndpoints, type EndpointCounts } from "./endpoints.js";
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
@@ -112,9 +113,17 @@ function condition(
 }
 
 /** Indexes of the snapshot the compiler looks things up in. */
-class Lookup {
+class Lookup implements CaSources {
   readonly services = new Map<string, Service>();
   readonly secrets = new Map<string, Secret>();
+
+  secretData(key: string): Readonly<Record<string, string>> | undefined {
+    return this.secrets.get(key)?.data;
+  }
+
+  configMapData(): Readonly<Record<string, string>> | undefined {
+    return undefined;
+  }
   readonly slicesByService = new Map<string, EndpointSlice[]>();
 
   constructor(snapshot: Snapshot) {
@@ -134,6 +143,8 @@ class Lookup {
 interface ResolvedBackends extends EndpointCounts {
   rules: Rule[];
   missing: string[];
+  /** Backends left out because their TLS cannot be set up (never plain text to a TLS port). */
+  tlsProblems: BackendTlsProblem[];
 }
 
 /**
@@ -144,6 +155,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
   const ns = route.metadata.namespace;
   const routeKey = `${ns}/${route.metadata.name}`;
   const missing: string[] = [];
+  const tlsProblems: BackendTlsProblem[] = [];
   // An HTTPRoute's rule filters, translated already (gateway-api/filters.ts).
   const filters = isTranslated(route) ? route.ruleFilters : undefined;
   const rules = route.spec.rules.map((rule, index): Rule => {
@@ -164,7 +176,12 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       const key = `${refNs}/${ref.name}:${ref.port}`;
       const slices = lookup.slicesByService.get(key.slice(0, key.lastIndexOf(":"))) ?? [];
       const endpoints = resolveEndpoints(key, servicePort.name ?? "", ref.weight, slices);
-      backends.push(Object.freeze({ key, weight: ref.weight, endpoints }));
+      const tls = ref.backendTLS ? resolveBackendTls(requestOf(ref.backendTLS), refNs, lookup) : undefined;
+      if (tls && !tls.ok) {
+        tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
+        continue;
+      }
+      backends.push(Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) }));
     }
     return Object.freeze({
       key: `${routeKey}#${index}`,
@@ -173,7 +190,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       ...(filters?.[index] ? { filters: filters[index] } : {}),
     });
   });
-  return { rules, missing, ...countEndpoints(rules) };
+  return { rules, missing, tlsProblems, ...countEndpoints(rules) };
 }
 
 /** The host+path pairs a route claims; `""` stands for "any host". */
@@ -312,6 +329,14 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       reason: Reason.BackendNotFound,
       message,
     }));
+    for (const problem of resolved.tlsProblems) {
+      // The route schema admits only Secret and ConfigMap, so InvalidKind cannot come from a backendRef.
+      const reason =
+        problem.reason === "NoValidCACertificate"
+          ? Reason.NoValidCACertificate
+          : Reason.InvalidCACertificateRef;
+      refProblems.push({ reason, message: problem.message });
+    }
     let certificate: TlsCertificate | undefined;
     if (route.spec.tls) {
       const secretKey = `${namespace}/${route.spec.tls.secretName}`;

@@ -152,15 +152,12 @@ export class EndpointIndex {
         const slices = [...(this.#slices.get(service)?.values() ?? [])];
         backends ??= [...rule.backends];
         backends[i] = Object.freeze({
-          key: backend.key,
-          weight: backend.weight,
+          ...backend,
           endpoints: resolveEndpoints(backend.key, servicePort.name ?? "", backend.weight, slices),
         });
       }
       rules.push(
-        backends === undefined
-          ? rule
-          : Object.freeze({ ...rule, backends: Object.freeze(backends) }),
+        backends === undefined ? rule : Object.freeze({ ...rule, backends: Object.freeze(backends) }),
       );
     }
     return Object.freeze({ ...route, rules: Object.freeze(rules) });

@@ -26,11 +26,31 @@ export interface Endpoint {
   readonly weight: number;
 }
 
+/**
+ * TLS to a backend (a backendRef's `backendTLS`, a BackendTLSPolicy, `appProtocol: kubernetes.io/wss`):
+ * plain data, so it crosses to workers by structured clone; the data plane builds its
+ * SecureContext once per object (dataplane/backend-tls.ts).
+ */
+export interface BackendTls {
+  /** PEM bundle of the trusted CAs; absent: the system's well-known CAs. */
+  readonly caPem?: string;
+  /** SNI, and the name the certificate must carry unless `subjectAltNames` is set. */
+  readonly hostname: string;
+  /** When set, the certificate must carry one of these (DNS names or URIs) instead of `hostname`. */
+  readonly subjectAltNames?: readonly BackendSubjectAltName[];
+}
+
+/** A subjectAltName a backend's certificate may present (Gateway API's `SubjectAltName`). */
+export type BackendSubjectAltName =
+  { readonly type: "Hostname"; readonly hostname: string } | { readonly type: "URI"; readonly uri: string };
+
 export interface Backend {
   /** `namespace/service:port`, the `backend` label of metrics. */
   readonly key: string;
   readonly weight: number;
   readonly endpoints: readonly Endpoint[];
+  /** Present when connections to this backend use TLS. */
+  readonly tls?: BackendTls;
 }
 
 export interface PathMatch {
