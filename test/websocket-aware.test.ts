@@ -160,8 +160,10 @@ describe("maxMessageBytes", () => {
 describe("timeouts and keepalive", () => {
   it("closes an idle connection with 1001", async () => {
     const { gw, backends } = await setup({ timeouts: { idle: "200ms" } });
-    const ws = await open(gw.url());
+    // The idle clock starts when the proxy establishes the connection, before the client
+    // sees the 101: a later start would measure less than the timeout under load.
     const started = Date.now();
+    const ws = await open(gw.url());
     const backendClose = closeOf(backendSocket(backends[0]!));
     const close = await closeOf(ws);
     expect(close.code).toBe(1001);
