@@ -17,6 +17,7 @@ import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect, expectRefusal, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { route, serviceWithEndpoints } from "./helpers/objects.js";
 import { createTestCa, type TestCa } from "./helpers/test-ca.js";
+import { parseManifestText } from "../src/sources/manifests.js";
 
 interface TlsBackend {
   readonly port: number;
@@ -237,5 +238,123 @@ describe("backendTLS references", () => {
       caPem: ca.certPem.trim(),
     });
     expect(structuredClone(tls)).toEqual(tls);
+  });
+});
+
+/** A BackendTLSPolicy (gateway.networking.k8s.io/v1) for Service apps/chat (or one port of it). */
+function policy(
+  name: string,
+  validation: Record<string, unknown>,
+  sectionName?: string,
+  createdAt?: string,
+): StoredObject {
+  const result = parseObject({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "BackendTLSPolicy",
+    metadata: { namespace: "apps", name, ...(createdAt ? { creationTimestamp: createdAt } : {}) },
+    spec: {
+      targetRefs: [{ group: "", kind: "Service", name: "chat", ...(sectionName ? { sectionName } : {}) }],
+      validation,
+    },
+  });
+  if (result.outcome !== "ok") throw new Error(`test policy invalid: ${JSON.stringify(result)}`);
+  return result.object;
+}
+
+const SECRET_CA = {
+  caCertificateRefs: [{ group: "", kind: "Secret", name: "chat-ca" }],
+  hostname: "chat.apps.svc",
+};
+
+describe("BackendTLSPolicy and appProtocol kubernetes.io/wss", () => {
+  it("applies a BackendTLSPolicy on the Service port to a WebSocketRoute backend: 101 with the right certificate, 502 backend_tls with a wrong name", async () => {
+    backend = await startTlsBackend(ca.issue(["chat.apps.svc"]));
+    const base = [
+      ...serviceWithEndpoints("apps", "chat", [{ port: backend.port }]),
+      caSecret("apps", "chat-ca", ca.certPem),
+      route("apps", "chat", { rules: [{ backendRefs: [{ name: "chat", port: 80 }] }] }),
+    ];
+    gw.apply([...base, policy("chat-tls", SECRET_CA, "ws")]);
+    const ws = await connect(gw.url("/"));
+    try {
+      expect((await roundTrip(ws, "policy")).data.toString()).toBe("policy");
+    } finally {
+      ws.terminate();
+    }
+    gw.apply([...base, policy("chat-tls", { ...SECRET_CA, hostname: "billing.apps.svc" }, "ws")]);
+    expect((await expectRefusal(gw.url("/"))).status).toBe(502);
+    expect(rejections.map((r) => r.reason)).toEqual(["backend_tls"]);
+  });
+
+  it("refuses plain text to an appProtocol kubernetes.io/wss port: TLS with the system CAs, so a test CA's certificate is not trusted (502 backend_tls)", async () => {
+    backend = await startTlsBackend(ca.issue(["chat.apps.svc"]));
+    const [service, ...slices] = serviceWithEndpoints("apps", "chat", [{ port: backend.port }]);
+    const wss = parseObject({
+      ...(service as object),
+      spec: { ports: [{ name: "ws", port: 80, appProtocol: "kubernetes.io/wss" }] },
+    });
+    if (wss.outcome !== "ok") throw new Error("test Service invalid");
+    const table = gw.apply([
+      wss.object,
+      ...slices,
+      route("apps", "chat", { rules: [{ backendRefs: [{ name: "chat", port: 80 }] }] }),
+    ]);
+    expect(table.routes[0]?.rules[0]?.backends[0]?.tls).toEqual({ hostname: "chat.apps.svc" });
+    expect((await expectRefusal(gw.url("/"))).status).toBe(502);
+    expect(rejections.map((r) => r.reason)).toEqual(["backend_tls"]);
+    expect(backend.requests).toEqual([]);
+  });
+
+  it("lets the older of two policies on one port hold it, and a port's policy win over the whole Service's", () => {
+    const store = new ObjectStore();
+    store.replaceAll([
+      ...serviceWithEndpoints("apps", "chat", [{ port: 8443 }]),
+      caSecret("apps", "chat-ca", ca.certPem),
+      route("apps", "chat", { rules: [{ backendRefs: [{ name: "chat", port: 80 }] }] }),
+      policy(
+        "whole-service",
+        { ...SECRET_CA, hostname: "service.apps.svc" },
+        undefined,
+        "2026-01-01T00:00:00Z",
+      ),
+      policy("newer-port", { ...SECRET_CA, hostname: "newer.apps.svc" }, "ws", "2026-03-01T00:00:00Z"),
+      policy("older-port", { ...SECRET_CA, hostname: "older.apps.svc" }, "ws", "2026-02-01T00:00:00Z"),
+    ]);
+    const { table } = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    expect(table.routes[0]?.rules[0]?.backends[0]?.tls?.hostname).toBe("older.apps.svc");
+  });
+
+  it("applies a BackendTLSPolicy to an HTTPRoute's backend too", () => {
+    const { objects, errors } = parseManifestText(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: wsgate }
+spec: { controllerName: wsgate.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: apps }
+spec: { gatewayClassName: wsgate, listeners: [{ name: http, port: 80, protocol: HTTP }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  rules: [{ backendRefs: [{ name: chat, port: 80 }] }]
+`);
+    expect(errors).toEqual([]);
+    const store = new ObjectStore();
+    store.replaceAll([
+      ...objects,
+      ...serviceWithEndpoints("apps", "chat", [{ port: 8443 }]),
+      caSecret("apps", "chat-ca", ca.certPem),
+      policy("chat-tls", SECRET_CA),
+    ]);
+    const { table } = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    const backends = table.routes.flatMap((r) => r.rules.flatMap((rule) => rule.backends));
+    expect(backends.map((b) => [b.key, b.tls?.hostname, b.tls?.caPem])).toEqual([
+      ["apps/chat:80", "chat.apps.svc", ca.certPem.trim()],
+    ]);
   });
 });

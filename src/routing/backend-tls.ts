@@ -4,6 +4,7 @@
  * plain data it can turn into a SecureContext. No I/O: the objects come from the snapshot.
  */
 import { X509Certificate } from "node:crypto";
+import { WSS_APP_PROTOCOL } from "../api/gateway-api.js";
 import type { BackendTlsSpec } from "../api/route.js";
 import type { BackendSubjectAltName, BackendTls } from "./table.js";
 
@@ -126,4 +127,102 @@ export function resolveBackendTls(
     bundle.push(...certificates);
   }
   return { ok: true, tls: Object.freeze({ ...base, caPem: bundle.join("\n") }) };
+}
+
+/** The BackendTLSPolicy fields this index reads (the stored object's shape). */
+export interface BackendTlsPolicyLike {
+  readonly metadata: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly creationTimestamp?: string;
+  };
+  readonly spec: {
+    readonly targetRefs: readonly { group: string; kind: string; name: string; sectionName?: string }[];
+    readonly validation: {
+      readonly caCertificateRefs: readonly { group: string; kind: string; name: string }[];
+      readonly wellKnownCACertificates?: string;
+      readonly hostname: string;
+      readonly subjectAltNames: readonly { type: string; hostname?: string; uri?: string }[];
+    };
+  };
+}
+
+/** A Service port a policy can target: `sectionName` is the port's name. */
+export interface PolicyTargetPort {
+  readonly namespace: string;
+  readonly service: string;
+  readonly portName: string;
+}
+
+function olderFirst(a: BackendTlsPolicyLike, b: BackendTlsPolicyLike): number {
+  const ta = Date.parse(a.metadata.creationTimestamp ?? "");
+  const tb = Date.parse(b.metadata.creationTimestamp ?? "");
+  const na = Number.isNaN(ta) ? -Infinity : ta;
+  const nb = Number.isNaN(tb) ? -Infinity : tb;
+  if (na !== nb) return na < nb ? -1 : 1;
+  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** A policy's validation as a request; an unknown subjectAltName type is dropped by the CRD already. */
+function policyRequest(policy: BackendTlsPolicyLike): BackendTlsRequest {
+  const v = policy.spec.validation;
+  const sans = v.subjectAltNames.map((n): BackendSubjectAltName =>
+    n.type === "URI" ? { type: "URI", uri: n.uri ?? "" } : { type: "Hostname", hostname: n.hostname ?? "" },
+  );
+  return {
+    // Gateway API: CA refs are core-group objects; another group is an invalid kind.
+    ...(v.caCertificateRefs.length > 0
+      ? {
+          caCertificateRefs: v.caCertificateRefs.map((r) => ({
+            kind: r.group === "" ? r.kind : `${r.group}/${r.kind}`,
+            name: r.name,
+          })),
+        }
+      : {}),
+    hostname: v.hostname,
+    ...(sans.length > 0 ? { subjectAltNames: sans } : {}),
+  };
+}
+
+/**
+ * BackendTLSPolicies by the Service port they target. A policy naming a port (`sectionName`)
+ * is more specific than one naming the whole Service; between two of the same kind the
+ * older (creationTimestamp, then namespace/name) holds the target, as Gateway API says.
+ */
+export class BackendTlsPolicies {
+  /** `ns/service` or `ns/service#portName` → the policy holding it. */
+  readonly #byTarget = new Map<string, BackendTlsPolicyLike>();
+
+  constructor(policies: readonly BackendTlsPolicyLike[]) {
+    for (const policy of [...policies].sort(olderFirst)) {
+      for (const t of policy.spec.targetRefs) {
+        if (t.group !== "" || t.kind !== "Service") continue;
+        const key = `${policy.metadata.namespace}/${t.name}${t.sectionName === undefined ? "" : `#${t.sectionName}`}`;
+        if (!this.#byTarget.has(key)) this.#byTarget.set(key, policy);
+      }
+    }
+  }
+
+  /** The policy that applies to a Service port, if any. */
+  policyFor(target: PolicyTargetPort): BackendTlsPolicyLike | undefined {
+    const service = `${target.namespace}/${target.service}`;
+    return (
+      (target.portName ? this.#byTarget.get(`${service}#${target.portName}`) : undefined) ??
+      this.#byTarget.get(service)
+    );
+  }
+
+  /**
+   * What TLS a backend on this port needs when its backendRef says nothing itself: its
+   * policy's, else — for an `appProtocol: kubernetes.io/wss` port — the system CAs and the
+   * Service's cluster DNS name; undefined: plain text.
+   */
+  requestFor(target: PolicyTargetPort, appProtocol: string | undefined): BackendTlsRequest | undefined {
+    const policy = this.policyFor(target);
+    if (policy) return policyRequest(policy);
+    if (appProtocol === WSS_APP_PROTOCOL) return { hostname: `${target.service}.${target.namespace}.svc` };
+    return undefined;
+  }
 }

@@ -7,7 +7,13 @@ import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
-import { requestOf, resolveBackendTls, type BackendTlsProblem, type CaSources } from "./backend-tls.js";
+import {
+  BackendTlsPolicies,
+  requestOf,
+  resolveBackendTls,
+  type BackendTlsProblem,
+  type CaSources,
+} from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
 import { countEndpoints, programmedByEndpoints, resolveEndpoints, type EndpointCounts } from "./endpoints.js";
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
@@ -116,6 +122,7 @@ function condition(
 class Lookup implements CaSources {
   readonly services = new Map<string, Service>();
   readonly secrets = new Map<string, Secret>();
+  readonly backendTlsPolicies: BackendTlsPolicies;
 
   secretData(key: string): Readonly<Record<string, string>> | undefined {
     return this.secrets.get(key)?.data;
@@ -129,6 +136,7 @@ class Lookup implements CaSources {
   constructor(snapshot: Snapshot) {
     for (const s of snapshot.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     for (const s of snapshot.secrets) this.secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    this.backendTlsPolicies = new BackendTlsPolicies(snapshot.backendTLSPolicies ?? []);
     for (const slice of snapshot.endpointSlices) {
       const service = slice.metadata.labels[SERVICE_NAME_LABEL];
       if (!service) continue;
@@ -176,7 +184,14 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       const key = `${refNs}/${ref.name}:${ref.port}`;
       const slices = lookup.slicesByService.get(key.slice(0, key.lastIndexOf(":"))) ?? [];
       const endpoints = resolveEndpoints(key, servicePort.name ?? "", ref.weight, slices);
-      const tls = ref.backendTLS ? resolveBackendTls(requestOf(ref.backendTLS), refNs, lookup) : undefined;
+      // The backendRef's own backendTLS, else a BackendTLSPolicy of the port, else appProtocol wss.
+      const request = ref.backendTLS
+        ? requestOf(ref.backendTLS)
+        : lookup.backendTlsPolicies.requestFor(
+            { namespace: refNs, service: ref.name, portName: servicePort.name ?? "" },
+            servicePort.appProtocol,
+          );
+      const tls = request ? resolveBackendTls(request, refNs, lookup) : undefined;
       if (tls && !tls.ok) {
         tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
         continue;
@@ -330,7 +345,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       message,
     }));
     for (const problem of resolved.tlsProblems) {
-      // The route schema admits only Secret and ConfigMap, so InvalidKind cannot come from a backendRef.
+      // A policy's InvalidKind is reported on the policy; the route only learns the ref is unusable.
       const reason =
         problem.reason === "NoValidCACertificate"
           ? Reason.NoValidCACertificate

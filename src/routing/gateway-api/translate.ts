@@ -11,14 +11,13 @@
 import {
   GATEWAY_GROUP,
   selectorMatches,
-  WSS_APP_PROTOCOL,
   type HTTPRoute,
   type HTTPRouteRule,
   type Listener,
   type Namespace,
   type ParentRef,
 } from "../../api/gateway-api.js";
-import type { Secret, Service } from "../../api/objects.js";
+import type { Secret } from "../../api/objects.js";
 import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
 import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
@@ -191,7 +190,6 @@ function attach(
 function translateBackends(
   route: HTTPRoute,
   grants: ReferenceGrants,
-  services: ReadonlyMap<string, Service>,
 ): { rules: RouteSpec["rules"]; problem?: GatewayCondition } {
   const ns = route.metadata.namespace;
   let problem: GatewayCondition | undefined;
@@ -231,19 +229,7 @@ function translateBackends(
         );
         continue;
       }
-      // GEP-1911: a port speaking WebSocket over TLS must not get plain text (no TLS to backends yet).
-      const appProtocol = services
-        .get(`${refNs}/${b.name}`)
-        ?.spec.ports.find((p) => p.port === b.port)?.appProtocol;
-      if (appProtocol === WSS_APP_PROTOCOL) {
-        problem ??= cond(
-          "ResolvedRefs",
-          "False",
-          R.UnsupportedProtocol,
-          `Service ${refNs}/${b.name} port ${b.port} has appProtocol ${WSS_APP_PROTOCOL}: TLS to backends is not supported yet`,
-        );
-        continue;
-      }
+      // GEP-1911 `kubernetes.io/wss` ports and BackendTLSPolicies: compile() sets up TLS (routing/backend-tls.ts).
       backendRefs.push({
         name: b.name,
         port: b.port,
@@ -278,7 +264,6 @@ export function translateGatewayApi(
   const namespaces = new Map((snapshot.namespaces ?? []).map((n) => [n.metadata.name, n]));
   const routes: TranslatedRoute[] = [];
   const httpRoutes: HTTPRouteTranslation[] = [];
-  const services = new Map(snapshot.services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
   const policies = new PolicyAttachments(snapshot);
 
   for (const route of snapshot.httpRoutes ?? []) {
@@ -319,7 +304,7 @@ export function translateGatewayApi(
       for (const l of attachment.listeners) l.attachedRoutes += 1;
       served.push(...attachment.hostnames);
     }
-    const backends = translateBackends(route, grants, services);
+    const backends = translateBackends(route, grants);
     let translated: TranslatedRoute | undefined;
     // WebSocketPolicies: the behaviour fields, merged (Gateway < Service < HTTPRoute), then
     // validated and defaulted by the WebSocketRoute schema itself.

@@ -44,7 +44,7 @@ import {
   type OptionalCollection,
 } from "./optional-collections.js";
 import { SecretGate } from "./secret-gate.js";
-import type { Gateway } from "../../api/gateway-api.js";
+import type { BackendTLSPolicy, Gateway } from "../../api/gateway-api.js";
 
 export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
 export const OPAQUE_SECRET_FIELD_SELECTOR = "type=Opaque";
@@ -196,6 +196,16 @@ function ingressSecrets(ingress: StoredObject | undefined): string[] {
 function secretsOfRoute(route: StoredObject | undefined): string[] {
   if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
   return secretsNamedBy(route);
+}
+
+/** `namespace/name` of the CA Secrets a BackendTLSPolicy names (kept in the store like a route's). */
+function policyCaSecrets(policy: StoredObject | undefined): string[] {
+  if (policy?.kind !== "BackendTLSPolicy") return [];
+  const { namespace } = policy.metadata;
+  const names = (policy as BackendTLSPolicy).spec.validation.caCertificateRefs
+    .filter((ref) => ref.group === "" && ref.kind === "Secret")
+    .map((ref) => `${namespace}/${ref.name}`);
+  return [...new Set(names)];
 }
 
 /** `namespace/name` of the certificate Secrets a Gateway's listeners name. */
@@ -411,6 +421,14 @@ export class ClusterSource {
         this.#secretWritten(receivedAt),
       );
     }
+    if (kind === "BackendTLSPolicy") {
+      this.#secrets.routeChanged(
+        `BackendTLSPolicy ${key}`,
+        policyCaSecrets(this.#store.get(kind, namespace, name)),
+        policyCaSecrets(parsed),
+        this.#secretWritten(receivedAt),
+      );
+    }
     const fingerprint = JSON.stringify({
       ...parsed,
       metadata: { ...parsed.metadata, resourceVersion: undefined },
@@ -438,6 +456,14 @@ export class ClusterSource {
       this.#secrets.routeChanged(
         `Gateway ${key}`,
         gatewaySecrets(stored as Gateway),
+        [],
+        this.#secretWritten(receivedAt),
+      );
+    }
+    if (kind === "BackendTLSPolicy") {
+      this.#secrets.routeChanged(
+        `BackendTLSPolicy ${key}`,
+        policyCaSecrets(stored),
         [],
         this.#secretWritten(receivedAt),
       );
