@@ -358,3 +358,55 @@ spec:
     ]);
   });
 });
+
+describe("CA bundles in ConfigMaps", () => {
+  function caConfigMap(pem: string): StoredObject {
+    const result = parseObject({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { namespace: "apps", name: "chat-ca" },
+      data: { "ca.crt": pem },
+    });
+    if (result.outcome !== "ok") throw new Error(`test ConfigMap invalid: ${JSON.stringify(result)}`);
+    return result.object;
+  }
+
+  it("trusts the ca.crt of a ConfigMap a BackendTLSPolicy names (101), and leaves the backend out while the ConfigMap is missing", async () => {
+    backend = await startTlsBackend(ca.issue(["chat.apps.svc"]));
+    const base = [
+      ...serviceWithEndpoints("apps", "chat", [{ port: backend.port }]),
+      route("apps", "chat", { rules: [{ backendRefs: [{ name: "chat", port: 80 }] }] }),
+      policy("chat-tls", {
+        caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "chat-ca" }],
+        hostname: "chat.apps.svc",
+      }),
+    ];
+    gw.apply([...base, caConfigMap(ca.certPem)]);
+    const ws = await connect(gw.url("/"));
+    try {
+      expect((await roundTrip(ws, "configmap")).data.toString()).toBe("configmap");
+    } finally {
+      ws.terminate();
+    }
+    const table = gw.apply(base);
+    expect(table.routes[0]?.rules[0]?.backends).toEqual([]);
+    expect((await expectRefusal(gw.url("/"))).status).toBe(503);
+    expect(backend.requests).toHaveLength(1);
+  });
+
+  it("refuses a policy's CA ref of another kind (the backend is left out, never plain text)", () => {
+    const store = new ObjectStore();
+    store.replaceAll([
+      ...serviceWithEndpoints("apps", "chat", [{ port: 8443 }]),
+      route("apps", "chat", { rules: [{ backendRefs: [{ name: "chat", port: 80 }] }] }),
+      policy("chat-tls", {
+        caCertificateRefs: [{ group: "cert-manager.io", kind: "Certificate", name: "chat-ca" }],
+        hostname: "chat.apps.svc",
+      }),
+    ]);
+    const result = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    expect(result.table.routes[0]?.rules[0]?.backends).toEqual([]);
+    const resolved = result.diagnostics[0]?.conditions.find((c) => c.type === "ResolvedRefs");
+    expect(resolved).toMatchObject({ status: "False", message: expect.stringContaining("Certificate") });
+  });
+});

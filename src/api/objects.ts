@@ -80,6 +80,21 @@ export const secretSchema = z
     return { ...secret, data };
   });
 
+/**
+ * A ConfigMap: wsgate reads only `data` (a BackendTLSPolicy's or backendTLS's CA bundle under
+ * `ca.crt`); `binaryData` is not a PEM bundle and is left out.
+ */
+export const configMapSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("ConfigMap"),
+  metadata: objectMetaSchema,
+  data: z
+    .record(z.string(), z.string())
+    .nullish()
+    .transform((d) => d ?? {}),
+});
+
+export type ConfigMap = z.output<typeof configMapSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type EndpointSlice = z.output<typeof endpointSliceSchema>;
 export type Secret = z.output<typeof secretSchema>;

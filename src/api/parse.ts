@@ -4,9 +4,11 @@
  */
 import type { z } from "zod";
 import {
+  configMapSchema,
   endpointSliceSchema,
   secretSchema,
   serviceSchema,
+  type ConfigMap,
   type EndpointSlice,
   type Secret,
   type Service,
@@ -42,6 +44,7 @@ export type KubeObject =
   | Service
   | EndpointSlice
   | Secret
+  | ConfigMap
   | GatewayClass
   | Gateway
   | HTTPRoute
@@ -57,6 +60,7 @@ export const KINDS: readonly Kind[] = [
   "Service",
   "EndpointSlice",
   "Secret",
+  "ConfigMap",
   "GatewayClass",
   "Gateway",
   "HTTPRoute",
@@ -78,6 +82,7 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   "v1 Service": serviceSchema,
   "discovery.k8s.io/v1 EndpointSlice": endpointSliceSchema,
   "v1 Secret": secretSchema,
+  "v1 ConfigMap": configMapSchema,
   [`${GATEWAY_API_VERSION} GatewayClass`]: gatewayClassSchema,
   [`${GATEWAY_API_VERSION} Gateway`]: gatewaySchema,
   [`${GATEWAY_API_VERSION} HTTPRoute`]: httpRouteSchema,

@@ -4,7 +4,13 @@
  * route becomes conditions and every other route keeps working.
  */
 import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
-import { SERVICE_NAME_LABEL, type EndpointSlice, type Secret, type Service } from "../api/objects.js";
+import {
+  SERVICE_NAME_LABEL,
+  type ConfigMap,
+  type EndpointSlice,
+  type Secret,
+  type Service,
+} from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
 import {
@@ -122,20 +128,23 @@ function condition(
 class Lookup implements CaSources {
   readonly services = new Map<string, Service>();
   readonly secrets = new Map<string, Secret>();
+  readonly configMaps = new Map<string, ConfigMap>();
   readonly backendTlsPolicies: BackendTlsPolicies;
 
   secretData(key: string): Readonly<Record<string, string>> | undefined {
     return this.secrets.get(key)?.data;
   }
 
-  configMapData(): Readonly<Record<string, string>> | undefined {
-    return undefined;
+  configMapData(key: string): Readonly<Record<string, string>> | undefined {
+    return this.configMaps.get(key)?.data;
   }
   readonly slicesByService = new Map<string, EndpointSlice[]>();
 
   constructor(snapshot: Snapshot) {
     for (const s of snapshot.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     for (const s of snapshot.secrets) this.secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    for (const c of snapshot.configMaps ?? [])
+      this.configMaps.set(`${c.metadata.namespace}/${c.metadata.name}`, c);
     this.backendTlsPolicies = new BackendTlsPolicies(snapshot.backendTLSPolicies ?? []);
     for (const slice of snapshot.endpointSlices) {
       const service = slice.metadata.labels[SERVICE_NAME_LABEL];

@@ -14,7 +14,7 @@ import type {
 } from "../api/gateway-api.js";
 import type { Ingress, IngressClass } from "../api/ingress.js";
 import type { WebSocketPolicy } from "../api/websocket-policy.js";
-import type { EndpointSlice, Secret, Service } from "../api/objects.js";
+import type { ConfigMap, EndpointSlice, Secret, Service } from "../api/objects.js";
 import { KINDS, type Kind, type KubeObject } from "../api/parse.js";
 import type { WebSocketRoute } from "../api/route.js";
 
@@ -37,6 +37,8 @@ export interface Snapshot {
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
   readonly secrets: readonly Secret[];
+  /** ConfigMaps holding backend CA bundles (absent means none). */
+  readonly configMaps?: readonly ConfigMap[];
   /** Gateway API (none until its CRDs are installed and watched; absent means none). */
   readonly gatewayClasses?: readonly GatewayClass[];
   readonly gateways?: readonly Gateway[];
@@ -107,6 +109,7 @@ export class ObjectStore {
       services: this.#sorted("Service") as Service[],
       endpointSlices: this.#sorted("EndpointSlice") as EndpointSlice[],
       secrets: this.#sorted("Secret") as Secret[],
+      configMaps: this.#sorted("ConfigMap") as ConfigMap[],
       gatewayClasses: this.#sorted("GatewayClass") as GatewayClass[],
       gateways: this.#sorted("Gateway") as Gateway[],
       httpRoutes: this.#sorted("HTTPRoute") as HTTPRoute[],
