@@ -30,6 +30,19 @@ export function backendCaSecrets(route: WebSocketRoute): string[] {
   );
 }
 
+/** `namespace/name` of the ConfigMaps the route's backendRefs name as CA bundles. */
+export function backendCaConfigMaps(route: WebSocketRoute): string[] {
+  const namespace = route.metadata.namespace;
+  const names = route.spec.rules.flatMap((rule) =>
+    rule.backendRefs.flatMap((ref) =>
+      (ref.backendTLS?.caCertificateRefs ?? [])
+        .filter((ca) => ca.kind === "ConfigMap")
+        .map((ca) => objectKey({ namespace, name: ca.name })),
+    ),
+  );
+  return [...new Set(names)];
+}
+
 /** `namespace/name` of every Secret the route names — its certificate, its JWT keys, backend CAs — each once. */
 export function secretsNamedBy(route: WebSocketRoute): string[] {
   const named = [tlsSecret(route), jwtKeySecret(route)].filter((s): s is string => s !== undefined);

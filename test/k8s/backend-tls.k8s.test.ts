@@ -3,7 +3,7 @@
  * API CRD) names a CA Secret that no route names — the cluster source must still keep it —
  * and targets the Service port of a WebSocketRoute's backend, a TLS "pod" on 10.244.21.x
  * whose certificate a test CA signed. The policy's hostname decides: the right one carries
- * messages, a wrong one answers 502 (`backend_tls`).
+ * messages, a wrong one answers 502 (`backend_tls`). Then the CA comes from a ConfigMap.
  */
 import https from "node:https";
 import { readdirSync, readFileSync } from "node:fs";
@@ -60,14 +60,14 @@ async function startTlsPod(ip: string, cert: { certPem: string; keyPem: string }
   return (server.address() as AddressInfo).port;
 }
 
-function policy(hostname: string): Obj {
+function policy(hostname: string, caKind = "Secret"): Obj {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "BackendTLSPolicy",
     metadata: { name: "chat-tls", namespace: NS },
     spec: {
       targetRefs: [{ group: "", kind: "Service", name: "chat", sectionName: "wss" }],
-      validation: { caCertificateRefs: [{ group: "", kind: "Secret", name: "chat-ca" }], hostname },
+      validation: { caCertificateRefs: [{ group: "", kind: caKind, name: "chat-ca" }], hostname },
     },
   };
 }
@@ -179,5 +179,24 @@ describe("BackendTLSPolicy in cluster mode", () => {
       what: "the policy's new hostname",
     });
     await expect(open()).rejects.toThrow("HTTP 502");
+  });
+
+  it("takes the CA from a ConfigMap the policy names (watched with the chart's RBAC, stored because it is named)", async () => {
+    await cp.admin.post(`/api/v1/namespaces/${NS}/configmaps`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "chat-ca", namespace: NS },
+      data: { "ca.crt": ca.certPem },
+    });
+    await putPolicy(policy("chat.btls.svc", "ConfigMap"));
+    // Served again only once the ConfigMap is in the store: a missing one leaves the backend out.
+    await waitForTable(gw.holder, (t) => backendTlsHostname(t) === "chat.btls.svc", {
+      what: "the backend with the ConfigMap's CA",
+    });
+    const ws = await open();
+    expect(await ask(ws, "from a ConfigMap")).toBe(`${POD_IP} from a ConfigMap`);
+    expect(
+      gw.holder.current.routes.find((r) => r.key === `${NS}/chat`)?.rules[0]?.backends[0]?.tls?.caPem,
+    ).toBe(ca.certPem.trim());
   });
 });

@@ -5,33 +5,39 @@
  * route names it (or it is pinned, like the default certificate): it is admitted when
  * the first route names it, evicted when the last one stops naming it (the route was
  * deleted, changed, became invalid or moved to another class), and while nobody names
- * it, its updates wait outside and cause no work.
+ * it, its updates wait outside and cause no work. A second gate of kind ConfigMap keeps
+ * the ConfigMaps named as backend CA bundles (backendTLS, BackendTLSPolicy) the same way.
  */
 import { objectKey } from "../../api/meta.js";
-import type { Secret } from "../../api/objects.js";
+import type { ConfigMap, Secret } from "../../api/objects.js";
 import type { ObjectStore } from "../../routing/store.js";
 
 /** Told of every Secret write the gate makes, to publish it like any other store write. */
 export type SecretWritten = (namespace: string, name: string, change: "upsert" | "delete") => void;
 
+/** What a gate keeps out of the store until something names it. */
+type Gated = Secret | ConfigMap;
+
 /** Compares Secrets without the fields that change on every write (a relist, a no-op apply). */
-function fingerprint(secret: Secret): string {
+function fingerprint(secret: Gated): string {
   return JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: undefined } });
 }
 
 export class SecretGate {
   readonly #store: ObjectStore;
   readonly #pinned: ReadonlySet<string>;
+  readonly #kind: Gated["kind"];
   /** Every Secret the informers delivered, stored or waiting outside. */
-  readonly #seen = new Map<string, Secret>();
+  readonly #seen = new Map<string, Gated>();
   /** Fingerprints of the Secrets in the store, to drop no-op updates. */
   readonly #stored = new Map<string, string>();
   /** Secret key → keys of the routes naming it. */
   readonly #namedBy = new Map<string, Set<string>>();
 
-  constructor(store: ObjectStore, pinned: Iterable<string> = []) {
+  constructor(store: ObjectStore, pinned: Iterable<string> = [], kind: Gated["kind"] = "Secret") {
     this.#store = store;
     this.#pinned = new Set(pinned);
+    this.#kind = kind;
   }
 
   /** Whether the Secret `namespace/name` belongs in the store. */
@@ -45,7 +51,7 @@ export class SecretGate {
   }
 
   /** The informer delivered a Secret (added or changed): stored if referenced, else it waits. */
-  upsert(secret: Secret, written: SecretWritten): void {
+  upsert(secret: Gated, written: SecretWritten): void {
     const key = objectKey(secret.metadata);
     this.#seen.set(key, secret);
     if (this.isReferenced(key)) this.#write(key, written);
@@ -98,7 +104,7 @@ export class SecretGate {
   #evict(secretKey: string, written: SecretWritten): void {
     if (!this.#stored.delete(secretKey)) return;
     const [namespace, name] = secretKey.split("/") as [string, string];
-    this.#store.remove("Secret", namespace, name);
+    this.#store.remove(this.#kind, namespace, name);
     written(namespace, name, "delete");
   }
 }

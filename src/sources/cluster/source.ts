@@ -18,10 +18,10 @@ import { performance } from "node:perf_hooks";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { objectKey } from "../../api/meta.js";
 import type { Ingress } from "../../api/ingress.js";
-import type { Secret } from "../../api/objects.js";
+import type { ConfigMap, Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
 import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
-import { secretsNamedBy } from "../../api/secret-refs.js";
+import { backendCaConfigMaps, secretsNamedBy } from "../../api/secret-refs.js";
 import type { KubeRest } from "../../kube/rest.js";
 import {
   isInvalidRoute,
@@ -146,6 +146,9 @@ const COLLECTIONS: readonly Collection[] = [
     plural: "secrets",
     fieldSelector: OPAQUE_SECRET_FIELD_SELECTOR,
   },
+  // Backend CA bundles (backendTLS, BackendTLSPolicy): only the ConfigMaps something names
+  // are stored; the others wait outside the store, as unnamed Secrets do.
+  { kind: "ConfigMap", apiVersion: "v1", prefix: "/api/v1", plural: "configmaps" },
 ];
 
 /**
@@ -208,6 +211,22 @@ function policyCaSecrets(policy: StoredObject | undefined): string[] {
   return [...new Set(names)];
 }
 
+/** `namespace/name` of the CA ConfigMaps a BackendTLSPolicy names. */
+function policyCaConfigMaps(policy: StoredObject | undefined): string[] {
+  if (policy?.kind !== "BackendTLSPolicy") return [];
+  const { namespace } = policy.metadata;
+  const names = (policy as BackendTLSPolicy).spec.validation.caCertificateRefs
+    .filter((ref) => ref.group === "" && ref.kind === "ConfigMap")
+    .map((ref) => `${namespace}/${ref.name}`);
+  return [...new Set(names)];
+}
+
+/** `namespace/name` of the CA ConfigMaps a stored route's backendRefs name; an invalid route names none. */
+function configMapsOfRoute(route: StoredObject | undefined): string[] {
+  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
+  return backendCaConfigMaps(route);
+}
+
 /** `namespace/name` of the certificate Secrets a Gateway's listeners name. */
 function gatewaySecrets(gateway: Gateway): string[] {
   const names = gateway.spec.listeners.flatMap((l) =>
@@ -227,6 +246,8 @@ export class ClusterSource {
   readonly #fingerprints = new Map<string, string>();
   /** Secrets: stored only while referenced. */
   readonly #secrets: SecretGate;
+  /** Backend CA ConfigMaps: stored only while a route or BackendTLSPolicy names them. */
+  readonly #configMaps: SecretGate;
   /** Keys each informer has stored, for the replace semantics of a fresh list. */
   readonly #owned = new Map<SupervisedInformer, Set<string>>();
   /** Kinds watched once discovery shows their CRDs (Gateway API). */
@@ -248,6 +269,7 @@ export class ClusterSource {
       unhealthyAfterMs,
     } as ClusterSourceTuning;
     this.#secrets = new SecretGate(store, options.pinnedSecrets ?? []);
+    this.#configMaps = new SecretGate(store, [], "ConfigMap");
     this.#addInformer = (resource) => {
       const owned = new Set<string>();
       const informer: SupervisedInformer = new SupervisedInformer(resource, {
@@ -383,6 +405,12 @@ export class ClusterSource {
         secretsOfRoute(route),
         this.#secretWritten(receivedAt),
       );
+      this.#configMaps.routeChanged(
+        key,
+        configMapsOfRoute(stored),
+        configMapsOfRoute(route),
+        this.#configMapWritten(receivedAt),
+      );
       this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(route));
       return;
     }
@@ -401,6 +429,10 @@ export class ClusterSource {
     const parsed = result.object;
     if (kind === "Secret") {
       this.#secrets.upsert(parsed as Secret, this.#secretWritten(receivedAt));
+      return;
+    }
+    if (kind === "ConfigMap") {
+      this.#configMaps.upsert(parsed as ConfigMap, this.#configMapWritten(receivedAt));
       return;
     }
     if (kind === "Gateway") {
@@ -428,6 +460,12 @@ export class ClusterSource {
         policyCaSecrets(parsed),
         this.#secretWritten(receivedAt),
       );
+      this.#configMaps.routeChanged(
+        `BackendTLSPolicy ${key}`,
+        policyCaConfigMaps(this.#store.get(kind, namespace, name)),
+        policyCaConfigMaps(parsed),
+        this.#configMapWritten(receivedAt),
+      );
     }
     const fingerprint = JSON.stringify({
       ...parsed,
@@ -447,10 +485,15 @@ export class ClusterSource {
       this.#secrets.remove(key, this.#secretWritten(receivedAt));
       return;
     }
+    if (kind === "ConfigMap") {
+      this.#configMaps.remove(key, this.#configMapWritten(receivedAt));
+      return;
+    }
     this.#fingerprints.delete(`${kind} ${key}`);
     const stored = this.#store.get(kind, namespace, name);
     if (kind === "WebSocketRoute") {
       this.#secrets.routeChanged(key, secretsOfRoute(stored), [], this.#secretWritten(receivedAt));
+      this.#configMaps.routeChanged(key, configMapsOfRoute(stored), [], this.#configMapWritten(receivedAt));
     }
     if (kind === "Gateway" && stored) {
       this.#secrets.routeChanged(
@@ -466,6 +509,12 @@ export class ClusterSource {
         policyCaSecrets(stored),
         [],
         this.#secretWritten(receivedAt),
+      );
+      this.#configMaps.routeChanged(
+        `BackendTLSPolicy ${key}`,
+        policyCaConfigMaps(stored),
+        [],
+        this.#configMapWritten(receivedAt),
       );
     }
     if (kind === "Ingress") {
@@ -483,6 +532,12 @@ export class ClusterSource {
   /** Publishes the gate's Secret writes like every other store write of this event. */
   #secretWritten(receivedAt: number): (namespace: string, name: string, change: "upsert" | "delete") => void {
     return (namespace, name, change) => this.#published("Secret", namespace, name, change, receivedAt);
+  }
+
+  #configMapWritten(
+    receivedAt: number,
+  ): (namespace: string, name: string, change: "upsert" | "delete") => void {
+    return (namespace, name, change) => this.#published("ConfigMap", namespace, name, change, receivedAt);
   }
 
   #parseRoute(
