@@ -194,7 +194,8 @@ if [[ -n "${CONFORMANCE_SKIP_TESTS:-}" ]]; then suite_flags+=(--skip-tests="$CON
 status=0
 docker exec -e KUBECONFIG=/etc/kubernetes/admin.conf "$node" \
   gateway-conformance.test "${suite_flags[@]}" "$@" 2>&1 | tee "$report_dir/conformance.log" || status=$?
-docker cp "$node:/tmp/conformance-report.yaml" "$report_dir/conformance-report.yaml" ||
+# cat, not docker cp: the node's /tmp is a tmpfs, which docker cp does not read.
+docker exec "$node" cat /tmp/conformance-report.yaml >"$report_dir/conformance-report.yaml" ||
   log "no report written (see $report_dir/conformance.log)"
 grep -E '^(--- |    --- )(PASS|FAIL|SKIP)' "$report_dir/conformance.log" >"$report_dir/summary.txt" || true
 log "report: $root/$report_dir/conformance-report.yaml; per-test lines: $report_dir/summary.txt"
