@@ -134,6 +134,9 @@ build=(docker build -q -t "$image")
 if [[ -n "${WSGATE_E2E_NODE_IMAGE:-}" ]]; then build+=(--build-arg "NODE_IMAGE=$WSGATE_E2E_NODE_IMAGE"); fi
 "${build[@]}" . >/dev/null
 
+# Provisioned offline (a wsgate.local node image): no registry to pull from, so no pull is tried.
+pull() { [[ "${KIND_NODE_IMAGE:-}" != wsgate.local/* ]] && docker pull -q "$1" >/dev/null 2>&1; }
+
 log "building echo-basic images"
 ctx="$(mktemp -d)"
 cp "$bin/echo-basic" scripts/conformance/echo-basic.Dockerfile "$ctx/"
@@ -147,7 +150,7 @@ for ref in "${suite_images[@]}"; do
     registry.k8s.io/coredns/coredns:*)
       # Used only by UDPRoute tests (not in GATEWAY-HTTP), but its Deployment is in the
       # base manifests. Offline, the provisioned coredns stands in under the name.
-      if ! docker image inspect "$ref" >/dev/null 2>&1 && ! docker pull -q "$ref" >/dev/null 2>&1; then
+      if ! docker image inspect "$ref" >/dev/null 2>&1 && ! pull "$ref"; then
         stand_in="$(docker images --format '{{.Repository}}:{{.Tag}}' registry.k8s.io/coredns/coredns | head -n 1)"
         [[ -n "$stand_in" ]] || die "no image for $ref"
         log "$ref not pullable: tagging $stand_in as it"
@@ -157,7 +160,7 @@ for ref in "${suite_images[@]}"; do
       ;;
     *)
       if ! docker image inspect "$ref" >/dev/null 2>&1; then
-        docker pull -q "$ref" >/dev/null || die "the suite names $ref, which is neither built here nor pullable"
+        pull "$ref" || die "the suite names $ref, which is neither built here nor pullable"
       fi
       load+=("$ref")
       ;;
