@@ -57,6 +57,7 @@ describe("GitHub workflows", () => {
       .map((f) => `.github/workflows/${f}`);
     expect(workflows.sort()).toEqual([
       ".github/workflows/ci.yml",
+      ".github/workflows/conformance.yml",
       ".github/workflows/e2e.yml",
       ".github/workflows/release.yml",
     ]);
@@ -68,6 +69,9 @@ describe("GitHub workflows", () => {
   it("run CI through .ci/run and the e2e through e2e/run.sh", () => {
     expect(readFileSync(join(REPO, ".github/workflows/ci.yml"), "utf8")).toMatch(/run: bash \.ci\/run$/m);
     expect(readFileSync(join(REPO, ".github/workflows/e2e.yml"), "utf8")).toMatch(/run: bash e2e\/run\.sh$/m);
+    expect(readFileSync(join(REPO, ".github/workflows/conformance.yml"), "utf8")).toMatch(
+      /bash scripts\/conformance\.sh/m,
+    );
   });
 });
 
