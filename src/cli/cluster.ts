@@ -72,6 +72,7 @@ export function startClusterMode(
     instance: identity,
     ...(config.publishService ? { publishService: config.publishService } : {}),
     log,
+    ...(tuning.statusRetryDelayMs === undefined ? {} : { retryDelayMs: tuning.statusRetryDelayMs }),
   });
   const gatewayApiWriter = new GatewayApiStatusWriter(rest, {
     isLeader: () => elector.isLeader,

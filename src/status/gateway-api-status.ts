@@ -15,6 +15,7 @@ import { ROUTE_API_VERSION } from "../api/route.js";
 import { POLICY_PLURAL } from "../api/websocket-policy.js";
 import { serviceAddresses } from "./ingress-status.js";
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
+import { WritePasses, type PassOutcome } from "./write-passes.js";
 import type { GatewayApiDiagnostics, GatewayCondition } from "../routing/gateway-api/conditions.js";
 
 const BASE = `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}`;
@@ -88,45 +89,42 @@ export class GatewayApiStatusWriter {
   /** HTTPRoutes we wrote a parent entry to: when one drops out, our entries are removed. */
   readonly #routesWritten = new Set<string>();
   readonly #confirmed = new Map<string, string>();
-  #running = false;
-  #dirty = false;
-  #stopped = false;
-  #retry: NodeJS.Timeout | undefined;
-  #retryDelayMs: number;
+  readonly #passes: WritePasses;
   /** The published Service's addresses as Gateway addresses; undefined until read. */
   #addresses: { type: string; value: string }[] | undefined;
   #serviceTimer: NodeJS.Timeout | undefined;
-  readonly #idleWaiters: (() => void)[] = [];
   readonly stats: GatewayApiStatusStats = { writes: 0, unchanged: 0, conflicts: 0, failures: 0 };
 
   constructor(rest: KubeRest, options: GatewayApiStatusOptions) {
     this.#rest = rest;
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
-    this.#retryDelayMs = options.retryDelayMs ?? 1_000;
+    this.#passes = new WritePasses(
+      () => this.#pass(),
+      options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs },
+    );
   }
 
   update(diagnostics: GatewayApiDiagnostics | undefined): void {
     if (!diagnostics) return;
     this.#desired = diagnostics;
-    this.#kick();
+    this.#passes.kick();
   }
 
   leadershipChanged(leading: boolean): void {
     this.#confirmed.clear();
     clearInterval(this.#serviceTimer);
     this.#serviceTimer = undefined;
-    if (!leading || this.#stopped) return;
+    if (!leading || this.#passes.stopped) return;
     if (this.#options.publishService) {
-      this.#serviceTimer = setInterval(() => this.#kick(), this.#options.serviceIntervalMs ?? 15_000);
+      this.#serviceTimer = setInterval(() => this.#passes.kick(), this.#options.serviceIntervalMs ?? 15_000);
       this.#serviceTimer.unref();
     }
-    this.#kick();
+    this.#passes.kick();
   }
 
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#retry);
+    this.#passes.stop();
     clearInterval(this.#serviceTimer);
   }
 
@@ -151,14 +149,7 @@ export class GatewayApiStatusWriter {
 
   /** Resolves when no write is pending or in flight. */
   idle(): Promise<void> {
-    if (!this.#running && !this.#dirty) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  #kick(): void {
-    if (this.#stopped) return;
-    this.#dirty = true;
-    if (!this.#running) void this.#drain();
+    return this.#passes.idle();
   }
 
   #items(d: GatewayApiDiagnostics): Item[] {
@@ -271,44 +262,27 @@ export class GatewayApiStatusWriter {
     return items;
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
+  /** One pass over the objects of the latest publication (a newer one, which kicks again, ends it). */
+  async #pass(): Promise<PassOutcome> {
     let failed = false;
-    try {
-      while (this.#dirty && !this.#stopped) {
-        this.#dirty = false;
-        failed = false;
-        const desired = this.#desired;
-        if (!desired) break;
-        if (this.#options.isLeader()) await this.#readAddresses();
-        for (const item of this.#items(desired)) {
-          if (this.#stopped || !this.#options.isLeader() || this.#desired !== desired) break;
-          if (this.#confirmed.get(item.key) === item.print) continue;
-          try {
-            await this.#sync(item);
-          } catch (err) {
-            failed = true;
-            this.stats.failures++;
-            this.#options.log.warn(
-              { object: item.key, err: (err as Error).message },
-              "status write failed; will retry",
-            );
-          }
-        }
-        if (this.#desired !== desired) this.#dirty = true;
+    const desired = this.#desired;
+    if (!desired) return { failed };
+    if (this.#options.isLeader()) await this.#readAddresses();
+    for (const item of this.#items(desired)) {
+      if (this.#passes.stopped || !this.#options.isLeader() || this.#desired !== desired) break;
+      if (this.#confirmed.get(item.key) === item.print) continue;
+      try {
+        await this.#sync(item);
+      } catch (err) {
+        failed = true;
+        this.stats.failures++;
+        this.#options.log.warn(
+          { object: item.key, err: (err as Error).message },
+          "status write failed; will retry",
+        );
       }
-    } finally {
-      this.#running = false;
-      if (failed && !this.#stopped) {
-        clearTimeout(this.#retry);
-        this.#retry = setTimeout(() => this.#kick(), this.#retryDelayMs);
-        this.#retry.unref();
-        this.#retryDelayMs = Math.min(30_000, this.#retryDelayMs * 2);
-      } else if (!failed) {
-        this.#retryDelayMs = this.#options.retryDelayMs ?? 1_000;
-      }
-      if (!this.#dirty) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
+    return { failed };
   }
 
   #stamp: StampFn = (previous, verdicts, generation) => {

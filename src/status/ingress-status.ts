@@ -9,6 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
+import { WritePasses, type PassOutcome } from "./write-passes.js";
 import type { IngressDiagnostics } from "../routing/ingress/routes.js";
 import { microTime } from "./leader.js";
 
@@ -23,6 +24,8 @@ export interface IngressStatusOptions {
   readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** How often the published Service's addresses are read again (they change when a load balancer is provisioned). */
   readonly serviceIntervalMs?: number;
+  /** Delay before retrying writes that failed (API server down); doubles up to 30 s. */
+  readonly retryDelayMs?: number;
   readonly now?: () => Date;
 }
 
@@ -77,9 +80,7 @@ export class IngressStatusWriter {
   /** `ns/name` → addresses the API server is known to show. */
   readonly #confirmed = new Map<string, string>();
   #addresses: LoadBalancerIngress[] | undefined;
-  #running = false;
-  #dirty = false;
-  #stopped = false;
+  readonly #passes: WritePasses;
   #timer: NodeJS.Timeout | undefined;
   readonly stats: IngressStatusStats = { events: 0, statusWrites: 0, failures: 0 };
 
@@ -87,12 +88,16 @@ export class IngressStatusWriter {
     this.#rest = rest;
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
+    this.#passes = new WritePasses(
+      () => this.#pass(),
+      options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs },
+    );
   }
 
   /** Takes the Ingress diagnostics of a newly published table. */
   update(ingresses: readonly IngressDiagnostics[] | undefined): void {
     this.#desired = ingresses ?? [];
-    this.#kick();
+    this.#passes.kick();
   }
 
   /** A new leader checks every Ingress once more and starts watching the Service's addresses. */
@@ -100,50 +105,46 @@ export class IngressStatusWriter {
     this.#confirmed.clear();
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (!leading || this.#stopped) return;
+    if (!leading || this.#passes.stopped) return;
     if (this.#options.publishService) {
-      this.#timer = setInterval(() => this.#kick(), this.#options.serviceIntervalMs ?? 15_000);
+      this.#timer = setInterval(() => this.#passes.kick(), this.#options.serviceIntervalMs ?? 15_000);
       this.#timer.unref();
     }
-    this.#kick();
+    this.#passes.kick();
   }
 
   stop(): void {
-    this.#stopped = true;
+    this.#passes.stop();
     clearInterval(this.#timer);
   }
 
-  #kick(): void {
-    if (this.#stopped) return;
-    this.#dirty = true;
-    if (!this.#running) void this.#drain();
+  /** Resolves when no write is pending or in flight. */
+  idle(): Promise<void> {
+    return this.#passes.idle();
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#dirty && !this.#stopped) {
-        this.#dirty = false;
-        if (!this.#options.isLeader()) break;
-        const addresses = await this.#readAddresses();
-        for (const ingress of this.#desired) {
-          if (this.#stopped || !this.#options.isLeader()) break;
-          const key = `${ingress.namespace}/${ingress.name}`;
-          try {
-            await this.#recordNotices(ingress);
-            if (addresses !== undefined && ingress.served) await this.#syncStatus(ingress, key, addresses);
-          } catch (err) {
-            this.stats.failures++;
-            this.#options.log.warn(
-              { ingress: key, err: (err as Error).message },
-              "Ingress status write failed",
-            );
-          }
-        }
+  /** One pass over the Ingresses of the latest publication; a failed write is retried with back-off. */
+  async #pass(): Promise<PassOutcome> {
+    let failed = false;
+    if (!this.#options.isLeader()) return { failed };
+    const desired = this.#desired;
+    const addresses = await this.#readAddresses();
+    for (const ingress of desired) {
+      if (this.#passes.stopped || !this.#options.isLeader() || this.#desired !== desired) break;
+      const key = `${ingress.namespace}/${ingress.name}`;
+      try {
+        await this.#recordNotices(ingress);
+        if (addresses !== undefined && ingress.served) await this.#syncStatus(ingress, key, addresses);
+      } catch (err) {
+        failed = true;
+        this.stats.failures++;
+        this.#options.log.warn(
+          { ingress: key, err: (err as Error).message },
+          "Ingress status write failed; will retry",
+        );
       }
-    } finally {
-      this.#running = false;
     }
+    return { failed };
   }
 
   /** The published Service's addresses; undefined (no status written) without one or when it cannot be read. */

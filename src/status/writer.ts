@@ -17,6 +17,7 @@ import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_KIND, ROUTE_VERSION, type Conditi
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
 import type { RouteDiagnostics } from "../routing/table.js";
 import { microTime } from "./leader.js";
+import { WritePasses, type PassOutcome } from "./write-passes.js";
 
 export interface StatusWriterOptions {
   /** Consulted before every write: a replica that lost its lease stops at once. */
@@ -114,32 +115,30 @@ export class StatusWriter {
   readonly #confirmed = new Map<string, string>();
   /** Route key → resourceVersion of our last status write. */
   readonly #written = new Map<string, string>();
-  #running = false;
-  #dirty = false;
-  #stopped = false;
-  #retry: NodeJS.Timeout | undefined;
-  #retryDelayMs: number;
-  #idleWaiters: (() => void)[] = [];
+  readonly #passes: WritePasses;
   readonly stats: StatusWriterStats = { writes: 0, conflicts: 0, unchanged: 0, failures: 0, events: 0 };
 
   constructor(rest: KubeRest, options: StatusWriterOptions) {
     this.#rest = rest;
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
-    this.#retryDelayMs = options.retryDelayMs ?? 1_000;
+    this.#passes = new WritePasses(
+      () => this.#pass(),
+      options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs },
+    );
   }
 
   /** Takes the diagnostics of a newly published table. */
   update(diagnostics: readonly RouteDiagnostics[]): void {
     // Routes translated from other kinds (HTTPRoute, Ingress) have their own status writers.
     this.#desired = diagnostics.filter((d) => d.origin === undefined);
-    this.#kick();
+    this.#passes.kick();
   }
 
   /** A new leader checks every route against the API server once (another replica may have written). */
   leadershipChanged(leading: boolean): void {
     this.#confirmed.clear();
-    if (leading) this.#kick();
+    if (leading) this.#passes.kick();
   }
 
   /**
@@ -150,70 +149,43 @@ export class StatusWriter {
   routeChanged(namespace: string, name: string, resourceVersion: string | undefined): void {
     const key = `${namespace}/${name}`;
     if (resourceVersion !== undefined && this.#written.get(key) === resourceVersion) return;
-    if (this.#confirmed.delete(key)) this.#kick();
+    if (this.#confirmed.delete(key)) this.#passes.kick();
   }
 
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#retry);
+    this.#passes.stop();
   }
 
   /** Resolves when no write is pending or in flight. */
   idle(): Promise<void> {
-    if (!this.#running && !this.#dirty) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#passes.idle();
   }
 
-  #kick(): void {
-    if (this.#stopped) return;
-    this.#dirty = true;
-    if (!this.#running) void this.#drain();
-  }
-
-  async #drain(): Promise<void> {
-    this.#running = true;
+  /** One pass over the routes of the latest publication (a newer one, which kicks again, ends it). */
+  async #pass(): Promise<PassOutcome> {
     let failed = false;
-    try {
-      while (this.#dirty && !this.#stopped) {
-        this.#dirty = false;
-        failed = false;
-        const desired = this.#desired;
-        const keys = new Set(desired.map((d) => `${d.namespace}/${d.name}`));
-        for (const key of [...this.#confirmed.keys()]) if (!keys.has(key)) this.#confirmed.delete(key);
-        for (const key of [...this.#written.keys()]) if (!keys.has(key)) this.#written.delete(key);
-        for (const d of desired) {
-          if (this.#stopped || !this.#options.isLeader()) break;
-          // A newer publication supersedes this pass: start over with it.
-          if (this.#desired !== desired) break;
-          if (!d.claimed) continue;
-          const key = `${d.namespace}/${d.name}`;
-          const fp = fingerprint(d);
-          if (this.#confirmed.get(key) === fp) continue;
-          try {
-            await this.#sync(d, key, fp);
-          } catch (err) {
-            failed = true;
-            this.stats.failures++;
-            this.#options.log.warn(
-              { route: key, err: (err as Error).message },
-              "status write failed; will retry",
-            );
-          }
-        }
-        if (this.#desired !== desired) this.#dirty = true;
+    const desired = this.#desired;
+    const keys = new Set(desired.map((d) => `${d.namespace}/${d.name}`));
+    for (const key of [...this.#confirmed.keys()]) if (!keys.has(key)) this.#confirmed.delete(key);
+    for (const key of [...this.#written.keys()]) if (!keys.has(key)) this.#written.delete(key);
+    for (const d of desired) {
+      if (this.#passes.stopped || !this.#options.isLeader() || this.#desired !== desired) break;
+      if (!d.claimed) continue;
+      const key = `${d.namespace}/${d.name}`;
+      const fp = fingerprint(d);
+      if (this.#confirmed.get(key) === fp) continue;
+      try {
+        await this.#sync(d, key, fp);
+      } catch (err) {
+        failed = true;
+        this.stats.failures++;
+        this.#options.log.warn(
+          { route: key, err: (err as Error).message },
+          "status write failed; will retry",
+        );
       }
-    } finally {
-      this.#running = false;
-      if (failed && !this.#stopped) {
-        clearTimeout(this.#retry);
-        this.#retry = setTimeout(() => this.#kick(), this.#retryDelayMs);
-        this.#retry.unref();
-        this.#retryDelayMs = Math.min(30_000, this.#retryDelayMs * 2);
-      } else if (!failed) {
-        this.#retryDelayMs = this.#options.retryDelayMs ?? 1_000;
-      }
-      if (!this.#dirty) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
+    return { failed };
   }
 
   async #sync(d: RouteDiagnostics, key: string, fp: string): Promise<void> {
