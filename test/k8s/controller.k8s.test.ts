@@ -788,8 +788,10 @@ describe("cluster mode", () => {
       };
     };
     expect(debug.sources.cluster.synced).toBe(true);
-    // Two Secret watches: kubernetes.io/tls certificates and Opaque JWT keys.
+    // Two Secret watches: kubernetes.io/tls certificates and Opaque JWT keys; ConfigMaps
+    // for backend CA bundles (only those a route or policy names are kept).
     expect(debug.sources.cluster.watches.map((w) => w.kind).sort()).toEqual([
+      "ConfigMap",
       "EndpointSlice",
       "Ingress",
       "IngressClass",

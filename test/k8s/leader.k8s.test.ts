@@ -166,7 +166,14 @@ describe("leader election", () => {
 
     const status = await readyInStatus(1, "status from the leader");
     expect(status.status?.conditions?.find((c) => c.type === "Programmed")?.status).toBe("True");
-    for (const r of [a, b]) expect(await roundTrip(r)).toBe(`${pods[0]!.ip} hi`);
+    // The leader's status says the route is served; each replica serves once its own
+    // informers have synced and its table holds the endpoint (the standby may be later).
+    for (const r of [a, b]) {
+      await waitFor(async () => readyEndpoints(await debug(r)) === 1 || undefined, {
+        what: `${r.identity}'s table with the endpoint`,
+      });
+      expect(await roundTrip(r)).toBe(`${pods[0]!.ip} hi`);
+    }
 
     const [leaderDebug, standbyDebug] = [await debug(leader), await debug(standby)];
     expect(leaderDebug.sources.cluster.leaderElection.leading).toBe(true);
