@@ -467,7 +467,9 @@ describe("closeOnExpiry", () => {
       ],
       { auth: { clockSkewSeconds: 0 } },
     );
-    const token = await mint(key, { exp: now() + 1 });
+    // exp has whole seconds: now() + 1 may be a few milliseconds away, and both handshakes
+    // must pass before it (2 to 3 s here, with no clock skew allowed).
+    const token = await mint(key, { exp: now() + 3 });
     const strict = await open(gw.url("/strict"), bearer(token));
     const lenient = await open(gw.url("/lenient"), bearer(token));
     const [strictBackend] = [...backend!.sockets];
