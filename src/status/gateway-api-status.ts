@@ -92,7 +92,6 @@ export class GatewayApiStatusWriter {
   readonly #passes: WritePasses;
   /** The published Service's addresses as Gateway addresses; undefined until read. */
   #addresses: { type: string; value: string }[] | undefined;
-  #serviceTimer: NodeJS.Timeout | undefined;
   readonly stats: GatewayApiStatusStats = { writes: 0, unchanged: 0, conflicts: 0, failures: 0 };
 
   constructor(rest: KubeRest, options: GatewayApiStatusOptions) {
@@ -113,19 +112,13 @@ export class GatewayApiStatusWriter {
 
   leadershipChanged(leading: boolean): void {
     this.#confirmed.clear();
-    clearInterval(this.#serviceTimer);
-    this.#serviceTimer = undefined;
-    if (!leading || this.#passes.stopped) return;
-    if (this.#options.publishService) {
-      this.#serviceTimer = setInterval(() => this.#passes.kick(), this.#options.serviceIntervalMs ?? 15_000);
-      this.#serviceTimer.unref();
-    }
-    this.#passes.kick();
+    const readService = leading && this.#options.publishService !== undefined;
+    this.#passes.repeatEvery(readService ? (this.#options.serviceIntervalMs ?? 15_000) : undefined);
+    if (leading) this.#passes.kick();
   }
 
   stop(): void {
     this.#passes.stop();
-    clearInterval(this.#serviceTimer);
   }
 
   /** Reads the published Service; a failure keeps the last addresses (and is logged). */

@@ -81,7 +81,6 @@ export class IngressStatusWriter {
   readonly #confirmed = new Map<string, string>();
   #addresses: LoadBalancerIngress[] | undefined;
   readonly #passes: WritePasses;
-  #timer: NodeJS.Timeout | undefined;
   readonly stats: IngressStatusStats = { events: 0, statusWrites: 0, failures: 0 };
 
   constructor(rest: KubeRest, options: IngressStatusOptions) {
@@ -103,19 +102,13 @@ export class IngressStatusWriter {
   /** A new leader checks every Ingress once more and starts watching the Service's addresses. */
   leadershipChanged(leading: boolean): void {
     this.#confirmed.clear();
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-    if (!leading || this.#passes.stopped) return;
-    if (this.#options.publishService) {
-      this.#timer = setInterval(() => this.#passes.kick(), this.#options.serviceIntervalMs ?? 15_000);
-      this.#timer.unref();
-    }
-    this.#passes.kick();
+    const readService = leading && this.#options.publishService !== undefined;
+    this.#passes.repeatEvery(readService ? (this.#options.serviceIntervalMs ?? 15_000) : undefined);
+    if (leading) this.#passes.kick();
   }
 
   stop(): void {
     this.#passes.stop();
-    clearInterval(this.#timer);
   }
 
   /** Resolves when no write is pending or in flight. */

@@ -26,6 +26,7 @@ export class WritePasses {
   #dirty = false;
   #stopped = false;
   #retry: NodeJS.Timeout | undefined;
+  #repeat: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
 
   constructor(pass: () => Promise<PassOutcome>, options: WritePassOptions = {}) {
@@ -47,10 +48,23 @@ export class WritePasses {
     if (!this.#running) void this.#drain();
   }
 
-  /** No more passes; a pending retry is cancelled. */
+  /**
+   * Also runs a pass every `intervalMs` (what the API server shows may change without a
+   * publication, e.g. a Service's load balancer address); `undefined` ends the repetition.
+   */
+  repeatEvery(intervalMs: number | undefined): void {
+    clearInterval(this.#repeat);
+    this.#repeat = undefined;
+    if (intervalMs === undefined || this.#stopped) return;
+    this.#repeat = setInterval(() => this.kick(), intervalMs);
+    this.#repeat.unref();
+  }
+
+  /** No more passes; a pending retry and any repetition are cancelled. */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#repeat);
   }
 
   /** Resolves when no pass is pending or running (a scheduled retry does not count). */
