@@ -18,11 +18,13 @@ import { parse } from "yaml";
 import { isCidr } from "./cidr.js";
 import { DURATION_PATTERN } from "./duration.js";
 import {
+  COOKIE_PATH_PATTERN,
   DNS_SUBDOMAIN_PATTERN,
   HEADER_NAME_PATTERN,
   HOSTNAME_PATTERN,
   HTTP_URL_PATTERN,
   ORIGIN_PATTERN,
+  QUERY_NAME_PATTERN,
   ROUTE_GROUP,
   ROUTE_KIND,
   ROUTE_VERSION,
@@ -416,6 +418,10 @@ describe("WebSocketRoute CRD", () => {
       "spec.auth.forwardAuth.url": HTTP_URL_PATTERN,
       "spec.auth.forwardAuth.requestHeaders[*]": HEADER_NAME_PATTERN,
       "spec.auth.forwardAuth.responseHeaders[*]": HEADER_NAME_PATTERN,
+      "spec.sessionAffinity.cookie.name": HEADER_NAME_PATTERN,
+      "spec.sessionAffinity.cookie.path": COOKIE_PATH_PATTERN,
+      "spec.sessionAffinity.header.name": HEADER_NAME_PATTERN,
+      "spec.sessionAffinity.queryParameter.name": QUERY_NAME_PATTERN,
     };
     const durations = [
       "healthCheck.interval",
@@ -428,6 +434,7 @@ describe("WebSocketRoute CRD", () => {
       "keepalive.interval",
       "keepalive.timeout",
       "drain.window",
+      "sessionAffinity.cookie.maxAge",
     ];
     for (const d of durations) expected[`spec.${d}`] = DURATION_PATTERN;
     const actual = Object.fromEntries(
@@ -456,6 +463,13 @@ describe("WebSocketRoute CRD", () => {
       ["spec.auth.jwt.tokenFrom[*]", "prefix is only valid with header"],
       ["spec.auth.jwt.claimsToHeaders", "claim names must not be empty"],
       ["spec.drain.closeCode", "must be 1000, 1001, 1011, 1012, 1013 or 3000-4999"],
+      ["spec.sessionAffinity", "cookie is only valid with type Cookie"],
+      ["spec.sessionAffinity", "header is set exactly when type is Header"],
+      ["spec.sessionAffinity", "queryParameter is set exactly when type is QueryParameter"],
+      [
+        "spec.sessionAffinity.cookie",
+        "sameSite None requires secure: true (browsers drop such a cookie otherwise)",
+      ],
     ];
     const rules = [...schemaNodes(rootSchema)].flatMap(([path, node]) =>
       (node["x-kubernetes-validations"] ?? []).map((v) => [path, v.message] as [string, string]),

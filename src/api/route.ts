@@ -264,6 +264,63 @@ export const sourceRangesSchema = z.strictObject({
   deny: z.array(cidr).max(64).default([]),
 });
 
+/** A cookie name (RFC 6265 token) and path (printable ASCII without `;`, starting with `/`). */
+export const COOKIE_PATH_PATTERN = "^/[!-:<-~]*$";
+/** A query parameter name wsgate can find without decoding: RFC 3986 unreserved characters. */
+export const QUERY_NAME_PATTERN = "^[A-Za-z0-9._~-]+$";
+
+/**
+ * The cookie wsgate issues for `type: Cookie`. `secure` absent: the Secure attribute is set
+ * when the client reached the gateway over TLS; `maxAge` absent or `0s`: a session cookie.
+ */
+export const affinityCookieSchema = z
+  .strictObject({
+    name: headerName.max(128).default("wsgate-affinity"),
+    path: z
+      .string()
+      .max(1024)
+      .regex(new RegExp(COOKIE_PATH_PATTERN), "must start with / and hold no ; or space")
+      .default("/"),
+    maxAge: duration.optional(),
+    sameSite: z.enum(["Strict", "Lax", "None"]).default("Lax"),
+    secure: z.boolean().optional(),
+  })
+  .refine(
+    (c) => c.sameSite !== "None" || c.secure === true,
+    "sameSite None requires secure: true (browsers drop such a cookie otherwise)",
+  );
+
+/**
+ * Session affinity: every request of a session (Socket.IO polling, then the upgrade) to one
+ * endpoint. `Cookie` pins by a cookie the gateway issues; the hashing types pick by a
+ * consistent hash of a header, a query parameter or the client address, with bounded loads.
+ */
+export const sessionAffinitySchema = z
+  .strictObject({
+    type: z.enum(["Cookie", "Header", "QueryParameter", "ClientAddress"]),
+    cookie: affinityCookieSchema.optional(),
+    header: z.strictObject({ name: headerName }).optional(),
+    queryParameter: z
+      .strictObject({
+        name: z
+          .string()
+          .min(1)
+          .max(256)
+          .regex(new RegExp(QUERY_NAME_PATTERN), "must be letters, digits or ._~-"),
+      })
+      .optional(),
+    balanceFactorPercent: z.number().int().min(100).max(1000).default(125),
+  })
+  .refine((a) => a.cookie === undefined || a.type === "Cookie", "cookie is only valid with type Cookie")
+  .refine(
+    (a) => (a.header !== undefined) === (a.type === "Header"),
+    "header is set exactly when type is Header",
+  )
+  .refine(
+    (a) => (a.queryParameter !== undefined) === (a.type === "QueryParameter"),
+    "queryParameter is set exactly when type is QueryParameter",
+  );
+
 /**
  * The WebSocket behaviour of a route: the one schema source of these fields, shared by
  * WebSocketRoute's spec and WebSocketPolicy's (which sets any subset of them for the
@@ -282,6 +339,7 @@ export const routeBehaviourShape = {
   limits: limitsSchema.prefault({}),
   drain: drainSchema.prefault({}),
   sourceRanges: sourceRangesSchema.optional(),
+  sessionAffinity: sessionAffinitySchema.optional(),
 };
 
 /** Names of the behaviour fields, in schema order. */
@@ -345,6 +403,7 @@ export type RouteTimeouts = z.output<typeof timeoutsSchema>;
 export type RouteLimits = z.output<typeof limitsSchema>;
 export type RouteDrain = z.output<typeof drainSchema>;
 export type SourceRanges = z.output<typeof sourceRangesSchema>;
+export type SessionAffinity = z.output<typeof sessionAffinitySchema>;
 export type RouteSpec = z.output<typeof routeSpecSchema>;
 export type Condition = z.output<typeof conditionSchema>;
 export type RouteStatus = z.output<typeof routeStatusSchema>;
