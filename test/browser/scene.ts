@@ -1,0 +1,144 @@
+/**
+ * A standalone gateway (`wsgate serve --manifests`, composed as the CLI does) in front of
+ * the test app, for the browser tier. Routes, all on any host:
+ * - `apps/page`  PathPrefix /app: the page and an open WebSocket; Origin must be the
+ *   gateway's own origin; drains with 1012 over a short window.
+ * - `apps/secure` PathPrefix /secure: the same backend behind a JWT from the cookie
+ *   `session` or the bearer subprotocol; `sub` goes to the backend as X-User-Id.
+ * The routes are written once the gateway listens: their Origin allow list names its port.
+ */
+import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunningGateway } from "../../src/cli/serve.js";
+import type { TableHolder } from "../../src/routing/holder.js";
+import type { RoutingTable } from "../../src/routing/table.js";
+import { AUDIENCE, ISSUER, jwksOf, mint, signingKey, type SigningKey } from "../helpers/auth.js";
+import { scrape, type MetricSamples } from "../helpers/operator-scene.js";
+import { manifestDir, startStandalone } from "../helpers/standalone.js";
+import { startAppBackend, type AppBackend } from "./app.js";
+
+/** Resolves once `holder` publishes a table for which `ok` holds; fails after 30 s saying `what`. */
+export function tableWhere(
+  holder: TableHolder,
+  ok: (table: RoutingTable) => boolean,
+  what: string,
+): Promise<void> {
+  if (ok(holder.current)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no routing table with ${what} within 30 s`));
+    }, 30_000);
+    const off = holder.onPublish((p) => {
+      if (!ok(p.table)) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}
+
+/** Writes `text` to `dir/name` in one rename, so the manifest watcher never reads half a file. */
+export function writeManifest(dir: string, name: string, text: string): void {
+  const staged = join(tmpdir(), `wsgate-staged-${process.pid}-${name}`);
+  writeFileSync(staged, text);
+  renameSync(staged, join(dir, name));
+}
+
+function serviceYaml(port: number, terminating: boolean): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: apps }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: app-1, namespace: apps, labels: { kubernetes.io/service-name: app } }
+addressType: IPv4
+ports: [{ name: http, port: ${port} }]
+endpoints: [{ addresses: [127.0.0.1], conditions: { ready: ${!terminating}, terminating: ${terminating} } }]
+`;
+}
+
+function routesYaml(origin: string, jwks: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: jwt-keys, namespace: apps }
+type: Opaque
+data: { jwks.json: ${Buffer.from(jwks).toString("base64")} }
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: page, namespace: apps }
+spec:
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /app } }]
+      backendRefs: [{ name: app, port: 80 }]
+  origins: { allow: ["${origin}"] }
+  drain: { window: 1s, closeCode: 1012 }
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: secure, namespace: apps }
+spec:
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /secure } }]
+      backendRefs: [{ name: app, port: 80 }]
+  origins: { allow: ["${origin}"] }
+  auth:
+    jwt:
+      issuer: ${ISSUER}
+      audiences: [${AUDIENCE}]
+      keys: { secretRef: { name: jwt-keys, key: jwks.json } }
+      tokenFrom: [{ cookie: session }, { subprotocol: {} }]
+      claimsToHeaders: { sub: X-User-Id }
+`;
+}
+
+export interface BrowserScene {
+  readonly running: RunningGateway;
+  readonly app: AppBackend;
+  /** `http://127.0.0.1:PORT`: the gateway's plain HTTP listener, the page's origin. */
+  readonly origin: string;
+  /** A token the `secure` route accepts (subject `alice`). */
+  token(claims?: Record<string, unknown>): Promise<string>;
+  /** The gateway's `/metrics`. */
+  metrics(): Promise<MetricSamples>;
+  /** Marks the app's only endpoint terminating and waits for the table that says so. */
+  terminateApp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startBrowserScene(extraArgs: readonly string[] = []): Promise<BrowserScene> {
+  const app = await startAppBackend();
+  const dir = manifestDir("browser");
+  const key: SigningKey = await signingKey("ES256", "browser");
+  writeManifest(dir, "app.yaml", serviceYaml(app.port, false));
+  const running = await startStandalone(dir, extraArgs);
+  const origin = `http://127.0.0.1:${running.httpAddress.port}`;
+  writeManifest(dir, "routes.yaml", routesYaml(origin, jwksOf(key)));
+  await tableWhere(
+    running.holder,
+    (t) => t.match("127.0.0.1", "/app/") !== undefined && t.match("127.0.0.1", "/secure/ws") !== undefined,
+    "routes apps/page and apps/secure",
+  );
+  const admin = `http://127.0.0.1:${running.adminAddress.port}`;
+  return {
+    running,
+    app,
+    origin,
+    token: (claims = {}) => mint(key, claims),
+    metrics: () => scrape(admin),
+    async terminateApp() {
+      const next = running.holder.current.generation + 1;
+      writeManifest(dir, "app.yaml", serviceYaml(app.port, true));
+      await running.holder.waitForGeneration(next);
+    },
+    async close() {
+      await running.stop(0);
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
