@@ -111,6 +111,11 @@ const serveSchema = z.object({
     .min(0, "must be a number from 0 to 1")
     .max(1, "must be a number from 0 to 1")
     .default(1),
+  /** `--http2`: ALPN h2 and WebSockets over HTTP/2 (RFC 8441) on the HTTPS listener; on by default. */
+  http2: z
+    .enum(["true", "false"])
+    .default("true")
+    .transform((v) => v === "true"),
   underscoresInHeaders: z
     .enum(["true", "false"])
     .default("false")
@@ -194,6 +199,7 @@ const SERVE_FLAGS = {
   "header-timeout": "headerTimeout",
   "client-address-header": "clientAddressHeader",
   "underscores-in-headers": "underscoresInHeaders",
+  http2: "http2",
   "allow-cross-namespace-hostnames": "allowCrossNamespaceHostnames",
   "gateway-class-controller": "gatewayClassController",
   "disable-gateway-api": "disableGatewayApi",
@@ -205,6 +211,7 @@ const SERVE_FLAGS = {
 
 /** Flags that take no value. */
 const BOOLEAN_FLAGS = new Set([
+  "http2",
   "status-show-clients",
   "proxy-protocol",
   "underscores-in-headers",
@@ -267,6 +274,9 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --header-timeout DURATION
                            accept → complete request headers, on every listener
                            (default 10s); slower clients are disconnected
+  --http2[=false]          offer HTTP/2 (ALPN h2) on the HTTPS listener, with WebSockets
+                           over HTTP/2 (RFC 8441); on by default, --http2=false turns
+                           it off (HTTP/1.1 only)
   --underscores-in-headers keep client header names containing "_" (dropped by
                            default: many servers fold "_" into "-")
   --allow-cross-namespace-hostnames
@@ -314,9 +324,17 @@ export function parseServeConfig(
   env: Readonly<Record<string, string | undefined>>,
 ): ServeConfig {
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  // A boolean flag may be written `--flag=true|false` (`--http2=false` turns a default off).
+  const explicit: Record<string, boolean> = {};
+  const args = argv.filter((arg) => {
+    const m = /^--([a-z0-9-]+)=(true|false)$/.exec(arg);
+    if (!m || !BOOLEAN_FLAGS.has(m[1] as string)) return true;
+    explicit[m[1] as string] = m[2] === "true";
+    return false;
+  });
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args,
       options: Object.fromEntries(
         Object.keys(SERVE_FLAGS).map((flag) => [
           flag,
@@ -332,6 +350,7 @@ export function parseServeConfig(
   } catch (err) {
     throw new ConfigError(`${(err as Error).message}\n\n${SERVE_HELP}`, { cause: err });
   }
+  Object.assign(values, explicit);
   const raw: Record<string, string> = {};
   for (const [flag, key] of Object.entries(SERVE_FLAGS)) {
     const value = values[flag] ?? env[envName(flag)];

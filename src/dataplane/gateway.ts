@@ -8,12 +8,16 @@
 import type http from "node:http";
 import type { Duplex } from "node:stream";
 import type { RoutingTable } from "../routing/table.js";
+import { AffinityKey } from "./affinity/token.js";
 import { Authenticator, type AuthenticatorOptions } from "./auth/authenticator.js";
 import { Balancer, type HealthView, type RandomSource } from "./balancer.js";
 import { TrustedProxies, clientAddress, plainAddress, type ClientAddressHeader } from "./client-identity.js";
 import { ConnectionRegistry } from "./connections.js";
 import { planEndpointDrains, planShutdownDrain } from "./drain.js";
 import { EndpointStates } from "./endpoint-state.js";
+import { onConnectRequests } from "./h2/extended-connect.js";
+import { presentAsHttp1 } from "./h2/request-view.js";
+import { sessionsOf } from "./h2/sessions.js";
 import type { Proto, TableSource, RequestServices } from "./entry.js";
 import type { ForwardingContext } from "./forwarded.js";
 import { HttpForwarder } from "./http-forwarder.js";
@@ -50,6 +54,9 @@ function peerOf(socket: PeerSocket): string | undefined {
   return socket.proxiedAddress ?? socket[PEER] ?? socket.remoteAddress;
 }
 
+/** What an HTTP/2 WebSocket sent with its handshake: nothing (its DATA is read from the stream). */
+const NO_BYTES = Buffer.alloc(0);
+
 /** Node's parser errors that have a status of their own (the rest are 400). */
 const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
   HPE_HEADER_OVERFLOW: [431, "request headers too large"],
@@ -85,6 +92,11 @@ export interface GatewayOptions {
   readonly underscoresInHeaders?: boolean;
   /** Traces of handshakes and plain HTTP requests (`--otlp-endpoint`); none by default. */
   readonly tracer?: RequestTracer;
+  /**
+   * The key of session affinity cookies; default a random one. Workers and replicas that
+   * must read each other's cookies are given the same key.
+   */
+  readonly affinityKey?: AffinityKey;
 }
 
 export class Gateway {
@@ -119,6 +131,7 @@ export class Gateway {
       underscores: options.underscoresInHeaders ?? false,
       forwardingContext: (req, proto) => this.forwardingContext(req, proto),
       ...(options.tracer ? { tracer: options.tracer } : {}),
+      affinityKey: options.affinityKey ?? AffinityKey.generate(),
     };
     this.#upgrades = new UpgradeHandler({
       ...services,
@@ -158,8 +171,17 @@ export class Gateway {
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (peerOf(req.socket as PeerSocket) === undefined) return void req.socket.destroy();
+      // HTTP/2 (an HTTPS listener with --http2): the same request, read as HTTP/1.1.
+      if (req.httpVersionMajor === 2) presentAsHttp1(req);
       this.#http.handle(req, res, proto).catch(() => res.destroy());
     });
+    // WebSockets over HTTP/2 (RFC 8441): extended CONNECT enters the upgrade pipeline.
+    if (sessionsOf(server)) {
+      onConnectRequests(server as unknown as Parameters<typeof onConnectRequests>[0], (req, socket) => {
+        if (peerOf(req.socket as PeerSocket) === undefined) return void socket.destroy();
+        this.#upgrades.handle(req, socket, NO_BYTES, proto).catch(() => socket.destroy());
+      });
+    }
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
       const [status, message] = CLIENT_ERRORS[err.code ?? ""] ?? [400, "malformed HTTP request"];
       writeRejection(socket, status, message);

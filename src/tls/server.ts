@@ -1,11 +1,17 @@
 /**
- * The HTTPS listener: an `https.Server` whose certificates come from the routing
- * table — chosen by SNI per handshake, with the table's default certificate as the
- * listener's own context for clients that send no SNI. TLS 1.2 at least; ALPN
- * offers `http/1.1` only (WebSocket upgrades are HTTP/1.1).
+ * The HTTPS listener, whose certificates come from the routing table — chosen by SNI
+ * per handshake, with the table's default certificate as the listener's own context for
+ * clients that send no SNI. TLS 1.2 at least. With `--http2` (the default) it is an
+ * HTTP/2 server that also speaks HTTP/1.1: ALPN offers `h2` and `http/1.1`, HTTP/1.1
+ * connections (and their upgrades) are served by Node's HTTP/1.1 server code as before,
+ * and HTTP/2 announces extended CONNECT (RFC 8441) for WebSockets. Without it, an
+ * `https.Server` offering `http/1.1` only.
  */
+import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import tls, { type TLSSocket } from "node:tls";
+import { SessionRegistry, sessionsOf } from "../dataplane/h2/sessions.js";
 import { headerTimeoutOptions } from "../dataplane/header-timeout.js";
 import { replayingStream, type Handoff } from "../dataplane/proxy-protocol.js";
 import { MIN_TLS_VERSION, TlsContexts, type CertificateTables } from "./contexts.js";
@@ -22,6 +28,80 @@ export interface HttpsServerOptions {
    * the request headers, so a client that stalls in either is closed.
    */
   readonly headerTimeoutMs?: number;
+  /** `--http2`: offer `h2` next to `http/1.1` (default true). */
+  readonly http2?: boolean;
+}
+
+/**
+ * Limits of HTTP/2 itself, fixed (README "HTTP/2"). Streams per connection as nginx's
+ * `http2_max_concurrent_streams`; the header list as HTTP/1.1's 16 KiB header limit plus
+ * HTTP/2's 32-byte per-field overhead; the RST_STREAM budget against rapid reset
+ * (CVE-2023-44487): a burst of 1000, then 33 per second, beyond which the session ends
+ * with GOAWAY. CONTINUATION floods are bounded by nghttp2 (and the header list size);
+ * SETTINGS and PING floods by its outbound control-frame queue and Node's session memory.
+ */
+export const HTTP2_LIMITS = {
+  maxConcurrentStreams: 128,
+  maxHeaderListSize: 32 * 1024,
+  maxSessionMemoryMb: 10,
+  streamResetBurst: 1000,
+  streamResetRate: 33,
+} as const;
+
+/** ALPN of the listener: `h2` first when HTTP/2 is on. */
+export function alpnProtocols(withHttp2: boolean): string[] {
+  return withHttp2 ? ["h2", "http/1.1"] : ["http/1.1"];
+}
+
+/**
+ * The HTTP/2 side of a server made by {@link createHttpsServer}, or undefined for an
+ * HTTP/1.1-only one (or any other server).
+ */
+export function http2Of(
+  server: object,
+): { readonly server: http2.Http2SecureServer; readonly sessions: SessionRegistry } | undefined {
+  const sessions = sessionsOf(server);
+  return sessions ? { server: server as http2.Http2SecureServer, sessions } : undefined;
+}
+
+/**
+ * The HTTP/2 server, presented as the `https.Server` the listeners use: with
+ * `allowHTTP1` it serves HTTP/1.1 with Node's own HTTP/1.1 code (request, upgrade,
+ * clientError, header and keep-alive timeouts), and `closeAllConnections` ends HTTP/2
+ * sessions too.
+ */
+function createHttp2Server(
+  options: HttpsServerOptions,
+  contexts: TlsContexts,
+  headerTimeoutMs: number,
+): https.Server {
+  const server = http2.createSecureServer({
+    SNICallback: contexts.SNICallback,
+    minVersion: MIN_TLS_VERSION,
+    ALPNProtocols: alpnProtocols(true),
+    allowHTTP1: true,
+    handshakeTimeout: headerTimeoutMs,
+    settings: {
+      enableConnectProtocol: true,
+      maxConcurrentStreams: HTTP2_LIMITS.maxConcurrentStreams,
+      maxHeaderListSize: HTTP2_LIMITS.maxHeaderListSize,
+    },
+    maxSessionMemory: HTTP2_LIMITS.maxSessionMemoryMb,
+    streamResetBurst: HTTP2_LIMITS.streamResetBurst,
+    streamResetRate: HTTP2_LIMITS.streamResetRate,
+  });
+  const keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
+  // Read by Node's HTTP/1.1 code for the connections that negotiate http/1.1.
+  Object.assign(server, { keepAliveTimeout, ...headerTimeoutOptions(headerTimeoutMs) });
+  const sessions = new SessionRegistry(server, { firstRequestMs: headerTimeoutMs, idleMs: keepAliveTimeout });
+  const closeHttp1 = http.Server.prototype.closeAllConnections;
+  Object.assign(server, {
+    closeAllConnections(this: http2.Http2SecureServer) {
+      closeHttp1.call(this as unknown as http.Server);
+      sessions.destroyAll();
+    },
+  });
+  return server as unknown as https.Server;
 }
 
 /** OpenSSL's errors for "the server had no certificate to offer". */
@@ -41,14 +121,17 @@ export function createHttpsServer(options: HttpsServerOptions): {
 } {
   const contexts = new TlsContexts(options.tables);
   const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
-  const server = https.createServer({
-    SNICallback: contexts.SNICallback,
-    minVersion: MIN_TLS_VERSION,
-    ALPNProtocols: ["http/1.1"],
-    keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
-    handshakeTimeout: headerTimeoutMs,
-    ...headerTimeoutOptions(headerTimeoutMs),
-  });
+  const server =
+    options.http2 === false
+      ? https.createServer({
+          SNICallback: contexts.SNICallback,
+          minVersion: MIN_TLS_VERSION,
+          ALPNProtocols: alpnProtocols(false),
+          keepAliveTimeout: options.keepAliveTimeout ?? 5_000,
+          handshakeTimeout: headerTimeoutMs,
+          ...headerTimeoutOptions(headerTimeoutMs),
+        })
+      : createHttp2Server(options, contexts, headerTimeoutMs);
   contexts.applyDefault(server);
   const unsubscribe = options.onPublish(() => contexts.applyDefault(server));
   server.once("close", unsubscribe);
@@ -89,7 +172,7 @@ export function proxiedTlsHandoff(
     const tlsSocket = new tls.TLSSocket(replayingStream(socket, rest), {
       isServer: true,
       SNICallback: contexts.SNICallback,
-      ALPNProtocols: ["http/1.1"],
+      ALPNProtocols: alpnProtocols(http2Of(server) !== undefined),
       ...(contexts.contextFor(undefined)
         ? { secureContext: contexts.contextFor(undefined) as tls.SecureContext }
         : {}),

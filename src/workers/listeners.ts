@@ -16,7 +16,10 @@ import type { RoutingTable } from "../routing/table.js";
 import { createHttpsServer, proxiedTlsHandoff } from "../tls/server.js";
 
 export interface ListenerSources {
-  readonly config: Pick<ServeConfig, "headerTimeout" | "proxyProtocol">;
+  readonly config: Pick<ServeConfig, "headerTimeout" | "proxyProtocol"> & {
+    /** `--http2` (default on): ALPN h2 and WebSockets over HTTP/2 on the HTTPS listener. */
+    readonly http2?: boolean;
+  };
   readonly gateway: Gateway;
   readonly trustedProxies: TrustedProxies;
   readonly tables: { readonly current: RoutingTable };
@@ -75,6 +78,7 @@ export function createTrafficListeners(sources: ListenerSources): TrafficListene
     tables: sources.tables,
     onPublish: (l) => sources.onPublish(l),
     headerTimeoutMs: headerTimeout,
+    http2: config.http2 !== false,
   });
   gateway.attach(httpsServer, "https");
   const httpsListener: net.Server = config.proxyProtocol
