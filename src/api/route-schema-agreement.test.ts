@@ -435,6 +435,7 @@ describe("WebSocketRoute CRD", () => {
       "keepalive.timeout",
       "drain.window",
       "sessionAffinity.cookie.maxAge",
+      "rebalance.minConnectionAge",
     ];
     for (const d of durations) expected[`spec.${d}`] = DURATION_PATTERN;
     const actual = Object.fromEntries(
@@ -470,6 +471,7 @@ describe("WebSocketRoute CRD", () => {
         "spec.sessionAffinity.cookie",
         "sameSite None requires secure: true (browsers drop such a cookie otherwise)",
       ],
+      ["spec.rebalance.closeCode", "must be 1001, 1012 or 4000-4999"],
     ];
     const rules = [...schemaNodes(rootSchema)].flatMap(([path, node]) =>
       (node["x-kubernetes-validations"] ?? []).map((v) => [path, v.message] as [string, string]),

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { isCidr } from "./cidr.js";
 import { DURATION_PATTERN } from "./duration.js";
 import { objectMetaSchema } from "./meta.js";
+import { rebalanceSchema } from "./rebalance.js";
 
 export const ROUTE_GROUP = "wsgate.io";
 export const ROUTE_VERSION = "v1alpha1";
@@ -340,6 +341,7 @@ export const routeBehaviourShape = {
   drain: drainSchema.prefault({}),
   sourceRanges: sourceRangesSchema.optional(),
   sessionAffinity: sessionAffinitySchema.optional(),
+  rebalance: rebalanceSchema.optional(),
 };
 
 /** Names of the behaviour fields, in schema order. */
