@@ -4,6 +4,7 @@
  * once, handles signals, and exits with a meaningful status.
  */
 import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { ConfigError, SERVE_HELP, parseServeConfig } from "../config/config.js";
 import { createLogger } from "../observability/logger.js";
 import { CONVERT_EXIT, convertManifests, type ConvertInput } from "./convert.js";
@@ -55,14 +56,37 @@ async function serve(argv: string[]): Promise<number> {
   });
 }
 
+const VALIDATE_HELP = `Usage: wsgate validate [--ingress-class NAME] [--allow-cross-namespace-hostnames] FILE...
+
+Checks manifests against the schema and compiles them; exit 1 on errors.
+The flags are serve's: they change what compiles, so pass the ones the gateway runs with.
+`;
+
 function validate(argv: string[]): number {
-  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(
-      "Usage: wsgate validate FILE...\n\nChecks manifests against the schema and compiles them; exit 1 on errors.\n",
-    );
-    return argv.length === 0 ? 2 : 0;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        "ingress-class": { type: "string" },
+        "allow-cross-namespace-hostnames": { type: "boolean" },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`wsgate validate: ${(err as Error).message}\n\n${VALIDATE_HELP}`);
+    return 2;
   }
-  const report = validateFiles(argv);
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(VALIDATE_HELP);
+    return values.help ? 0 : 2;
+  }
+  const report = validateFiles(positionals, {
+    ingressClass: values["ingress-class"],
+    allowCrossNamespaceHostnames: values["allow-cross-namespace-hostnames"],
+  });
   (report.ok ? process.stdout : process.stderr).write(`${report.lines.join("\n")}\n`);
   return report.ok ? 0 : 1;
 }

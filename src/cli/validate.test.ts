@@ -26,3 +26,26 @@ spec:
     expect.stringMatching(/^Ingress apps\/chat: warning: SnippetIgnored: /),
   );
 });
+
+it("judges hostname ownership the way the gateway is run: --allow-cross-namespace-hostnames lets two namespaces share a host", () => {
+  const file = join(mkdtempSync(join(tmpdir(), "wsgate-validate-")), "routes.yaml");
+  const route = (namespace: string, name: string, createdSecond: number, path: string): string => `---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: ${name}, namespace: ${namespace}, creationTimestamp: "2026-01-01T00:00:0${createdSecond}Z" }
+spec:
+  hostnames: [chat.example.com]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: ${path} } }], backendRefs: [{ name: chat, port: 80 }] }]
+`;
+  writeFileSync(file, route("team-a", "chat", 1, "/a") + route("team-b", "chat", 2, "/b"));
+
+  const strict = validateFiles([file]);
+  expect(strict.ok).toBe(false);
+  expect(strict.lines).toContainEqual(
+    expect.stringMatching(/^WebSocketRoute team-b\/chat: error: Accepted=False HostnameConflict: /),
+  );
+
+  const shared = validateFiles([file], { allowCrossNamespaceHostnames: true });
+  expect(shared.lines.filter((l) => l.includes("HostnameConflict"))).toEqual([]);
+  expect(shared.ok).toBe(true);
+});

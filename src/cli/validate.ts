@@ -13,7 +13,15 @@ export interface ValidateReport {
   readonly lines: string[];
 }
 
-export function validateFiles(files: readonly string[], ingressClass = "wsgate"): ValidateReport {
+/** The serve flags that change what compiles. */
+export interface ValidateOptions {
+  /** `--ingress-class` (default `wsgate`). */
+  readonly ingressClass?: string | undefined;
+  /** `--allow-cross-namespace-hostnames`: routes of any namespace may share a hostname. */
+  readonly allowCrossNamespaceHostnames?: boolean | undefined;
+}
+
+export function validateFiles(files: readonly string[], options: ValidateOptions = {}): ValidateReport {
   const lines: string[] = [];
   let ok = true;
   const store = new ObjectStore();
@@ -35,7 +43,11 @@ export function validateFiles(files: readonly string[], ingressClass = "wsgate")
     for (const object of [...parsed.objects, ...parsed.invalidRoutes]) store.upsert(object);
     for (const r of parsed.invalidRoutes) reportedInvalid.add(`${r.metadata.namespace}/${r.metadata.name}`);
   }
-  const { diagnostics, ingress = [] } = compile(store.snapshot(), { ingressClass, generation: 1 });
+  const { diagnostics, ingress = [] } = compile(store.snapshot(), {
+    ingressClass: options.ingressClass ?? "wsgate",
+    allowCrossNamespaceHostnames: options.allowCrossNamespaceHostnames ?? false,
+    generation: 1,
+  });
   for (const d of diagnostics) {
     const key = `${d.namespace}/${d.name}`;
     for (const c of d.conditions) {
