@@ -15,6 +15,14 @@ export interface HealthView {
   isHealthy(endpointId: string): boolean;
 }
 
+/**
+ * A session's preference among the candidates (session affinity, dataplane/affinity):
+ * the endpoint its session is pinned to, or undefined to let the route's policy pick.
+ */
+export interface StickyChoice {
+  choose(candidates: readonly Endpoint[], active: (endpointId: string) => number): Endpoint | undefined;
+}
+
 export class Balancer {
   readonly #states: EndpointStates;
   readonly #random: RandomSource;
@@ -54,14 +62,21 @@ export class Balancer {
     return healthy.length > 0 ? healthy : eligible;
   }
 
-  /** Picks an endpoint for a new connection, or `undefined` when none can take one. */
+  /**
+   * Picks an endpoint for a new connection, or `undefined` when none can take one. A
+   * `sticky` choice is asked first, among the same candidates, so a session is never sent
+   * to an endpoint that could not take a new connection.
+   */
   pick(
     rule: Rule,
     policy: "LeastConnections" | "RoundRobin",
     exclude: ReadonlySet<string> = new Set(),
+    sticky?: StickyChoice,
   ): Endpoint | undefined {
     const candidates = this.candidates(rule, exclude);
     if (candidates.length === 0) return undefined;
+    const pinned = sticky?.choose(candidates, (id) => this.#states.active(id));
+    if (pinned) return pinned;
     return policy === "RoundRobin"
       ? this.#pickRoundRobin(rule.key, candidates)
       : this.#pickLeastConnections(candidates);

@@ -7,7 +7,7 @@
  */
 import type http from "node:http";
 import type { RouteMatch } from "../routing/table.js";
-import type { Balancer } from "./balancer.js";
+import type { Balancer, StickyChoice } from "./balancer.js";
 import type { EndpointStates } from "./endpoint-state.js";
 import type { Refusal } from "./gates.js";
 import type { Lease } from "./lease.js";
@@ -42,6 +42,8 @@ export interface ConnectRequest {
   clientGone(): boolean;
   /** Told of each endpoint tried, in order (tracing: more than one means retries). */
   readonly onAttempt?: (endpointId: string) => void;
+  /** The session's pin (session affinity), asked before the route's policy on every attempt. */
+  readonly sticky?: StickyChoice;
 }
 
 export interface ConnectServices {
@@ -84,7 +86,7 @@ export async function connectWithRetry(
   let lastFailure: AttemptOutcome | undefined;
 
   for (;;) {
-    const endpoint = balancer.pick(rule, route.settings.policy, tried);
+    const endpoint = balancer.pick(rule, route.settings.policy, tried, request.sticky);
     if (!endpoint) {
       if (tried.size === 0) {
         return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", {

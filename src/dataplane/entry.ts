@@ -7,6 +7,7 @@
 import type http from "node:http";
 import type { RoutingTable } from "../routing/table.js";
 import { misdirected } from "../tls/misdirected.js";
+import type { AffinityKey } from "./affinity/token.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import type { Balancer } from "./balancer.js";
 import { canonicalize, type CanonicalRequest } from "./canonical.js";
@@ -39,6 +40,8 @@ export interface RequestServices {
   forwardingContext(req: http.IncomingMessage, proto: Proto): ForwardingContext;
   /** Traces (`--otlp-endpoint`); absent when tracing is off. */
   readonly tracer?: RequestTracer;
+  /** Signs and reads session affinity cookies; without it, affinity routes pin nothing. */
+  readonly affinityKey?: AffinityKey;
 }
 
 /** The client headers a table lets through (see forwarded.ts). */

@@ -29,12 +29,16 @@ import {
   upstreamTarget,
 } from "./request-filters.js";
 import { withTraceHeaders, type RequestTrace } from "./tracing.js";
+import { sessionPinFor } from "./affinity/pin.js";
+import type { SessionPin } from "./affinity/session.js";
 
 /** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
 const REFRAMED = new Set(["transfer-encoding", "content-length"]);
 
 /** A rule's ResponseHeaderModifier, by request: http-proxy-3's `proxyRes` hands back only the request. */
 const RESPONSE_EDITS = new WeakMap<http.IncomingMessage, HeaderEdits>();
+/** The session affinity cookie to issue with a request's answer, by request (as above). */
+const AFFINITY_COOKIES = new WeakMap<http.IncomingMessage, string>();
 
 /** Errors that mean the endpoint never got the request: count against its health. */
 const CONNECT_ERRORS = new Set([
@@ -101,6 +105,10 @@ export class HttpForwarder {
       proxyRes.headers.connection = (res as http.ServerResponse).shouldKeepAlive ? "keep-alive" : "close";
       const edits = RESPONSE_EDITS.get(req);
       if (edits) editHeaderObject(proxyRes.headers, edits);
+      const affinityCookie = AFFINITY_COOKIES.get(req);
+      if (affinityCookie) {
+        proxyRes.headers["set-cookie"] = [...(proxyRes.headers["set-cookie"] ?? []), affinityCookie];
+      }
     });
   }
 
@@ -218,14 +226,21 @@ export class HttpForwarder {
       matched.match.rule,
       policy.identityHeaders,
     );
-    return this.#forward(x, matched.match, request, grant ? applyGrant(forwarded, grant) : forwarded);
+    const pin = sessionPinFor(route, this.#s.affinityKey, req, request, context);
+    return this.#forward(x, matched.match, request, grant ? applyGrant(forwarded, grant) : forwarded, pin);
   }
 
   /** Proxies an admitted request to an endpoint of its rule. */
-  #forward(x: Exchange, { route, rule }: RouteMatch, request: CanonicalRequest, headers: string[]): boolean {
+  #forward(
+    x: Exchange,
+    { route, rule }: RouteMatch,
+    request: CanonicalRequest,
+    headers: string[],
+    pin?: SessionPin,
+  ): boolean {
     const { req, res, lease } = x;
     const { states, balancer } = this.#s;
-    const endpoint = balancer.pick(rule, route.settings.policy);
+    const endpoint = balancer.pick(rule, route.settings.policy, undefined, pin);
     if (!endpoint) {
       const message = "no ready endpoint for this route";
       const retry = { "Retry-After": this.#s.retryAfter };
@@ -233,6 +248,11 @@ export class HttpForwarder {
     }
     states.acquire(endpoint.id);
     lease.hold(() => states.release(endpoint.id));
+    if (pin) {
+      pin.publish(route.namespace, route.name);
+      const affinityCookie = pin.setCookieFor(endpoint.id);
+      if (affinityCookie) AFFINITY_COOKIES.set(req, affinityCookie);
+    }
     const step = x.trace?.backend();
     let failed = false;
     res.once("close", () => {

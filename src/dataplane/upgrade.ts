@@ -14,6 +14,7 @@
 import type http from "node:http";
 import type { Duplex } from "node:stream";
 import type { RouteMatch, RoutingTable } from "../routing/table.js";
+import { sessionPinFor } from "./affinity/pin.js";
 import { passOnAnswer } from "./answer.js";
 import { applyGrant, writeAuthRefusal, type AuthGrant, type AuthRefusal } from "./auth/verdict.js";
 import type { RandomSource } from "./balancer.js";
@@ -54,6 +55,8 @@ interface Handshake {
   clientGone: boolean;
   /** Its trace, when tracing is on. */
   readonly trace: RequestTrace | undefined;
+  /** The `Set-Cookie` that pins the session to the endpoint chosen (session affinity). */
+  affinityCookie?: string;
 }
 
 /**
@@ -207,6 +210,7 @@ export class UpgradeHandler {
     );
     const headers = grant ? applyGrant(forwarded, grant) : forwarded;
     const step = h.trace?.backend();
+    const pin = sessionPinFor(match.route, this.#s.affinityKey, h.req, request, context);
     const connected = await connectWithRetry(this.#s, {
       match,
       target: upstreamTarget(request, match.rule),
@@ -215,7 +219,13 @@ export class UpgradeHandler {
       lease: h.lease,
       clientGone: () => h.clientGone,
       ...(step ? { onAttempt: (id: string) => step.attempt(id) } : {}),
+      ...(pin ? { sticky: pin } : {}),
     });
+    if (pin && (connected.ok || connected.kind === "answered")) {
+      pin.publish(match.route.namespace, match.route.name);
+      // Issued on the 101 itself: the upgrade may be a session's first request (Traefik's #3343).
+      if (connected.ok) h.affinityCookie = pin.setCookieFor(connected.endpoint.id);
+    }
     step?.end(
       connected.ok ? "upgraded" : connected.kind === "refused" ? connected.refusal.reason : connected.kind,
     );
@@ -275,6 +285,7 @@ export class UpgradeHandler {
     const raw = edits ? editHeaders(response.rawHeaders, edits) : response.rawHeaders;
     let text = `HTTP/1.1 101 ${response.statusMessage || "Switching Protocols"}\r\n`;
     for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    if (h.affinityCookie) text += `Set-Cookie: ${h.affinityCookie}\r\n`;
     // latin1, as Node's parser read the header values: byte for byte what the backend sent
     // (UTF-8 would re-encode every byte ≥ 0x80), and cheaper to encode.
     socket.write(`${text}\r\n`, "latin1");

@@ -4,6 +4,7 @@
  */
 import diagnostics_channel from "node:diagnostics_channel";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { affinityChannel, type AffinityDecided } from "../dataplane/affinity/session.js";
 import type { LiveConnection } from "../dataplane/connections.js";
 import type { RelayStats } from "../dataplane/relay.js";
 import {
@@ -216,6 +217,16 @@ export class Metrics {
     this.#subscribe(channels.handshakeRejected, (m) => {
       const e = m as HandshakeRejected;
       rejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
+    });
+    const affinity = new Counter({
+      name: "wsgate_affinity_total",
+      help: "Requests on session-affinity routes: hit (the session's endpoint), miss (no pin), repicked (a pin that could not be followed)",
+      labelNames: ["namespace", "route", "result"],
+      registers,
+    });
+    this.#subscribe(affinityChannel, (m) => {
+      const e = m as AffinityDecided;
+      affinity.inc({ namespace: e.namespace, route: e.route, result: e.result });
     });
     this.#subscribe(channels.requestRejected, (m) => {
       const e = m as HandshakeRejected;

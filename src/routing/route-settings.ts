@@ -6,6 +6,7 @@
 import { durationToMs } from "../api/duration.js";
 import { pathValueProblem } from "../api/request-path.js";
 import type { RouteRule, WebSocketRoute } from "../api/route.js";
+import { affinitySettings } from "./affinity-settings.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import { authProblems } from "./auth.js";
 import type { Route } from "./table.js";
@@ -93,5 +94,6 @@ export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefi
     ...(s.sourceRanges && s.sourceRanges.allow.length + s.sourceRanges.deny.length > 0
       ? { sourceRanges: s.sourceRanges }
       : {}),
+    ...(s.sessionAffinity ? { affinity: affinitySettings(s.sessionAffinity) } : {}),
   });
 }

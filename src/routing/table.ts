@@ -6,6 +6,7 @@
  */
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/route.js";
+import type { CompiledAffinity } from "./affinity-settings.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import type { RuleFilters } from "./gateway-api/filters.js";
 import type { RouteOrigin } from "./translated.js";
@@ -93,6 +94,8 @@ export interface RouteSettings {
   readonly allowEncodedSlashes?: boolean;
   /** `spec.sourceRanges`, present only when it lists at least one block. */
   readonly sourceRanges?: SourceRanges;
+  /** `spec.sessionAffinity`: how a session is pinned to an endpoint (dataplane/affinity). */
+  readonly affinity?: CompiledAffinity;
 }
 
 export interface Route {
