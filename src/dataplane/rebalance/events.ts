@@ -26,7 +26,10 @@ export interface RebalanceStateChanged {
   readonly state: "started" | "ended";
   /** The route's `maxSkewPercent`. */
   readonly boundPercent: number;
-  /** The highest endpoint load seen, in percent of its weighted share of the mean (100 = even). */
+  /**
+   * The highest endpoint load when the change was seen, in percent of its weighted share
+   * of the mean (100 = even): what set it off when it starts, what is left when it ends.
+   */
   readonly skewPercent: number;
   /** Closes this process sent for the route since rebalancing started (0 when it starts). */
   readonly closes: number;
