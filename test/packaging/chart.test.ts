@@ -428,6 +428,7 @@ describe("helm template with HPA, ServiceMonitor, PrometheusRule and NetworkPoli
     expect(rules.map((x) => x.alert)).toEqual([
       "WsgateBackendNoReadyEndpoints",
       "WsgateHandshakeRejectionsSurge",
+      "WsgateRequestsFailingUpstream",
       "WsgateDrainStuck",
       "WsgateWatchRestarting",
     ]);
@@ -551,7 +552,7 @@ describe("the PrometheusRule's alerts, checked and unit-tested with promtool", (
   it("passes promtool check rules (PromQL, durations, annotation templates)", async () => {
     const result = await tool(promtool, ["check", "rules", "rules.yaml"], { cwd: dir });
     expect(result.stderr).toBe("");
-    expect(result.stdout).toMatch(/SUCCESS: 4 rules found/);
+    expect(result.stdout).toMatch(/SUCCESS: 5 rules found/);
     expect(result.code).toBe(0);
   });
 
