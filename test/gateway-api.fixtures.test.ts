@@ -18,6 +18,7 @@ import { describe, expect, it } from "vitest";
 import { Document, isMap, parse, visit } from "yaml";
 import { compile, type CompileResult } from "../src/routing/compile.js";
 import type { GatewayCondition } from "../src/routing/gateway-api/conditions.js";
+import { conditionSignature } from "../src/routing/matcher.js";
 import { ObjectStore } from "../src/routing/store.js";
 import { parseManifestText } from "../src/sources/manifests.js";
 
@@ -33,6 +34,10 @@ interface Cond {
 interface Probe {
   host: string;
   path: string;
+  /** For HTTPRoute method, header and query conditions; absent: no method, no headers, no query. */
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  query?: string;
   expect: string | null;
 }
 interface Serialized {
@@ -99,7 +104,9 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
       ].join(", "),
       rules: r.rules.map((rule) => ({
         key: rule.key,
-        matches: rule.matches.map((m) => `${m.type} ${m.value}`),
+        matches: rule.matches.map(
+          (m) => `${m.type} ${m.value}${m.conditions ? ` when ${conditionSignature(m.conditions)}` : ""}`,
+        ),
         backends: rule.backends.map(
           (b) => `${b.key} weight ${b.weight}: ${b.endpoints.map((e) => e.id.split("@")[1]).join(", ")}`,
         ),
@@ -110,9 +117,18 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
     ...(result.table.defaultCertificate
       ? { defaultCertificate: result.table.defaultCertificate.secret }
       : {}),
-    probes: probes.map(({ host, path }) => {
-      const m = result.table.match(host, path);
-      return { host, path, expect: m ? m.rule.key : null };
+    probes: probes.map(({ expect: _, ...probe }) => {
+      const { host, path, method, headers, query } = probe;
+      // A header listed with several values is sent that many times.
+      const rawHeaders = Object.entries(headers ?? {}).flatMap(([name, value]) =>
+        (Array.isArray(value) ? value : [value]).flatMap((v) => [name, v]),
+      );
+      const m = result.table.match(host, path, {
+        ...(method ? { method } : {}),
+        rawHeaders,
+        query: query ?? "",
+      });
+      return { ...probe, expect: m ? m.rule.key : null };
     }),
   };
 }

@@ -7,6 +7,7 @@
  * Each refusal is an HTTP status.
  */
 import type http from "node:http";
+import type { MatchRequest } from "../routing/matcher.js";
 import type { RouteMatch, RoutingTable } from "../routing/table.js";
 import type { CanonicalRequest } from "./canonical.js";
 import type { RejectionReason } from "./events.js";
@@ -27,9 +28,22 @@ export interface Refusal {
 
 export type Admission = { ok: true; match: RouteMatch } | ({ ok: false } & Refusal);
 
+/**
+ * What HTTPRoute method, header and query conditions are judged on: the method and the
+ * headers as the client sent them, the canonical request's query (read lazily, see
+ * routing/matcher.ts).
+ */
+export function matchRequestOf(req: http.IncomingMessage, request: CanonicalRequest): MatchRequest {
+  return { method: req.method, rawHeaders: req.rawHeaders, query: request.query };
+}
+
 /** The route for a canonical request, if it accepts the request's path. */
-export function matchRoute(request: CanonicalRequest, table: RoutingTable): Admission {
-  const match = table.match(request.hostname, request.path);
+export function matchRoute(
+  request: CanonicalRequest,
+  table: RoutingTable,
+  conditions?: MatchRequest,
+): Admission {
+  const match = table.match(request.hostname, request.path, conditions);
   if (!match) {
     return {
       ok: false,
@@ -92,7 +106,7 @@ export function admitUpgrade(
       ...(check.headers ? { headers: check.headers } : {}),
     };
   }
-  const matched = matchRoute(request, table);
+  const matched = matchRoute(request, table, matchRequestOf(req, request));
   if (!matched.ok) return matched;
   const { match } = matched;
   const { namespace, name } = match.route;

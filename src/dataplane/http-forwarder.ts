@@ -20,7 +20,7 @@ import type { CanonicalRequest } from "./canonical.js";
 import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
 import { publishRejection, type RejectionReason } from "./events.js";
 import { headerObject, upstreamHeaders } from "./forwarded.js";
-import { checkSource, matchRoute, type Refusal } from "./gates.js";
+import { checkSource, matchRequestOf, matchRoute, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
 import {
   editHeaderObject,
@@ -185,7 +185,7 @@ export class HttpForwarder {
       return this.#refuse(x, { namespace: "", route: "", status: 501, reason: "bad_request", message });
     }
     const table = this.#s.tables.current;
-    const matched = matchRoute(request, table);
+    const matched = matchRoute(request, table, matchRequestOf(req, request));
     if (!matched.ok) return this.#refuse(x, matched);
     const { route } = matched.match;
     x.namespace = route.namespace;

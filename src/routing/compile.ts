@@ -44,7 +44,8 @@ import {
   type Rule,
   type TlsCertificate,
 } from "./table.js";
-import { backendNamespace, isTranslated } from "./translated.js";
+import { conditionSignature } from "./matcher.js";
+import { backendNamespace, conditionsOf, isTranslated } from "./translated.js";
 
 export interface CompileOptions {
   /** Routes whose `ingressClassName` is absent or equal to this are ours. */
@@ -209,7 +210,12 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
     }
     return Object.freeze({
       key: `${routeKey}#${index}`,
-      matches: Object.freeze(matchesOf(rule).map((m) => Object.freeze({ ...m.path }))),
+      matches: Object.freeze(
+        matchesOf(rule).map((m, j) => {
+          const conditions = conditionsOf(route, index, j);
+          return Object.freeze({ ...m.path, ...(conditions ? { conditions } : {}) });
+        }),
+      ),
       backends: Object.freeze(backends),
       ...(filters?.[index] ? { filters: filters[index] } : {}),
     });
@@ -217,16 +223,21 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
   return { rules, missing, tlsProblems, ...countEndpoints(rules) };
 }
 
-/** The host+path pairs a route claims; `""` stands for "any host". */
+/**
+ * The host+path pairs a route claims; `""` stands for "any host". An HTTPRoute match with
+ * method, header or query conditions claims the path for its condition signature only
+ * (after a newline): routes that differ in conditions share the path.
+ */
 function claimsOf(route: WebSocketRoute): string[] {
   const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : [""];
   const claims = new Set<string>();
-  for (const rule of route.spec.rules) {
-    for (const m of matchesOf(rule)) {
+  route.spec.rules.forEach((rule, i) => {
+    matchesOf(rule).forEach((m, j) => {
       const value = m.path.type === "PathPrefix" ? canonicalPrefix(m.path.value) : m.path.value;
-      for (const h of hosts) claims.add(`${h} ${m.path.type} ${value}`);
-    }
-  }
+      const signature = conditionSignature(conditionsOf(route, i, j));
+      for (const h of hosts) claims.add(`${h} ${m.path.type} ${value}${signature ? `\n${signature}` : ""}`);
+    });
+  });
   return [...claims];
 }
 
@@ -250,9 +261,12 @@ function ownedElsewhere({ hostname, owner }: ForeignClaim): string {
 }
 
 function describeClaim(claim: string): string {
-  // Host and type never hold a space; the path value may.
-  const [host, type, ...value] = claim.split(" ");
-  return `${host || "(any host)"} ${type} ${value.join(" ")}`;
+  // Host and type never hold a space; the path value may. Conditions follow a newline.
+  const newline = claim.indexOf("\n");
+  const path = newline === -1 ? claim : claim.slice(0, newline);
+  const [host, type, ...value] = path.split(" ");
+  const conditions = newline === -1 ? "" : ` with conditions ${claim.slice(newline + 1)}`;
+  return `${host || "(any host)"} ${type} ${value.join(" ")}${conditions}`;
 }
 
 /** The `--default-tls-secret` certificate, checked like a route's. */

@@ -9,6 +9,15 @@ import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/rou
 import type { CompiledAffinity } from "./affinity-settings.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import type { RuleFilters } from "./gateway-api/filters.js";
+import {
+  compareConditions,
+  conditionSignature,
+  conditionTest,
+  RequestFacts,
+  type ConditionTest,
+  type MatchConditions,
+  type MatchRequest,
+} from "./matcher.js";
 import type { RouteOrigin } from "./translated.js";
 
 /** One backend address, e.g. `apps/chat:8080@10.244.0.7:8080`. */
@@ -57,6 +66,8 @@ export interface Backend {
 export interface PathMatch {
   readonly type: "PathPrefix" | "Exact";
   readonly value: string;
+  /** An HTTPRoute match's method, header and query parameter conditions (see matcher.ts). */
+  readonly conditions?: MatchConditions;
 }
 
 export interface Rule {
@@ -145,12 +156,21 @@ export interface RouteMatch {
 interface PathEntry {
   readonly route: number;
   readonly rule: number;
+  /** The match's conditions; absent: every request of the path. */
+  readonly test?: ConditionTest;
 }
 
+/**
+ * The entries of one host+path, in Gateway API precedence (method, header count, query
+ * count, then older route, then rule order); one per condition signature. Entries without
+ * conditions come last, so a path that has no conditional entry costs one array read.
+ */
+type Candidates = PathEntry[];
+
 interface VirtualHost {
-  readonly exact: Map<string, PathEntry>;
+  readonly exact: Map<string, Candidates>;
   /** PathPrefix entries by canonical value (see {@link canonicalPrefix}). */
-  readonly prefixes: Map<string, PathEntry>;
+  readonly prefixes: Map<string, Candidates>;
   /** The namespace of its oldest route: the hostname's owner (compile refuses other namespaces). */
   readonly namespace: string;
 }
@@ -178,8 +198,12 @@ export interface RoutingTable {
    * identity" on one route must not be forgeable through another route to the same backends.
    */
   readonly identityHeaders: ReadonlySet<string>;
-  /** Finds the route and rule for a request; `undefined` means 404. */
-  match(host: string, path: string): RouteMatch | undefined;
+  /**
+   * Finds the route and rule for a request; `undefined` means 404. `request` is read only
+   * when a candidate of the path has method, header or query conditions; without it such
+   * candidates never match.
+   */
+  match(host: string, path: string, request?: MatchRequest): RouteMatch | undefined;
 }
 
 /** Lower-cases a Host header and strips the port and a trailing dot. */
@@ -229,6 +253,9 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
   // (tried from the longest segment-aligned prefix of the request path down), and
   // wildcard hosts by suffix (tried from the most specific suffix of the Host down).
   const hosts = new Map<string, VirtualHost>();
+  // Condition signatures already claimed per bucket, to keep the first claim of each.
+  const signatures = new Map<Candidates, Set<string>>();
+  const conditionsOf = new Map<PathEntry, MatchConditions | undefined>();
   routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     route.rules.forEach((rule, ruleIndex) => {
@@ -239,14 +266,30 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
             vhost = { exact: new Map(), prefixes: new Map(), namespace: route.namespace };
             hosts.set(name, vhost);
           }
-          // The first claim stays: routes come older first. `/ws/` and `/ws` are one claim.
+          // The first claim of a path and condition signature stays: routes come older first.
+          // `/ws/` and `/ws` are one path.
           const map = match.type === "Exact" ? vhost.exact : vhost.prefixes;
           const key = match.type === "Exact" ? match.value : canonicalPrefix(match.value);
-          if (!map.has(key)) map.set(key, { route: routeIndex, rule: ruleIndex });
+          let candidates = map.get(key);
+          if (!candidates) map.set(key, (candidates = []));
+          let claimed = signatures.get(candidates);
+          if (!claimed) signatures.set(candidates, (claimed = new Set()));
+          const signature = conditionSignature(match.conditions);
+          if (claimed.has(signature)) continue;
+          claimed.add(signature);
+          const entry: PathEntry = match.conditions
+            ? { route: routeIndex, rule: ruleIndex, test: conditionTest(match.conditions) }
+            : { route: routeIndex, rule: ruleIndex };
+          conditionsOf.set(entry, match.conditions);
+          candidates.push(entry);
         }
       }
     });
   });
+  // A stable sort: equal precedence keeps the older route's, then the earlier rule's, entry first.
+  for (const candidates of signatures.keys())
+    if (candidates.length > 1)
+      candidates.sort((a, b) => compareConditions(conditionsOf.get(a), conditionsOf.get(b)));
   const identityHeaders = new Set<string>();
   for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   const wildcards = new Map<string, VirtualHost>();
@@ -274,14 +317,36 @@ function tableOf(
     return { route, rule: route.rules[entry.rule] as Rule };
   }
 
-  function matchIn(vhost: VirtualHost, path: string): RouteMatch | undefined {
+  /** The first candidate whose conditions hold; `facts` is made on the first condition read. */
+  function pick(candidates: Candidates, request: MatchRequest | undefined): RouteMatch | undefined {
+    let facts: RequestFacts | undefined;
+    for (const entry of candidates) {
+      if (entry.test === undefined || entry.test((facts ??= new RequestFacts(request ?? {}))))
+        return at(entry);
+    }
+    return undefined;
+  }
+
+  // A path whose candidates all fail their conditions falls through to the next shorter
+  // prefix, as Gateway API precedence among all matching rules demands.
+  function matchIn(
+    vhost: VirtualHost,
+    path: string,
+    request: MatchRequest | undefined,
+  ): RouteMatch | undefined {
     const exact = vhost.exact.get(path);
-    if (exact) return at(exact);
+    if (exact) {
+      const found = pick(exact, request);
+      if (found) return found;
+    }
     if (vhost.prefixes.size === 0) return undefined;
     let candidate = canonicalPrefix(path);
     for (;;) {
-      const entry = vhost.prefixes.get(candidate);
-      if (entry) return at(entry);
+      const entries = vhost.prefixes.get(candidate);
+      if (entries) {
+        const found = pick(entries, request);
+        if (found) return found;
+      }
       if (candidate === "/") return undefined;
       const slash = candidate.lastIndexOf("/");
       candidate = slash <= 0 ? "/" : candidate.slice(0, slash);
@@ -298,14 +363,14 @@ function tableOf(
     // a host whose routes match no path falls through to wildcards, then to any-host routes —
     // of the same namespace as the most specific host that exists (its owner), unless
     // cross-namespace fallthrough is allowed.
-    match(host: string, path: string): RouteMatch | undefined {
+    match(host: string, path: string, request?: MatchRequest): RouteMatch | undefined {
       const name = normalizeHost(host);
       let owner: string | undefined;
       const tryIn = (vhost: VirtualHost | undefined): RouteMatch | undefined => {
         if (!vhost) return undefined;
         if (owner === undefined) owner = vhost.namespace;
         else if (!crossNamespace && vhost.namespace !== owner) return undefined;
-        return matchIn(vhost, path);
+        return matchIn(vhost, path, request);
       };
       // A literal "*.x" Host must not select the wildcard's virtual host as if it were exact.
       const found = tryIn(name.startsWith("*") ? undefined : hosts.get(name));

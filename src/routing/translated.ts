@@ -5,6 +5,7 @@
  */
 import type { BackendRef, WebSocketRoute } from "../api/route.js";
 import type { RuleFilters } from "./gateway-api/filters.js";
+import type { MatchConditions } from "./matcher.js";
 
 /** The object a translated route came from: where its diagnostics are written back. */
 export interface RouteOrigin {
@@ -25,7 +26,17 @@ export type TranslatedRoute = WebSocketRoute & {
   readonly origin: RouteOrigin;
   /** Per rule (by index): the filters compile() puts on the compiled rule; absent when none. */
   readonly ruleFilters?: readonly (RuleFilters | undefined)[];
+  /**
+   * Per rule, per match (by index): an HTTPRoute match's method, header and query conditions,
+   * normalized (routing/matcher.ts); absent when no match has any.
+   */
+  readonly matchConditions?: readonly (readonly (MatchConditions | undefined)[])[];
 };
+
+/** The conditions of match `j` of rule `i` (only translated routes have any). */
+export function conditionsOf(route: WebSocketRoute, i: number, j: number): MatchConditions | undefined {
+  return isTranslated(route) ? route.matchConditions?.[i]?.[j] : undefined;
+}
 
 export function isTranslated(route: object): route is TranslatedRoute {
   return "origin" in route;

@@ -4,7 +4,8 @@
  * and every decision on the way becomes a condition for the object it concerns.
  *
  * What the routing table cannot express is refused with `UnsupportedValue`, never
- * served half-way: header, query parameter and method matches, RegularExpression paths,
+ * served half-way: header and query matches other than Exact and linear-time
+ * RegularExpression (routing/matcher.ts), RegularExpression paths,
  * backendRef filters and the rule filters filters.ts cannot translate (see the README's
  * Gateway API section).
  */
@@ -32,6 +33,7 @@ import {
   type HTTPRouteDiagnostics,
   type RouteParentDiagnostics,
 } from "./conditions.js";
+import { conditionProblems, normalizeConditions } from "../matcher.js";
 import { translateFilters } from "./filters.js";
 import { ReferenceGrants } from "./grants.js";
 import { listenerHostnames } from "./hostnames.js";
@@ -101,16 +103,19 @@ function unsupportedIn(rule: HTTPRouteRule, i: number): string[] {
     const at = `spec.rules[${i}].matches[${j}]`;
     if (m.path.type !== "Exact" && m.path.type !== "PathPrefix")
       problems.push(`${at}.path.type ${m.path.type} is not supported (Exact, PathPrefix)`);
-    if ((m.headers ?? []).length > 0) problems.push(`${at}.headers: header matches are not supported`);
-    if ((m.queryParams ?? []).length > 0)
-      problems.push(`${at}.queryParams: query parameter matches are not supported`);
-    if (m.method !== undefined) problems.push(`${at}.method: method matches are not supported`);
+    problems.push(...conditionProblems(m, at));
   });
   rule.backendRefs.forEach((b, j) => {
     for (const f of b.filters ?? [])
       problems.push(`spec.rules[${i}].backendRefs[${j}].filters: ${f.type} is not supported`);
   });
   return problems;
+}
+
+/** The rules' method, header and query conditions, normalized; `{}` when no match has any. */
+function matchConditionsOf(route: HTTPRoute): Pick<TranslatedRoute, "matchConditions"> {
+  const matchConditions = route.spec.rules.map((rule) => rule.matches.map(normalizeConditions));
+  return matchConditions.some((rule) => rule.some(Boolean)) ? { matchConditions } : {};
 }
 
 interface Attachment {
@@ -334,6 +339,7 @@ export function translateGatewayApi(
         spec: { ...behaviour.data, hostnames, rules: backends.rules },
         origin: { kind: "HTTPRoute", namespace, name },
         ...(ruleFilters.some(Boolean) ? { ruleFilters } : {}),
+        ...matchConditionsOf(route),
       };
       routes.push(translated);
     }
