@@ -3,7 +3,7 @@
  * `http2` client sends extended CONNECT to the HTTPS listener, real `ws` backends
  * answer over HTTP/1.1, and messages flow both ways through the gateway's relay.
  */
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned, tlsSecret, type TestCertificate } from "./helpers/certs.js";
@@ -84,5 +84,29 @@ describe("plain HTTP/2 requests", () => {
     expect(seen.path).toBe("/app?q=1");
     expect(seen.headers.host).toBe("chat.example.com");
     expect(Object.keys(seen.headers).some((k) => k.startsWith(":"))).toBe(false);
+  });
+
+  it("never completes upstream a request body the client reset midway, so that the next request on the pooled backend connection is not read as its rest", async () => {
+    session = await h2Session(gw.port, "chat.example.com");
+    // The backend answers at once without reading the body: the stream stays open for it.
+    const cut = session.request({
+      ":method": "POST",
+      ":scheme": "https",
+      ":authority": "chat.example.com",
+      ":path": "/upload",
+      "content-length": "10",
+    });
+    cut.write("abc");
+    const status = await new Promise<number>((resolve) =>
+      cut.once("response", (h) => resolve(Number(h[":status"]))),
+    );
+    expect(status).toBe(200);
+    cut.close(http2.constants.NGHTTP2_CANCEL);
+    await new Promise((resolve) => cut.once("close", resolve));
+    for (let i = 0; i < 3; i++) {
+      const next = await h2Request(session, { ":authority": "chat.example.com", ":path": `/next${i}` });
+      expect(next.status).toBe(200);
+      expect((JSON.parse(next.body) as { path: string }).path).toBe(`/next${i}`);
+    }
   });
 });

@@ -79,6 +79,34 @@ const SINGLE_VALUE = new Set([
 interface ViewableRequest {
   readonly rawHeaders: string[];
   readonly headers: IncomingHttpHeaders;
+  /** Its stream (Node's `Http2ServerRequest.stream`). */
+  readonly stream?: { once(event: "close", listener: () => void): unknown };
+  readonly readableEnded?: boolean;
+  once?(event: "end", listener: () => void): unknown;
+  destroy?(error?: Error): unknown;
+}
+
+/**
+ * A request body cut short must never look complete upstream. Node's HTTP/2
+ * compatibility layer ends the request (`end`) when its stream closes, whether or not
+ * the client sent END_STREAM — a reset in the middle of a body included — and a body
+ * piped to a pooled backend connection would then end early: the connection goes back
+ * to the pool while the backend still waits for the declared rest, and reads the next
+ * client's request as that body (a desync between clients). A stream that closes
+ * before its request ended destroys the request with ECONNRESET instead, as an HTTP/1.1
+ * client that vanishes does, so the upstream request is destroyed too.
+ */
+function abortCutBodies(req: ViewableRequest): void {
+  const { stream } = req;
+  if (!stream || !req.once || !req.destroy) return;
+  let ended = req.readableEnded === true;
+  req.once("end", () => (ended = true));
+  stream.once("close", () => {
+    if (ended) return;
+    const err = new Error("the HTTP/2 stream closed before the request body ended") as NodeJS.ErrnoException;
+    err.code = "ECONNRESET";
+    req.destroy?.(err);
+  });
 }
 
 /**
@@ -94,4 +122,5 @@ export function presentAsHttp1(req: ViewableRequest): void {
   ] as const) {
     Object.defineProperty(req, name, { value, writable: true, configurable: true, enumerable: true });
   }
+  abortCutBodies(req);
 }
