@@ -175,3 +175,17 @@ describe("sessionAffinity settings", () => {
     expect(affinitySettings(spec)).toEqual({ type: "Header", name: "x-session-id", balanceFactor: 1.25 });
   });
 });
+
+describe("affinity key across threads", () => {
+  it("signs alike over shared memory, and a replaced key is seen by the other side at once", () => {
+    const main = new AffinityKey(Buffer.alloc(32, 1));
+    const worker = new AffinityKey(main.memory);
+    const id = five[0]!.id;
+    expect(worker.tokenFor(id)).toBe(main.tokenFor(id));
+    const before = main.tokenFor(id);
+    main.replace(Buffer.alloc(32, 2));
+    expect(worker.tokenFor(id)).not.toBe(before);
+    expect(worker.tokenFor(id)).toBe(main.tokenFor(id));
+    expect(worker.endpointAmong(before, five)).toBeUndefined();
+  });
+});

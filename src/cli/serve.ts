@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
+import { AffinityKey } from "../dataplane/affinity/token.js";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { Gateway } from "../dataplane/gateway.js";
 import { applyHeaderTimeout } from "../dataplane/header-timeout.js";
@@ -122,7 +123,11 @@ export async function startServe(
     );
     workerCount = 1;
   }
-  const pool = workerCount > 1 ? new WorkerPool({ config, count: workerCount, logger, health }) : undefined;
+  // Session affinity cookies: one key for every thread (shared memory); a file's key for
+  // every replica given it, else a random one per process.
+  const affinityKey = affinityKeyOf(config);
+  const pool =
+    workerCount > 1 ? new WorkerPool({ config, count: workerCount, logger, health, affinityKey }) : undefined;
   if (pool) holder.onPublish((p) => pool.publish(p.table));
   // Loaded only with --otlp-endpoint: with tracing off the OpenTelemetry SDK and exporter
   // are not in the process (test/tracing-off.test.ts).
@@ -143,6 +148,7 @@ export async function startServe(
     underscoresInHeaders: config.underscoresInHeaders,
     health,
     ...(tracing ? { tracer: tracing } : {}),
+    affinityKey,
   });
   const metrics = new Metrics({
     connections: gateway.connections,
@@ -335,4 +341,16 @@ export async function startServe(
       await tracing?.shutdown().catch(() => {});
     },
   };
+}
+
+/** The session affinity key: `--affinity-key-file`'s bytes, else a random key. */
+function affinityKeyOf(config: ServeConfig): AffinityKey {
+  if (config.affinityKeyFile === undefined) return AffinityKey.generate();
+  try {
+    return new AffinityKey(readFileSync(config.affinityKeyFile));
+  } catch (err) {
+    throw new Error(`--affinity-key-file ${config.affinityKeyFile}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }

@@ -164,6 +164,8 @@ const serveSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((v) => v === "true"),
+  /** A file whose bytes (at least 16) key the session affinity cookies; replicas given the same file agree. */
+  affinityKeyFile: z.string().min(1, "--affinity-key-file needs a file").optional(),
   /** `namespace/name` of wsgate's own Service: its addresses go to Ingresses' status.loadBalancer. */
   publishService: z
     .string()
@@ -206,6 +208,7 @@ const SERVE_FLAGS = {
   "watch-ingress-without-class": "watchIngressWithoutClass",
   "disable-ingress": "disableIngress",
   "publish-service": "publishService",
+  "affinity-key-file": "affinityKeyFile",
   workers: "workers",
 } as const;
 
@@ -296,6 +299,10 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
   --publish-service NS/NAME wsgate's own Service: its load balancer addresses (else
                            its cluster IP) are written to served Ingresses'
                            status.loadBalancer
+  --affinity-key-file FILE  key of the session affinity cookies (sessionAffinity Cookie):
+                           the file's bytes, at least 16; replicas given the same file
+                           read each other's cookies (default: a random key per
+                           process: replicas then disagree, and a session moves)
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   --workers N|auto         data-plane threads serving the same ports (reusePort); auto

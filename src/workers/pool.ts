@@ -16,6 +16,7 @@ import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
 import { channels } from "../dataplane/events.js";
 import type { HealthView } from "../dataplane/balancer.js";
+import type { AffinityKey } from "../dataplane/affinity/token.js";
 import type { Logger } from "../observability/logger.js";
 import type { RoutingTable } from "../routing/table.js";
 import type { FromWorker, ToWorker, WorkerStart, WorkerStats } from "./protocol.js";
@@ -69,6 +70,8 @@ export interface WorkerPoolOptions {
   readonly logger: Logger;
   /** Active health verdicts (the main thread's prober), copied into shared memory for workers. */
   readonly health: HealthView;
+  /** The session affinity key, whose shared memory every worker signs and reads cookies with. */
+  readonly affinityKey?: AffinityKey;
 }
 
 export class WorkerPool {
@@ -80,6 +83,7 @@ export class WorkerPool {
   readonly #config: ServeConfig;
   readonly #logger: Logger;
   readonly #health: HealthView;
+  readonly #affinityKey: AffinityKey | undefined;
   readonly #endpoints: EndpointMemory;
   readonly #limitsMemory: LimitsMemory;
   readonly #allocator: SlotAllocator;
@@ -101,6 +105,7 @@ export class WorkerPool {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#health = options.health;
+    this.#affinityKey = options.affinityKey;
     this.#endpoints = createEndpointMemory(options.count);
     this.#limitsMemory = createLimitsMemory(options.count);
     this.#allocator = new SlotAllocator(this.#endpoints);
@@ -318,6 +323,7 @@ export class WorkerPool {
       https,
       endpoints: this.#endpoints,
       limits: this.#limitsMemory,
+      ...(this.#affinityKey ? { affinityKey: this.#affinityKey.memory } : {}),
       ...(this.#table
         ? { table: { table: tableToMessage(this.#table), slots: [...this.#allocator.slots] } }
         : {}),

@@ -19,6 +19,8 @@ export interface WorkerStart {
   readonly https: { readonly host: string; readonly port: number };
   readonly endpoints: EndpointMemory;
   readonly limits: LimitsMemory;
+  /** The session affinity key's shared memory (dataplane/affinity/token.ts). */
+  readonly affinityKey?: SharedArrayBuffer;
   /** The table in force when the worker starts (a restarted worker gets it at once). */
   readonly table?: WorkerTable;
 }

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
+import { AffinityKey } from "../dataplane/affinity/token.js";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { channels } from "../dataplane/events.js";
 import { Gateway } from "../dataplane/gateway.js";
@@ -84,6 +85,7 @@ const gateway = new Gateway({
   clientAddressHeader: config.clientAddressHeader,
   underscoresInHeaders: config.underscoresInHeaders,
   ...(tracing ? { tracer: tracing } : {}),
+  ...(start.affinityKey ? { affinityKey: new AffinityKey(start.affinityKey) } : {}),
 });
 const registry = new Registry();
 new Metrics(
