@@ -94,7 +94,24 @@ export class Balancer {
         best.push(endpoint);
       }
     }
-    return best[Math.floor(this.#random() * best.length)] ?? (best[0] as Endpoint);
+    return best.length === 1 ? (best[0] as Endpoint) : this.#pickByWeight(best);
+  }
+
+  /**
+   * Among endpoints of equal load, one at random in proportion to its weight. Short plain
+   * requests leave every load at 0, so this is what splits them by backendRef weight
+   * (Gateway API HTTPRouteWeight); a uniform choice would give 70/30 backends 50/50.
+   */
+  #pickByWeight(tied: readonly Endpoint[]): Endpoint {
+    let total = 0;
+    for (const endpoint of tied) total += endpoint.weight;
+    let point = this.#random() * total;
+    for (const endpoint of tied) {
+      point -= endpoint.weight;
+      if (point < 0) return endpoint;
+    }
+    // Rounding can leave a sliver past the last weight.
+    return tied[tied.length - 1] as Endpoint;
   }
 
   // nginx's smooth weighted round-robin: even spread, weights respected, no bursts.
