@@ -7,6 +7,9 @@
  *   &protocol=chat.v1      a subprotocol to offer (repeatable)
  *   &bearer=TOKEN          offer TOKEN in the Kubernetes bearer subprotocol form as well
  *   &send=hello            a message to send once open (repeatable)
+ *   &warm=URL              fetch URL (no-cors) first: a page of another origin then holds a
+ *                          connection to the gateway, which Chromium reuses for the socket
+ *                          when it is HTTP/2 (RFC 8441), as it would for the gateway's page
  */
 export const SOCKET_PAGE = `<!doctype html>
 <html lang="en">
@@ -31,6 +34,10 @@ export const SOCKET_PAGE = `<!doctype html>
   if (target.protocol === "https:") target.protocol = "wss:";
   const protocols = params.getAll("protocol");
   if (params.has("bearer")) protocols.push("base64url.bearer.authorization.k8s.io." + base64url(params.get("bearer")));
+  async function warm() {
+    if (params.has("warm")) await fetch(params.get("warm"), { mode: "no-cors", credentials: "include" }).catch(() => {});
+  }
+  warm().then(() => {
   const ws = new WebSocket(target, protocols);
   ws.onopen = () => {
     record({ type: "open", protocol: ws.protocol, extensions: ws.extensions });
@@ -39,6 +46,7 @@ export const SOCKET_PAGE = `<!doctype html>
   ws.onmessage = (m) => record({ type: "message", data: String(m.data) });
   ws.onerror = () => record({ type: "error" });
   ws.onclose = (c) => record({ type: "close", code: c.code, reason: c.reason, wasClean: c.wasClean });
+  });
 </script>
 </html>
 `;
@@ -56,10 +64,12 @@ export function socketFragment(options: {
   protocols?: readonly string[];
   bearer?: string;
   send?: readonly string[];
+  warm?: string;
 }): string {
   const p = new URLSearchParams({ ws: options.ws });
   for (const protocol of options.protocols ?? []) p.append("protocol", protocol);
   if (options.bearer !== undefined) p.set("bearer", options.bearer);
   for (const message of options.send ?? []) p.append("send", message);
+  if (options.warm !== undefined) p.set("warm", options.warm);
   return `#${p.toString()}`;
 }

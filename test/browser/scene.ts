@@ -6,6 +6,8 @@
  * - `apps/secure` PathPrefix /secure: the same backend behind a JWT from the cookie
  *   `session` or the bearer subprotocol; `sub` goes to the backend as X-User-Id.
  * The routes are written once the gateway listens: their Origin allow list names its port.
+ * With `tls`, both routes serve host `app.test` with that certificate on the HTTPS listener
+ * (HTTP/2 offered by ALPN) and the page's origin is `https://app.test:PORT`.
  */
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,7 +63,23 @@ endpoints: [{ addresses: [127.0.0.1], conditions: { ready: ${!terminating}, term
 `;
 }
 
-function routesYaml(origin: string, jwks: string): string {
+/** The host name the TLS scene serves (Chromium maps it to 127.0.0.1). */
+export const TLS_HOST = "app.test";
+
+function tlsYaml(cert: { certPem: string; keyPem: string }): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: app-tls, namespace: apps }
+type: kubernetes.io/tls
+data:
+  tls.crt: ${Buffer.from(cert.certPem).toString("base64")}
+  tls.key: ${Buffer.from(cert.keyPem).toString("base64")}
+---
+`;
+}
+
+function routesYaml(origin: string, jwks: string, tls: boolean): string {
+  const host = tls ? `\n  hostnames: [${TLS_HOST}]\n  tls: { secretName: app-tls }` : "";
   return `apiVersion: v1
 kind: Secret
 metadata: { name: jwt-keys, namespace: apps }
@@ -71,7 +89,7 @@ data: { jwks.json: ${Buffer.from(jwks).toString("base64")} }
 apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute
 metadata: { name: page, namespace: apps }
-spec:
+spec:${host}
   rules:
     - matches: [{ path: { type: PathPrefix, value: /app } }]
       backendRefs: [{ name: app, port: 80 }]
@@ -81,7 +99,7 @@ spec:
 apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute
 metadata: { name: secure, namespace: apps }
-spec:
+spec:${host}
   rules:
     - matches: [{ path: { type: PathPrefix, value: /secure } }]
       backendRefs: [{ name: app, port: 80 }]
@@ -99,7 +117,10 @@ spec:
 export interface BrowserScene {
   readonly running: RunningGateway;
   readonly app: AppBackend;
-  /** `http://127.0.0.1:PORT`: the gateway's plain HTTP listener, the page's origin. */
+  /**
+   * The page's origin: `http://127.0.0.1:PORT` (the plain HTTP listener), or with `tls`
+   * `https://app.test:PORT` (the HTTPS listener).
+   */
   readonly origin: string;
   /** A token the `secure` route accepts (subject `alice`). */
   token(claims?: Record<string, unknown>): Promise<string>;
@@ -110,17 +131,35 @@ export interface BrowserScene {
   close(): Promise<void>;
 }
 
-export async function startBrowserScene(extraArgs: readonly string[] = []): Promise<BrowserScene> {
+export interface BrowserSceneOptions {
+  /** Serve the routes on `app.test` over TLS with this certificate. */
+  readonly tls?: { certPem: string; keyPem: string };
+  /** More `wsgate serve` arguments. */
+  readonly args?: readonly string[];
+}
+
+export async function startBrowserScene(options: BrowserSceneOptions = {}): Promise<BrowserScene> {
   const app = await startAppBackend();
   const dir = manifestDir("browser");
   const key: SigningKey = await signingKey("ES256", "browser");
   writeManifest(dir, "app.yaml", serviceYaml(app.port, false));
-  const running = await startStandalone(dir, extraArgs);
-  const origin = `http://127.0.0.1:${running.httpAddress.port}`;
-  writeManifest(dir, "routes.yaml", routesYaml(origin, jwksOf(key)));
+  const running = await startStandalone(dir, options.args);
+  const tls = options.tls !== undefined;
+  const origin = tls
+    ? `https://${TLS_HOST}:${running.httpsAddress.port}`
+    : `http://127.0.0.1:${running.httpAddress.port}`;
+  writeManifest(
+    dir,
+    "routes.yaml",
+    (options.tls ? tlsYaml(options.tls) : "") + routesYaml(origin, jwksOf(key), tls),
+  );
+  const host = tls ? TLS_HOST : "127.0.0.1";
   await tableWhere(
     running.holder,
-    (t) => t.match("127.0.0.1", "/app/") !== undefined && t.match("127.0.0.1", "/secure/ws") !== undefined,
+    (t) =>
+      t.match(host, "/app/") !== undefined &&
+      t.match(host, "/secure/ws") !== undefined &&
+      (!tls || t.certificates.has(TLS_HOST)),
     "routes apps/page and apps/secure",
   );
   const admin = `http://127.0.0.1:${running.adminAddress.port}`;

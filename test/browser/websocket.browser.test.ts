@@ -1,28 +1,79 @@
 /**
- * WebSockets from a real page, over HTTP/1.1: Debian's Chromium (playwright-core) loads a
- * page served through a standalone gateway and opens a WebSocket through it. Each test
- * waits on the page's own record of its socket (test/browser/page.ts), never on time.
+ * WebSockets from a real page: Debian's Chromium (playwright-core) loads a page served
+ * through a standalone gateway and opens a WebSocket through it — over HTTP/1.1 on the
+ * plain listener, and over HTTP/2 on the HTTPS listener (certificate from a test CA,
+ * trusted by its key), where Chromium carries the socket inside the page's own connection
+ * (RFC 8441). Each test waits on the page's own record of its socket (test/browser/page.ts),
+ * never on time.
  */
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
+import { createTestCa } from "../helpers/test-ca.js";
 import { startForeignOrigin } from "./app.js";
-import { keepDiary, launchChromium } from "./chromium.js";
+import {
+  documentProtocol,
+  handshakeStatuses,
+  keepDiary,
+  launchChromium,
+  trustForHost,
+  type PageDiary,
+} from "./chromium.js";
 import { ofType, untilEvents } from "./events.js";
 import { socketFragment } from "./page.js";
-import { startBrowserScene, type BrowserScene } from "./scene.js";
+import { startBrowserScene, TLS_HOST, type BrowserScene } from "./scene.js";
 
-let browser: Browser;
+interface Transport {
+  readonly name: string;
+  /** What the page's document comes over (`nextHopProtocol`). */
+  readonly alpn: string;
+  /** The handshake answer's status as Chromium's network layer sees it. */
+  readonly handshake: number;
+  /** The gateway's `http_version` label for this path. */
+  readonly httpVersion: string;
+  /** What Chromium writes to the page's console when a handshake is answered 401. */
+  readonly unauthorizedConsole: RegExp;
+  /** The Chromium this transport's tests share (launched once). */
+  browser(): Promise<Browser>;
+  scene(): Promise<BrowserScene>;
+}
+
+const leaf = (() => {
+  let cert: { certPem: string; keyPem: string } | undefined;
+  return () => (cert ??= createTestCa("wsgate browser test CA").issue([TLS_HOST]));
+})();
+
+const TRANSPORTS: Transport[] = [
+  {
+    name: "HTTP/1.1",
+    alpn: "http/1.1",
+    handshake: 101,
+    httpVersion: "1.1",
+    unauthorizedConsole: /HTTP Authentication failed/,
+    browser: () => sharedBrowser("plain", []),
+    scene: () => startBrowserScene(),
+  },
+  {
+    name: "HTTP/2",
+    alpn: "h2",
+    handshake: 200,
+    httpVersion: "2",
+    // Chromium 148 gives no reason for a refused stream; the gateway's metrics do below.
+    unauthorizedConsole: /WebSocket connection to 'wss:\/\/[^']+\/secure\/ws' failed/,
+    browser: () => sharedBrowser("tls", trustForHost(TLS_HOST, leaf().certPem)),
+    scene: () => startBrowserScene({ tls: leaf() }),
+  },
+];
+
+const browsers = new Map<string, Promise<Browser>>();
+function sharedBrowser(key: string, args: string[]): Promise<Browser> {
+  let browser = browsers.get(key);
+  if (!browser) browsers.set(key, (browser = launchChromium(args)));
+  return browser;
+}
+
 let scene: BrowserScene | undefined;
 let context: BrowserContext | undefined;
 const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-});
 
 afterEach(async () => {
   await context?.close();
@@ -31,28 +82,54 @@ afterEach(async () => {
   context = scene = undefined;
 });
 
-async function open(): Promise<{ scene: BrowserScene; context: BrowserContext }> {
-  scene = await startBrowserScene();
-  context = await browser.newContext();
-  return { scene, context };
-}
+afterAll(async () => {
+  for (const b of browsers.values()) await (await b).close();
+});
 
-describe("WebSockets from Chromium over HTTP/1.1", { timeout: 90_000 }, () => {
+describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_000 }, (transport) => {
+  async function open(): Promise<{ scene: BrowserScene; context: BrowserContext; browser: Browser }> {
+    const browser = await transport.browser();
+    scene = await transport.scene();
+    context = await browser.newContext();
+    return { scene, context, browser };
+  }
+
+  /** A page of `context` with its handshake statuses recorded, loaded at `/app/` + `fragment`. */
+  async function load(
+    c: BrowserContext,
+    s: BrowserScene,
+    fragment: string,
+  ): Promise<{ page: Page; statuses: number[]; diary: PageDiary }> {
+    const page = await c.newPage();
+    const diary = keepDiary(page);
+    const statuses = await handshakeStatuses(page);
+    const response = await page.goto(`${s.origin}/app/${fragment}`);
+    expect(response?.status()).toBe(200);
+    expect(await documentProtocol(page)).toBe(transport.alpn);
+    return { page, statuses, diary };
+  }
+
+  beforeAll(async () => {
+    // Launch before the first test's clock starts: a cold Chromium on a loaded machine is slow.
+    await transport.browser();
+  }, 90_000);
+
   it("carries messages both ways and the backend's subprotocol to a page served through the gateway, so that browser apps work behind wsgate unchanged", async () => {
     const { scene, context } = await open();
-    const page = await context.newPage();
-    const diary = keepDiary(page);
-    const response = await page.goto(
-      `${scene.origin}/app/${socketFragment({ ws: "/app/ws", protocols: ["chat.v1", "chat.v0"], send: ["hello", "again"] })}`,
+    const { page, statuses, diary } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/app/ws", protocols: ["chat.v1", "chat.v0"], send: ["hello", "again"] }),
     );
-    expect(response?.status()).toBe(200);
     const events = await untilEvents(page, "message", 2);
     expect(ofType(events, "open")).toEqual([
       { type: "open", protocol: "chat.v1", extensions: expect.any(String) },
     ]);
     expect(ofType(events, "message").map((m) => m.data)).toEqual(["echo: hello", "echo: again"]);
-    // What reached the backend is the browser's own handshake, relayed.
+    expect(statuses).toEqual([transport.handshake]);
+    // What reached the backend is the browser's handshake, as HTTP/1.1 whatever the client spoke.
     expect(scene.app.upgrades).toHaveLength(1);
+    expect(scene.app.upgrades[0]!.httpVersion).toBe("1.1");
     expect(scene.app.upgrades[0]!.headers.origin).toBe(scene.origin);
     expect(scene.app.upgrades[0]!.headers["user-agent"]).toMatch(/Chrome/);
     const metrics = await scene.metrics();
@@ -63,27 +140,30 @@ describe("WebSockets from Chromium over HTTP/1.1", { timeout: 90_000 }, () => {
   });
 
   it("authenticates the page's WebSocket with the session cookie its login set, and refuses it without one, so that a browser session is all a page needs", async () => {
-    const { scene, context } = await open();
+    const { scene, context, browser } = await open();
     await context.addCookies([{ name: "session", value: await scene.token(), url: scene.origin }]);
-    const page = await context.newPage();
-    await page.goto(
-      `${scene.origin}/app/${socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"], send: ["hi"] })}`,
+    const { page, statuses } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"], send: ["hi"] }),
     );
     const events = await untilEvents(page, "message");
     expect(ofType(events, "message").map((m) => m.data)).toEqual(["echo: hi"]);
+    expect(statuses).toEqual([transport.handshake]);
     expect(scene.app.upgrades).toHaveLength(1);
     expect(scene.app.upgrades[0]!.headers["x-user-id"]).toBe("alice");
 
     const anonymous = await browser.newContext();
     cleanups.push(() => anonymous.close());
-    const refused = await anonymous.newPage();
-    const diary = keepDiary(refused);
-    await refused.goto(`${scene.origin}/app/${socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"] })}`);
+    const { page: refused, diary } = await load(
+      anonymous,
+      scene,
+      socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"] }),
+    );
     const failed = await untilEvents(refused, "close");
     expect(ofType(failed, "open")).toEqual([]);
     expect(ofType(failed, "close")[0]!.code).toBe(1006);
-    // Chromium reports a 401 to the page's console as an authentication failure.
-    expect(diary.console.join("\n")).toMatch(/HTTP Authentication failed/);
+    expect(diary.console.join("\n")).toMatch(transport.unauthorizedConsole);
     expect(
       (await scene.metrics()).sum("wsgate_handshake_rejections_total", {
         route: "secure",
@@ -95,13 +175,15 @@ describe("WebSockets from Chromium over HTTP/1.1", { timeout: 90_000 }, () => {
 
   it("authenticates the bearer subprotocol a page offers next to its real one and strips it before the backend, so that the token never reaches the app", async () => {
     const { scene, context } = await open();
-    const page = await context.newPage();
-    await page.goto(
-      `${scene.origin}/app/${socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"], bearer: await scene.token(), send: ["hi"] })}`,
+    const { page, statuses } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/secure/ws", protocols: ["chat.v1"], bearer: await scene.token(), send: ["hi"] }),
     );
     const events = await untilEvents(page, "message");
     expect(ofType(events, "open")[0]!.protocol).toBe("chat.v1");
     expect(ofType(events, "message").map((m) => m.data)).toEqual(["echo: hi"]);
+    expect(statuses).toEqual([transport.handshake]);
     const seen = scene.app.upgrades[0]!.headers;
     expect(seen["sec-websocket-protocol"]).toBe("chat.v1");
     expect(seen["x-user-id"]).toBe("alice");
@@ -114,9 +196,12 @@ describe("WebSockets from Chromium over HTTP/1.1", { timeout: 90_000 }, () => {
     cleanups.push(() => foreign.close());
     const page = await context.newPage();
     const diary = keepDiary(page);
-    const target = `ws://127.0.0.1:${scene.running.httpAddress.port}/app/ws`;
+    const target = new URL("/app/ws", scene.origin);
+    target.protocol = target.protocol === "https:" ? "wss:" : "ws:";
+    // The foreign page first fetches from the gateway's origin, so that over HTTP/2 its
+    // socket rides an existing connection as a page's own would.
     await page.goto(
-      `${foreign.origin}/${socketFragment({ ws: target, protocols: ["chat.v1"], send: ["steal"] })}`,
+      `${foreign.origin}/${socketFragment({ ws: target.href, protocols: ["chat.v1"], send: ["steal"], warm: `${scene.origin}/app/` })}`,
     );
     const events = await untilEvents(page, "close");
     expect(ofType(events, "open")).toEqual([]);
@@ -132,9 +217,10 @@ describe("WebSockets from Chromium over HTTP/1.1", { timeout: 90_000 }, () => {
 
   it("closes a page's WebSocket with 1012 when its backend endpoint drains, so that the page knows to reconnect rather than report an error", async () => {
     const { scene, context } = await open();
-    const page = await context.newPage();
-    await page.goto(
-      `${scene.origin}/app/${socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], send: ["before"] })}`,
+    const { page } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], send: ["before"] }),
     );
     await untilEvents(page, "message");
     await scene.terminateApp();
