@@ -54,7 +54,14 @@ interface Serialized {
     hostnames: string[];
     /** The WebSocket behaviour (from WebSocketPolicies, else WebSocketRoute defaults), in short. */
     settings: string;
-    rules: { key: string; matches: string[]; backends: string[]; filters?: unknown }[];
+    rules: {
+      key: string;
+      matches: string[];
+      backends: string[];
+      filters?: unknown;
+      /** Weight of the rule's unresolved backendRefs: that share of requests gets 500. */
+      unresolvedWeight?: number;
+    }[];
   }[];
   tls: Record<string, string>;
   defaultCertificate?: string;
@@ -111,6 +118,7 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
           (b) => `${b.key} weight ${b.weight}: ${b.endpoints.map((e) => e.id.split("@")[1]).join(", ")}`,
         ),
         ...(rule.filters ? { filters: rule.filters } : {}),
+        ...(rule.unresolvedWeight ? { unresolvedWeight: rule.unresolvedWeight } : {}),
       })),
     })),
     tls: Object.fromEntries([...result.table.certificates.entries()].map(([h, c]) => [h, c.secret])),

@@ -13,6 +13,7 @@ import type { Refusal } from "./gates.js";
 import type { Lease } from "./lease.js";
 import { isBackendTlsFailure } from "./backend-tls.js";
 import { attemptHandshake, type AttemptOutcome } from "./upstream.js";
+import { fallsOnUnresolved, UNRESOLVED_BACKEND } from "./unresolved-backends.js";
 
 /** The backend accepted: the socket and what came with its 101. */
 export interface Connected {
@@ -84,6 +85,9 @@ export async function connectWithRetry(
   const handshakeDeadline = timeouts.handshakeMs > 0 ? request.startedAt + timeouts.handshakeMs : Infinity;
   const tried = new Set<string>();
   let lastFailure: AttemptOutcome | undefined;
+  if (fallsOnUnresolved(rule)) {
+    return refuse(UNRESOLVED_BACKEND.status, UNRESOLVED_BACKEND.reason, UNRESOLVED_BACKEND.message);
+  }
 
   for (;;) {
     const endpoint = balancer.pick(rule, route.settings.policy, tried, request.sticky);

@@ -53,6 +53,8 @@ export type RejectionReason =
   | "client_connections"
   | "route_connections"
   | "no_ready_endpoint"
+  /** 500: the request's share of an HTTPRoute rule falls on a backendRef that cannot be resolved (Gateway API). */
+  | "backend_unresolved"
   | "backend_refused"
   /** 502: the backend's certificate failed verification (CA, hostname/subjectAltNames, expiry) or its TLS handshake failed. */
   | "backend_tls"

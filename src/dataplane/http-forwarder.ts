@@ -29,6 +29,7 @@ import {
   upstreamTarget,
 } from "./request-filters.js";
 import { withTraceHeaders, type RequestTrace } from "./tracing.js";
+import { fallsOnUnresolved, UNRESOLVED_BACKEND } from "./unresolved-backends.js";
 import { sessionPinFor } from "./affinity/pin.js";
 import type { SessionPin } from "./affinity/session.js";
 
@@ -240,6 +241,10 @@ export class HttpForwarder {
   ): boolean {
     const { req, res, lease } = x;
     const { states, balancer } = this.#s;
+    if (fallsOnUnresolved(rule)) {
+      const { status, reason, message } = UNRESOLVED_BACKEND;
+      return this.#refuse(x, this.#onRoute(x, status, reason, message, {}));
+    }
     const endpoint = balancer.pick(rule, route.settings.policy, undefined, pin);
     if (!endpoint) {
       const message = "no ready endpoint for this route";

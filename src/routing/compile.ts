@@ -176,20 +176,23 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
   const tlsProblems: BackendTlsProblem[] = [];
   // An HTTPRoute's rule filters, translated already (gateway-api/filters.ts).
   const filters = isTranslated(route) ? route.ruleFilters : undefined;
+  // HTTPRoutes: refs that cannot be served keep their share of requests, answered 500.
+  const unresolvedByRule = isTranslated(route) ? route.ruleUnresolvedWeights : undefined;
   const rules = route.spec.rules.map((rule, index): Rule => {
     const backends: Backend[] = [];
-    for (const ref of rule.backendRefs) {
+    /** Adds the ref's backend; false (and the problem recorded) when it cannot be served. */
+    const resolveRef = (ref: (typeof rule.backendRefs)[number]): boolean => {
       // Translated routes may name another namespace's Service (a ReferenceGrant allowed it).
       const refNs = backendNamespace(ref, ns);
       const service = lookup.services.get(`${refNs}/${ref.name}`);
       if (!service) {
         missing.push(`Service ${refNs}/${ref.name} not found`);
-        continue;
+        return false;
       }
       const servicePort = service.spec.ports.find((p) => p.port === ref.port && p.protocol === "TCP");
       if (!servicePort) {
         missing.push(`Service ${refNs}/${ref.name} has no TCP port ${ref.port}`);
-        continue;
+        return false;
       }
       const key = `${refNs}/${ref.name}:${ref.port}`;
       const slices = lookup.slicesByService.get(key.slice(0, key.lastIndexOf(":"))) ?? [];
@@ -204,10 +207,13 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       const tls = request ? resolveBackendTls(request, refNs, lookup) : undefined;
       if (tls && !tls.ok) {
         tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
-        continue;
+        return false;
       }
       backends.push(Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) }));
-    }
+      return true;
+    };
+    let unresolved = unresolvedByRule?.[index] ?? 0;
+    for (const ref of rule.backendRefs) if (!resolveRef(ref)) unresolved += ref.weight;
     return Object.freeze({
       key: `${routeKey}#${index}`,
       matches: Object.freeze(
@@ -218,6 +224,7 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
       ),
       backends: Object.freeze(backends),
       ...(filters?.[index] ? { filters: filters[index] } : {}),
+      ...(unresolvedByRule && unresolved > 0 ? { unresolvedWeight: unresolved } : {}),
     });
   });
   return { rules, missing, tlsProblems, ...countEndpoints(rules) };

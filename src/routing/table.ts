@@ -77,6 +77,12 @@ export interface Rule {
   readonly backends: readonly Backend[];
   /** HTTPRoute filters (header modifiers, redirect, rewrite) the data plane applies; plain data. */
   readonly filters?: RuleFilters;
+  /**
+   * HTTPRoutes only: the summed weight of backendRefs that cannot be served (a missing or
+   * foreign Service without ReferenceGrant, another kind, no port, unusable TLS), or 1 for a
+   * rule without backendRefs. Gateway API wants 500 for that share of requests, not 503.
+   */
+  readonly unresolvedWeight?: number;
 }
 
 /** Route settings in the units the data plane uses (milliseconds). */

@@ -27,6 +27,12 @@ export type TranslatedRoute = WebSocketRoute & {
   /** Per rule (by index): the filters compile() puts on the compiled rule; absent when none. */
   readonly ruleFilters?: readonly (RuleFilters | undefined)[];
   /**
+   * HTTPRoutes only, per rule (by index): the weight of backendRefs the translation left
+   * out (another kind, no ReferenceGrant, no port; 1 for a rule without backendRefs).
+   * Its presence gives the route Gateway API's rule: unresolved refs answer 500, not 503.
+   */
+  readonly ruleUnresolvedWeights?: readonly number[];
+  /**
    * Per rule, per match (by index): an HTTPRoute match's method, header and query conditions,
    * normalized (routing/matcher.ts); absent when no match has any.
    */

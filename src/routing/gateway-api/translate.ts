@@ -192,48 +192,65 @@ function attach(
   return { accepted: cond("Accepted", "True", R.Accepted, "Route accepted"), listeners, hostnames };
 }
 
+/** Why a backendRef cannot be served (first problem only), or undefined when it can. */
+function backendRefProblem(
+  b: HTTPRouteRule["backendRefs"][number],
+  routeNamespace: string,
+  grants: ReferenceGrants,
+): GatewayCondition | undefined {
+  if (b.group !== "" || b.kind !== "Service") {
+    return cond(
+      "ResolvedRefs",
+      "False",
+      R.InvalidKind,
+      `backendRef ${b.group || "core"}/${b.kind} ${b.name}: only Services are supported`,
+    );
+  }
+  const refNs = b.namespace ?? routeNamespace;
+  if (
+    !grants.allows(
+      { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: routeNamespace },
+      { group: "", kind: "Service", namespace: refNs, name: b.name },
+    )
+  ) {
+    return cond(
+      "ResolvedRefs",
+      "False",
+      R.RefNotPermitted,
+      `Service ${refNs}/${b.name} is in another namespace and no ReferenceGrant there allows it`,
+    );
+  }
+  if (b.port === undefined) {
+    return cond(
+      "ResolvedRefs",
+      "False",
+      R.UnsupportedValue,
+      `backendRef Service ${refNs}/${b.name} needs a port`,
+    );
+  }
+  return undefined;
+}
+
 function translateBackends(
   route: HTTPRoute,
   grants: ReferenceGrants,
-): { rules: RouteSpec["rules"]; problem?: GatewayCondition } {
+): { rules: RouteSpec["rules"]; unresolvedWeights: number[]; problem?: GatewayCondition } {
   const ns = route.metadata.namespace;
   let problem: GatewayCondition | undefined;
+  // Per rule, the weight of the refs left out here: Gateway API wants 500 for their share.
+  const unresolvedWeights: number[] = [];
   const rules = route.spec.rules.map((rule) => {
     const backendRefs: TranslatedBackendRef[] = [];
+    // A rule without backendRefs forwards nothing: every request it matches gets 500.
+    let unresolved = rule.backendRefs.length === 0 ? 1 : 0;
     for (const b of rule.backendRefs) {
-      if (b.group !== "" || b.kind !== "Service") {
-        problem ??= cond(
-          "ResolvedRefs",
-          "False",
-          R.InvalidKind,
-          `backendRef ${b.group || "core"}/${b.kind} ${b.name}: only Services are supported`,
-        );
+      const refProblem = backendRefProblem(b, ns, grants);
+      if (refProblem || b.port === undefined) {
+        problem ??= refProblem;
+        unresolved += b.weight;
         continue;
       }
       const refNs = b.namespace ?? ns;
-      if (
-        !grants.allows(
-          { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: ns },
-          { group: "", kind: "Service", namespace: refNs, name: b.name },
-        )
-      ) {
-        problem ??= cond(
-          "ResolvedRefs",
-          "False",
-          R.RefNotPermitted,
-          `Service ${refNs}/${b.name} is in another namespace and no ReferenceGrant there allows it`,
-        );
-        continue;
-      }
-      if (b.port === undefined) {
-        problem ??= cond(
-          "ResolvedRefs",
-          "False",
-          R.UnsupportedValue,
-          `backendRef Service ${refNs}/${b.name} needs a port`,
-        );
-        continue;
-      }
       // GEP-1911 `kubernetes.io/wss` ports and BackendTLSPolicies: compile() sets up TLS (routing/backend-tls.ts).
       backendRefs.push({
         name: b.name,
@@ -242,6 +259,7 @@ function translateBackends(
         ...(refNs === ns ? {} : { namespace: refNs }),
       });
     }
+    unresolvedWeights.push(unresolved);
     return {
       matches: rule.matches.map((m) => ({
         path: { type: m.path.type as "Exact" | "PathPrefix", value: m.path.value },
@@ -249,7 +267,7 @@ function translateBackends(
       backendRefs,
     };
   });
-  return { rules, ...(problem ? { problem } : {}) };
+  return { rules, unresolvedWeights, ...(problem ? { problem } : {}) };
 }
 
 /** Translates the snapshot's Gateway API objects. Pure, like compile(). */
@@ -339,6 +357,7 @@ export function translateGatewayApi(
         spec: { ...behaviour.data, hostnames, rules: backends.rules },
         origin: { kind: "HTTPRoute", namespace, name },
         ...(ruleFilters.some(Boolean) ? { ruleFilters } : {}),
+        ruleUnresolvedWeights: backends.unresolvedWeights,
         ...matchConditionsOf(route),
       };
       routes.push(translated);
