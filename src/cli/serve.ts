@@ -41,6 +41,8 @@ export interface RunningGateway {
   readonly manifests: ManifestDirectory | undefined;
   /** Cluster mode's informers, leader election and status writer. */
   readonly cluster: ClusterMode | undefined;
+  /** The session affinity key every thread signs cookies with. */
+  readonly affinityKey: AffinityKey;
   /** The data-plane worker threads (`--workers` > 1); undefined when this thread serves. */
   readonly workers: WorkerPool | undefined;
   /**
@@ -245,7 +247,7 @@ export async function startServe(
     // cluster mode: the Kubernetes client is most of the heap, and a larger heap makes
     // every garbage collection of the relay's read buffers dearer (bench/: W3 −27% CPU).
     const { startClusterMode } = await import("./cluster.js");
-    cluster = startClusterMode(config, { store, holder, recompiler, logger }, options.cluster);
+    cluster = startClusterMode(config, { store, holder, recompiler, logger, affinityKey }, options.cluster);
   }
   gateway.start();
 
@@ -313,6 +315,7 @@ export async function startServe(
     manifests,
     cluster,
     workers: pool,
+    affinityKey,
     async stop(drainMs = config.shutdownDrain) {
       shuttingDown = true;
       manifests?.stop();

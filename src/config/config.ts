@@ -166,6 +166,17 @@ const serveSchema = z.object({
     .transform((v) => v === "true"),
   /** A file whose bytes (at least 16) key the session affinity cookies; replicas given the same file agree. */
   affinityKeyFile: z.string().min(1, "--affinity-key-file needs a file").optional(),
+  /**
+   * Cluster mode: the Opaque Secret (data key `key`) holding the affinity cookie key. The
+   * leader creates it with a random key when missing; every replica reads it.
+   */
+  affinityKeySecret: z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/,
+      "must be NAMESPACE/NAME of an Opaque Secret",
+    )
+    .optional(),
   /** `namespace/name` of wsgate's own Service: its addresses go to Ingresses' status.loadBalancer. */
   publishService: z
     .string()
@@ -209,6 +220,7 @@ const SERVE_FLAGS = {
   "disable-ingress": "disableIngress",
   "publish-service": "publishService",
   "affinity-key-file": "affinityKeyFile",
+  "affinity-key-secret": "affinityKeySecret",
   workers: "workers",
 } as const;
 
@@ -303,6 +315,11 @@ Options (each also read from WSGATE_<FLAG>, e.g. WSGATE_HTTP_LISTEN):
                            the file's bytes, at least 16; replicas given the same file
                            read each other's cookies (default: a random key per
                            process: replicas then disagree, and a session moves)
+  --affinity-key-secret NS/NAME
+                           cluster mode: that key from an Opaque Secret (data key
+                           "key"), read by every replica; the leader creates it with a
+                           random key when missing (needs get and create on Secrets
+                           in NS)
   --shutdown-drain DURATION on SIGTERM, close connections with 1001 spread over this
                            window, then exit (default 30s)
   --workers N|auto         data-plane threads serving the same ports (reusePort); auto
