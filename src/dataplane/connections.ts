@@ -16,8 +16,10 @@ import type { RelayedConnection } from "./relay.js";
  * - `endpoint`: its endpoint left its backend or is terminating; the route's drain code
  *   is sent, and the drain is cancelled if the endpoint comes back.
  * - `shutdown`: the process is stopping; 1001 (going away) is sent, and nothing cancels it.
+ * - `rebalance`: its endpoint carries more than its share (src/dataplane/rebalance); the
+ *   route's rebalance code is sent, and the close is due at once.
  */
-export type DrainReason = "endpoint" | "shutdown";
+export type DrainReason = "endpoint" | "shutdown" | "rebalance";
 
 /** A scheduled close. */
 export interface Drain {
@@ -81,17 +83,22 @@ export class LiveConnection {
 
   /**
    * Schedules its close at `at`. An endpoint drain sends the route's drain code as it
-   * stands now; a shutdown drain sends 1001 and replaces any later drain, never an
-   * earlier one (the connection closes at whichever comes first). Returns true when the
-   * schedule changed.
+   * stands now, a rebalance its rebalance code; a shutdown drain sends 1001 and replaces
+   * any later drain, never an earlier one (the connection closes at whichever comes
+   * first). Returns true when the schedule changed.
    */
   scheduleDrain(at: number, reason: DrainReason): boolean {
     const current = this.#drain;
     if (current !== undefined) {
       // A scheduled drain stands, unless a shutdown brings the close forward.
-      if (current.reason === "shutdown" || reason === "endpoint" || current.at <= at) return false;
+      if (current.reason === "shutdown" || reason !== "shutdown" || current.at <= at) return false;
     }
-    const code = reason === "shutdown" ? 1001 : this.#settings.drain.closeCode;
+    const code =
+      reason === "shutdown"
+        ? 1001
+        : reason === "rebalance"
+          ? (this.#settings.rebalance?.closeCode ?? 1012)
+          : this.#settings.drain.closeCode;
     this.#drain = { at, reason, code };
     return true;
   }

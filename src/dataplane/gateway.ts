@@ -22,6 +22,7 @@ import type { Proto, TableSource, RequestServices } from "./entry.js";
 import type { ForwardingContext } from "./forwarded.js";
 import { HttpForwarder } from "./http-forwarder.js";
 import { Limits } from "./limits.js";
+import { Rebalancer, type WorkerShare } from "./rebalance/rebalancer.js";
 import { writeRejection } from "./reject.js";
 import { Sweeper } from "./sweeper.js";
 import type { RequestTracer } from "./tracing.js";
@@ -93,6 +94,11 @@ export interface GatewayOptions {
   /** Traces of handshakes and plain HTTP requests (`--otlp-endpoint`); none by default. */
   readonly tracer?: RequestTracer;
   /**
+   * With `--workers`: which worker this gateway is, so that rebalancing uses its part of each
+   * route's `maxClosesPerSecond` (src/dataplane/rebalance). Default: the only one.
+   */
+  readonly workerShare?: WorkerShare;
+  /**
    * The key of session affinity cookies; default a random one. Workers and replicas that
    * must read each other's cookies are given the same key.
    */
@@ -112,6 +118,7 @@ export class Gateway {
   readonly #auth: Authenticator;
   readonly #upgrades: UpgradeHandler;
   readonly #http: HttpForwarder;
+  readonly #rebalancer: Rebalancer;
 
   constructor(options: GatewayOptions) {
     this.states = options.states ?? new EndpointStates();
@@ -141,8 +148,23 @@ export class Gateway {
       closeTimeoutMs: this.#closeTimeoutMs,
     });
     this.#http = new HttpForwarder(services);
+    this.#rebalancer = new Rebalancer({
+      tables: options.tables,
+      connections: this.connections,
+      states: this.states,
+      health: options.health,
+      share: options.workerShare,
+    });
     this.#sweeper = new Sweeper(
-      { connections: this.connections, housekeeping: () => this.limits.sweep() },
+      {
+        connections: this.connections,
+        housekeeping: () => {
+          this.limits.sweep();
+          // Every sweep: moves connections off endpoints over their route's skew bound. The
+          // exact time, not the sweep's coarse clock: the close budget's window is exact.
+          this.#rebalancer.step(Date.now());
+        },
+      },
       this.clock,
       options.sweepIntervalMs ?? 250,
     );
@@ -202,9 +224,14 @@ export class Gateway {
     };
   }
 
-  /** After a table swap: drain connections whose endpoint left or is terminating. */
+  /**
+   * After a table swap: drain connections whose endpoint left or is terminating, and
+   * rebalance at once where the swap added endpoints (a scale-out) instead of a sweep later.
+   */
   reconcile(table: RoutingTable): number {
-    return planEndpointDrains(this.connections, table, Date.now());
+    const draining = planEndpointDrains(this.connections, table, Date.now());
+    this.#rebalancer.step(Date.now());
+    return draining;
   }
 
   /**

@@ -54,6 +54,7 @@ export function sweepConnection(connection: LiveConnection, now: number): void {
 const DRAIN_MESSAGE: Readonly<Record<DrainReason, string>> = {
   endpoint: "going away: endpoint draining",
   shutdown: "going away: shutting down",
+  rebalance: "service restart: moving to a less loaded endpoint",
 };
 
 export class Sweeper {

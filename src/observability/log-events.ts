@@ -19,6 +19,7 @@ import {
   type TlsNoCertificate,
 } from "../tls/events.js";
 import type { Logger } from "./logger.js";
+import { logRebalance } from "./rebalance.js";
 
 /** One line per request wsgate answered itself: the path without its query (it may carry tokens). */
 function logRejection(
@@ -116,7 +117,9 @@ export function logDataplaneEvents(logger: Logger): () => void {
     ],
   ];
   for (const [channel, handler] of subscriptions) channel.subscribe(handler);
+  const stopRebalance = logRebalance(logger);
   return () => {
     for (const [channel, handler] of subscriptions) channel.unsubscribe(handler);
+    stopRebalance();
   };
 }

@@ -15,6 +15,7 @@ import {
 } from "../dataplane/events.js";
 import type { Publication } from "../routing/holder.js";
 import type { RoutingTable } from "../routing/table.js";
+import { rebalanceMetrics } from "./rebalance.js";
 import { sourceChannels, type WatchRestarted } from "../sources/cluster/events.js";
 
 export interface MetricsSources {
@@ -232,6 +233,7 @@ export class Metrics {
       const e = m as HandshakeRejected;
       requestRejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
     });
+    this.#unsubscribe.push(rebalanceMetrics(registry));
     this.#unsubscribe.push(
       sources.onPublish((p) => {
         generation.set(p.table.generation);

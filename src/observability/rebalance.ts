@@ -31,6 +31,7 @@ export function rebalanceMetrics(registry: Registry): () => void {
 export function logRebalance(logger: Logger): () => void {
   const onState = (m: unknown): void => {
     const e = m as RebalanceStateChanged;
+    if (e.worker !== undefined) return; // forwarded by a worker thread, which logged it
     const fields = {
       event: e.state === "started" ? "rebalance_started" : "rebalance_ended",
       route: `${e.namespace}/${e.route}`,

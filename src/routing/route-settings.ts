@@ -9,6 +9,7 @@ import type { RouteRule, WebSocketRoute } from "../api/route.js";
 import { affinitySettings } from "./affinity-settings.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import { authProblems } from "./auth.js";
+import { rebalanceSettings } from "./rebalance-settings.js";
 import type { Route } from "./table.js";
 
 /** A rule's matches; none at all means PathPrefix `/`, as in Gateway API. */
@@ -68,6 +69,7 @@ function identityHeadersOf(route: WebSocketRoute): readonly string[] {
 
 export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): Route["settings"] {
   const s = route.spec;
+  const rebalance = rebalanceSettings(s.rebalance, s.sessionAffinity?.type);
   return Object.freeze({
     policy: s.loadBalancing.policy,
     timeouts: Object.freeze({
@@ -95,5 +97,6 @@ export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefi
       ? { sourceRanges: s.sourceRanges }
       : {}),
     ...(s.sessionAffinity ? { affinity: affinitySettings(s.sessionAffinity) } : {}),
+    ...(rebalance ? { rebalance } : {}),
   });
 }

@@ -9,6 +9,7 @@ import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/rou
 import type { CompiledAffinity } from "./affinity-settings.js";
 import type { CompiledAuth } from "./auth-contract.js";
 import type { RuleFilters } from "./gateway-api/filters.js";
+import type { RebalanceSettings } from "./rebalance-settings.js";
 import {
   compareConditions,
   conditionSignature,
@@ -111,6 +112,8 @@ export interface RouteSettings {
   readonly allowEncodedSlashes?: boolean;
   /** `spec.sourceRanges`, present only when it lists at least one block. */
   readonly sourceRanges?: SourceRanges;
+  /** `spec.rebalance`, present only when the route rebalances (see rebalance-settings.ts). */
+  readonly rebalance?: RebalanceSettings;
   /** `spec.sessionAffinity`: how a session is pinned to an endpoint (dataplane/affinity). */
   readonly affinity?: CompiledAffinity;
 }

@@ -15,6 +15,7 @@ import { pino } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
 import { channels } from "../dataplane/events.js";
+import { rebalanceChannels } from "../dataplane/rebalance/events.js";
 import type { HealthView } from "../dataplane/balancer.js";
 import type { AffinityKey } from "../dataplane/affinity/token.js";
 import type { Logger } from "../observability/logger.js";
@@ -362,6 +363,11 @@ export class WorkerPool {
           case "logs":
             if (stream) stream.write(m.lines);
             else process.stdout.write(m.lines);
+            return;
+          case "rebalance":
+            // For cluster mode's Kubernetes Events, which the main thread records; the worker logged it.
+            if (rebalanceChannels.state.hasSubscribers)
+              rebalanceChannels.state.publish({ ...(m.event as object), worker: index });
             return;
           case "stats": {
             const waiter = this.#statsWaiters.get(m.id);

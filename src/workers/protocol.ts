@@ -51,4 +51,6 @@ export type FromWorker =
   | { readonly type: "logs"; readonly lines: string }
   | ({ readonly type: "stats"; readonly id: number } & WorkerStats)
   | { readonly type: "drained" }
+  /** A route's rebalancing started or ended in the worker (a RebalanceStateChanged): the main thread records the Event. */
+  | { readonly type: "rebalance"; readonly event: unknown }
   | { readonly type: "failed"; readonly error: string };

@@ -11,6 +11,7 @@ import { AffinityKey } from "../dataplane/affinity/token.js";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { channels } from "../dataplane/events.js";
 import { Gateway } from "../dataplane/gateway.js";
+import { rebalanceChannels } from "../dataplane/rebalance/events.js";
 import { logDataplaneEvents } from "../observability/log-events.js";
 import { createLogger } from "../observability/logger.js";
 import { Metrics } from "../observability/metrics.js";
@@ -86,6 +87,8 @@ const gateway = new Gateway({
   underscoresInHeaders: config.underscoresInHeaders,
   ...(tracing ? { tracer: tracing } : {}),
   ...(start.affinityKey ? { affinityKey: new AffinityKey(start.affinityKey) } : {}),
+  // Counts are global; each worker moves its own connections within its part of the rate.
+  workerShare: { index, count: start.endpoints.workers },
 });
 const registry = new Registry();
 new Metrics(
@@ -102,6 +105,8 @@ const countOpened = (): number => Atomics.add(start.endpoints.connections, index
 const countClosed = (): number => Atomics.sub(start.endpoints.connections, index, 1);
 channels.connectionOpened.subscribe(countOpened);
 channels.connectionClosed.subscribe(countClosed);
+// Rebalancing starts and ends go to the main thread too, which records the Kubernetes Events.
+rebalanceChannels.state.subscribe((event) => post({ type: "rebalance", event }));
 // This worker's part of /status; the main thread adds conditions, health and the control plane.
 const status = new StatusModel({
   tables,

@@ -1,8 +1,17 @@
 /**
+ * Clients see a close a delivery delay after it was sent, and the delay varies (a busy
+ * event loop, a loaded network): closes sent 1,000 ms apart may arrive 990 ms apart. The
+ * budget's window is this much longer than a second, so that no second holds more than
+ * `perSecond` closes as the clients see them either. The sustained rate is ~91% of it.
+ */
+export const JITTER_GUARD_MS = 100;
+
+/**
  * How many rebalancing closes a route may send now: at most `perSecond` in ANY window of
- * one second (a sliding log of the last closes, so no burst at a window's edge doubles
- * the rate), paced by a token bucket holding a quarter of a second's worth, so the closes
- * of a long rebalance are spread over each second instead of sent in one burst per second.
+ * a second plus {@link JITTER_GUARD_MS} (a sliding log of the last closes, so no burst at
+ * a window's edge doubles the rate), paced by a token bucket holding a quarter of a
+ * second's worth, so the closes of a long rebalance are spread over each second instead
+ * of sent in one burst per second.
  */
 export class CloseBudget {
   readonly perSecond: number;
@@ -23,7 +32,8 @@ export class CloseBudget {
   available(now: number): number {
     if (this.perSecond === 0) return 0;
     this.#refill(now);
-    while (this.#sent.length > 0 && (this.#sent[0] as number) <= now - 1000) this.#sent.shift();
+    const windowStart = now - 1000 - JITTER_GUARD_MS;
+    while (this.#sent.length > 0 && (this.#sent[0] as number) <= windowStart) this.#sent.shift();
     return Math.max(0, Math.min(Math.floor(this.#tokens), this.perSecond - this.#sent.length));
   }
 

@@ -35,6 +35,11 @@ export interface RebalanceStateChanged {
   readonly closes: number;
   /** How long it took, from the first close (ended only). */
   readonly durationMs?: number;
+  /**
+   * Set on the main thread for an event a `--workers` thread forwarded: that worker logged
+   * it already; the main thread records the Kubernetes Event.
+   */
+  readonly worker?: number;
 }
 
 export const rebalanceChannels = {

@@ -1,0 +1,126 @@
+/**
+ * Rebalancing with `wsgate serve --manifests DIR --workers 2` (worker threads from the
+ * built dist/: `npm run build` first): counts are global, each worker closes only its
+ * own connections within its half of the route's rate, so the route as a whole still
+ * settles within the bound and never exceeds maxClosesPerSecond. The scale-out is a
+ * manifest reload; the log lines and the metric are the standalone user's view.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../src/cli/serve.js";
+import { startServe } from "../src/cli/serve.js";
+import { parseServeConfig } from "../src/config/config.js";
+import { createLogger } from "../src/observability/logger.js";
+import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
+import { MetricSamples } from "./helpers/operator-scene.js";
+import { eventually } from "./helpers/raw-peers.js";
+import { ReconnectingClients } from "./helpers/reconnecting-clients.js";
+import { manifestDir, routeYaml, serveArgs } from "./helpers/standalone.js";
+
+let running: RunningGateway | undefined;
+let backends: EchoBackend[] = [];
+let crowd: ReconnectingClients | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  crowd?.close();
+  crowd = undefined;
+  await running?.stop(0);
+  running = undefined;
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** Service `echo` in `apps` with one EndpointSlice per backend (127.0.0.1, its own port). */
+function manifest(serving: readonly EchoBackend[]): string {
+  const slices = serving.map(
+    (b, i) => `---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: echo-${i}, namespace: apps, labels: { kubernetes.io/service-name: echo } }
+addressType: IPv4
+ports: [{ name: ws, port: ${b.port} }]
+endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
+`,
+  );
+  return `apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: apps }
+spec: { ports: [{ name: ws, port: 80 }] }
+${slices.join("")}---
+${routeYaml("echo", "/")}  rebalance: { maxSkewPercent: 120, maxClosesPerSecond: 20, minConnectionAge: 1s }
+`;
+}
+
+const spread = (): number[] => backends.map((b) => b.sockets.size);
+const total = (): number => spread().reduce((a, b) => a + b, 0);
+
+describe("rebalancing with --workers 2", () => {
+  it("settles a scale-out from 2 to 4 endpoints within the bound, the route's closes within maxClosesPerSecond across both workers", async () => {
+    backends = await Promise.all(Array.from({ length: 4 }, () => startEchoBackend()));
+    dir = manifestDir("rebalance-workers");
+    writeFileSync(join(dir, "echo.yaml"), manifest(backends.slice(0, 2)));
+    const lines: { event?: string; worker?: number; route?: string; closes?: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n")) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    running = await startServe(
+      parseServeConfig(serveArgs(dir, ["--workers", "2"]), {}),
+      createLogger("info", sink),
+    );
+    await running.workers!.waitForGeneration(1);
+
+    crowd = new ReconnectingClients(`ws://127.0.0.1:${running.httpAddress.port}/`);
+    await crowd.connect(100);
+    await eventually(() => total() === 100, "100 connections on the backends", 15_000);
+    // Global least-connections across both threads: an even split.
+    expect(spread()).toEqual([50, 50, 0, 0]);
+
+    const generation = running.holder.current.generation;
+    writeFileSync(join(dir, "echo.yaml"), manifest(backends));
+    await running.holder.waitForGeneration(generation + 1);
+    // Mean 25, bound 30: 20 closes from each old endpoint, 40 at 20/s across the workers.
+    await eventually(
+      () => crowd!.open === 100 && total() === 100 && spread().every((n) => n <= 30),
+      "every endpoint within 120% of the mean",
+      1_000 + (100 / 20) * 1000 + 30_000,
+    );
+    const after = spread();
+    const closes = crowd.closes;
+    expect(closes.length).toBeGreaterThanOrEqual(40);
+    expect(closes.length).toBeLessThanOrEqual(50);
+    expect(closes.every((c) => c.code === 1012)).toBe(true);
+    const first = Math.min(...closes.map((c) => c.at));
+    const buckets: number[] = [];
+    for (const c of closes) {
+      const i = Math.floor((c.at - first) / 1000);
+      buckets[i] = (buckets[i] ?? 0) + 1;
+    }
+    for (const b of buckets) expect(b ?? 0).toBeLessThanOrEqual(20);
+    // One /metrics: the workers' counters summed.
+    const text = await (await fetch(`http://127.0.0.1:${running.adminAddress.port}/metrics`)).text();
+    expect(
+      new MetricSamples(text).sum("wsgate_rebalance_closes_total", { namespace: "apps", route: "echo" }),
+    ).toBe(closes.length);
+    // The standalone story in the log: each worker that moved connections says when it started and ended.
+    await eventually(
+      () => lines.some((l) => l.event === "rebalance_ended"),
+      "a rebalance_ended log line",
+      10_000,
+    );
+    const started = lines.filter((l) => l.event === "rebalance_started");
+    expect(started.length).toBeGreaterThanOrEqual(1);
+    expect(started.every((l) => l.route === "apps/echo" && typeof l.worker === "number")).toBe(true);
+    console.log(
+      `rebalance --workers 2, 100 connections 2→4 endpoints, 20 closes/s: after ${after.join("/")}; ` +
+        `${closes.length} closes, per second ${buckets.map((b) => b ?? 0).join(", ")}`,
+    );
+  }, 60_000);
+});

@@ -1,0 +1,177 @@
+/**
+ * Rebalancing after a scale-out, with real sockets: 300 connections held by clients that
+ * reconnect on close, 3 echo backends, then 3 more. The gateway moves the oldest
+ * connections off the old endpoints with the route's close code, never more than
+ * maxClosesPerSecond in a second and never one younger than minConnectionAge, until every
+ * endpoint is within maxSkewPercent of its share.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { channels, type ConnectionClosed } from "../src/dataplane/events.js";
+import { rebalanceChannels, type RebalanceStateChanged } from "../src/dataplane/rebalance/events.js";
+import { Metrics } from "../src/observability/metrics.js";
+import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
+import { eventually } from "./helpers/raw-peers.js";
+import { ReconnectingClients } from "./helpers/reconnecting-clients.js";
+
+let gw: TestGateway | undefined;
+let backends: EchoBackend[] = [];
+let crowd: ReconnectingClients | undefined;
+const cleanups: (() => void)[] = [];
+
+afterEach(async () => {
+  crowd?.close();
+  crowd = undefined;
+  for (const c of cleanups.splice(0)) c();
+  await gw?.close();
+  gw = undefined;
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+});
+
+/** Every event published on `channel` from now on, until the test ends. */
+function record<T>(channel: {
+  subscribe(f: (m: unknown) => void): void;
+  unsubscribe(f: (m: unknown) => void): void;
+}): T[] {
+  const seen: T[] = [];
+  const handler = (m: unknown): void => void seen.push(m as T);
+  channel.subscribe(handler);
+  cleanups.push(() => channel.unsubscribe(handler));
+  return seen;
+}
+
+const REBALANCE = { maxSkewPercent: 120, closeCode: 1012, maxClosesPerSecond: 50, minConnectionAge: "2s" };
+
+function objects(
+  serving: readonly EchoBackend[],
+  rebalance: Record<string, unknown> | undefined = REBALANCE,
+) {
+  return [
+    ...serviceWithEndpoints(
+      "apps",
+      "echo",
+      serving.map((b) => ({ port: b.port })),
+    ),
+    simpleRoute("apps", "echo", "echo", rebalance ? { rebalance } : {}),
+  ];
+}
+
+const spread = (): number[] => backends.map((b) => b.sockets.size);
+
+describe("rebalancing after a scale-out", () => {
+  it("moves connections off the old endpoints with 1012, at most maxClosesPerSecond a second and none younger than minConnectionAge, until every endpoint is within the bound", async () => {
+    gw = await startTestGateway();
+    backends = await Promise.all(Array.from({ length: 6 }, () => startEchoBackend()));
+    gw.apply(objects(backends.slice(0, 3)));
+    const metrics = new Metrics({
+      connections: gw.gateway.connections,
+      onPublish: () => () => {},
+      defaultMetrics: false,
+    });
+    cleanups.push(() => metrics.close());
+    const states = record<RebalanceStateChanged>(rebalanceChannels.state);
+    const gatewayCloses = record<ConnectionClosed>(channels.connectionClosed);
+
+    crowd = new ReconnectingClients(gw.url());
+    await crowd.connect(300);
+    await eventually(() => spread().reduce((a, b) => a + b, 0) === 300, "300 connections on the backends");
+    const before = spread();
+    expect(before).toEqual([100, 100, 100, 0, 0, 0]);
+
+    const scaledAt = Date.now();
+    gw.apply(objects(backends));
+    // Mean 50, bound 120% of it: 60. Each old endpoint sheds 40, 120 closes at 50/s ≥ 2.4 s
+    // (after the 2 s minimum age); the deadline is what the rate allows plus generous slack.
+    const settled = (): boolean =>
+      crowd!.open === 300 && spread().reduce((a, b) => a + b, 0) === 300 && spread().every((n) => n <= 60);
+    await eventually(settled, "every endpoint within 120% of the mean", 2_000 + (300 / 50) * 1000 + 30_000);
+    const after = spread();
+    const tookMs = Date.now() - scaledAt;
+    await eventually(() => states.some((s) => s.state === "ended"), "the rebalancing end event", 10_000);
+
+    const closes = crowd.closes;
+    // Every close the clients saw was the rebalancer's, with the route's code.
+    expect(closes.length).toBeGreaterThanOrEqual(120);
+    expect(closes.every((c) => c.code === 1012)).toBe(true);
+    // Only what the skew needs moves (40 from each old endpoint), not a reshuffle of everything.
+    expect(closes.length).toBeLessThanOrEqual(150);
+    // The rate, measured where the clients are: one-second buckets from the first close.
+    const first = Math.min(...closes.map((c) => c.at));
+    const buckets: number[] = [];
+    for (const c of closes) {
+      const i = Math.floor((c.at - first) / 1000);
+      buckets[i] = (buckets[i] ?? 0) + 1;
+    }
+    for (const b of buckets) expect(b ?? 0).toBeLessThanOrEqual(50);
+    // The gateway's own record: every connection it moved had lived at least minConnectionAge.
+    const moved = gatewayCloses.filter((e) => e.initiator === "proxy");
+    expect(moved.length).toBe(closes.length);
+    for (const e of moved) expect(e.durationMs).toBeGreaterThanOrEqual(2_000);
+    // Observed: the counter and the start/end events.
+    const metric = (await metrics.registry.getSingleMetric("wsgate_rebalance_closes_total")!.get()).values;
+    expect(metric).toEqual([{ labels: { namespace: "apps", route: "echo" }, value: closes.length }]);
+    expect(states.map((s) => s.state)).toEqual(["started", "ended"]);
+    expect(states[0]).toMatchObject({
+      namespace: "apps",
+      route: "echo",
+      boundPercent: 120,
+      skewPercent: 200,
+    });
+    expect(states[1]!.closes).toBe(closes.length);
+    console.log(
+      `rebalance 300 connections, 3→6 endpoints, bound 120%, 50 closes/s: before ${before.join("/")}, ` +
+        `after ${after.join("/")} in ${tookMs} ms; ${closes.length} closes, per second ${buckets.map((b) => b ?? 0).join(", ")}`,
+    );
+  }, 60_000);
+
+  it("leaves a balanced route alone, and a route without spec.rebalance even when skewed", async () => {
+    gw = await startTestGateway();
+    backends = await Promise.all(Array.from({ length: 3 }, () => startEchoBackend()));
+    gw.apply(objects(backends, { ...REBALANCE, minConnectionAge: "0s" }));
+    crowd = new ReconnectingClients(gw.url());
+    await crowd.connect(30);
+    // Balanced 10/10/10: a step (run synchronously by a table swap) closes nothing.
+    await eventually(() => spread().reduce((a, b) => a + b, 0) === 30, "30 connections on the backends");
+    const table = gw.apply(objects(backends, { ...REBALANCE, minConnectionAge: "0s" }));
+    gw.gateway.reconcile(table);
+    expect(crowd.closes).toEqual([]);
+    // Skewed 30/0/0 without spec.rebalance: nothing moves either.
+    gw.apply(objects(backends.slice(0, 1), undefined));
+    crowd.close();
+    crowd = new ReconnectingClients(gw.url());
+    await eventually(() => spread().reduce((a, b) => a + b, 0) === 0, "the first crowd gone");
+    await crowd.connect(30);
+    gw.gateway.reconcile(gw.apply(objects(backends, undefined)));
+    expect(spread()).toEqual([30, 0, 0]);
+    expect(crowd.closes).toEqual([]);
+  });
+});
+
+describe("rebalancing and session affinity", () => {
+  it("is off on a route with Cookie affinity unless breakAffinity, so sessions keep their endpoint", async () => {
+    gw = await startTestGateway();
+    backends = [await startEchoBackend()];
+    const withAffinity = (rebalance: Record<string, unknown>) => [
+      ...serviceWithEndpoints("apps", "echo", [{ port: backends[0]!.port }]),
+      simpleRoute("apps", "echo", "echo", { sessionAffinity: { type: "Cookie" }, rebalance }),
+    ];
+    expect(gw.apply(withAffinity({})).routes[0]!.settings.rebalance).toBeUndefined();
+    expect(gw.apply(withAffinity({ breakAffinity: true })).routes[0]!.settings.rebalance).toEqual({
+      maxSkewPercent: 150,
+      closeCode: 1012,
+      maxClosesPerSecond: 10,
+      minConnectionAgeMs: 60_000,
+    });
+    // Hashing affinity keeps rebalancing: bounded loads place the reconnect, the key stays.
+    const hashed = [
+      ...serviceWithEndpoints("apps", "echo", [{ port: backends[0]!.port }]),
+      simpleRoute("apps", "echo", "echo", {
+        sessionAffinity: { type: "Header", header: { name: "X-Session-Id" } },
+        rebalance: {},
+      }),
+    ];
+    expect(gw.apply(hashed).routes[0]!.settings.rebalance).toBeDefined();
+  });
+});
