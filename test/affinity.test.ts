@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { affinityChannel, type AffinityDecided } from "../src/dataplane/affinity/session.js";
 import { TrustedProxies } from "../src/dataplane/client-identity.js";
+import { parseManifestText } from "../src/sources/manifests.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { closeClient, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
@@ -189,6 +190,43 @@ describe("session affinity", () => {
     }
   });
 
+  it("moves a session whose endpoint refuses the upgrade: retried elsewhere, the 101 reissues the cookie", async () => {
+    apply({ type: "Cookie" });
+    const first = await get(gw.port, "/poll");
+    const cookie = cookiePair(first.setCookie[0]!);
+    await byPort(first.port).close(); // its port now refuses connections
+    const affinity = recordAffinity();
+    try {
+      const { ws, setCookie } = await open(gw.url("/ws"), { Cookie: cookie });
+      const served = backends.find((b) => b.sockets.size === 1)!;
+      expect(served.port).not.toBe(first.port);
+      expect(setCookie).toHaveLength(1);
+      expect(cookiePair(setCookie[0]!)).not.toBe(cookie);
+      expect(affinity.results).toEqual(["repicked"]);
+      await closeClient(ws);
+    } finally {
+      affinity.stop();
+    }
+  });
+
+  it("moves a session whose endpoint is terminating (new requests only)", async () => {
+    apply({ type: "Cookie" });
+    const first = await get(gw.port, "/poll");
+    const cookie = cookiePair(first.setCookie[0]!);
+    const pinned = backends.findIndex((b) => b.port === first.port);
+    gw.apply([
+      ...serviceWithEndpoints(
+        "apps",
+        "chat",
+        backends.map((b, i) => ({ port: b.port, terminating: i === pinned })),
+      ),
+      simpleRoute("apps", "chat", "chat", { sessionAffinity: { type: "Cookie" } }),
+    ]);
+    const moved = await get(gw.port, "/poll", { Cookie: cookie });
+    expect(moved.port).not.toBe(first.port);
+    expect(moved.setCookie).toHaveLength(1);
+  });
+
   it("refuses to follow a stale cookie of another gateway key (a restarted standalone gateway): fresh pick", async () => {
     apply({ type: "Cookie" });
     const other = await startTestGateway();
@@ -240,6 +278,54 @@ describe("session affinity", () => {
     }
     // Every request came from the same socket peer (127.0.0.1): only the client identity spreads them.
     expect(homes.size).toBeGreaterThan(1);
+  });
+
+  it("pins an HTTPRoute's sessions by a WebSocketPolicy's sessionAffinity, as a WebSocketRoute's", async () => {
+    const parsed = parseManifestText(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: wsgate }
+spec: { controllerName: wsgate.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: apps }
+spec:
+  gatewayClassName: wsgate
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  rules: [{ backendRefs: [{ name: chat, port: 80 }] }]
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: sticky, namespace: apps }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat }]
+  sessionAffinity: { type: Cookie, cookie: { name: sticky } }
+`);
+    expect(parsed.errors).toEqual([]);
+    gw.apply([
+      ...parsed.objects,
+      ...serviceWithEndpoints(
+        "apps",
+        "chat",
+        backends.map((b) => ({ port: b.port })),
+      ),
+    ]);
+    const first = await get(gw.port, "/poll");
+    expect(first.status).toBe(200);
+    expect(first.setCookie[0]).toMatch(/^sticky=/);
+    const cookie = cookiePair(first.setCookie[0]!);
+    for (let i = 0; i < 20; i++)
+      expect((await get(gw.port, "/poll", { Cookie: cookie })).port).toBe(first.port);
+    const { ws } = await open(gw.url("/ws"), { Cookie: cookie });
+    expect(byPort(first.port).sockets.size).toBe(1);
+    await closeClient(ws);
   });
 
   it("refuses to pile a hashed key's connections above the bound: the overflow goes to the next endpoint", async () => {
