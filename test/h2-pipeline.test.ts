@@ -174,6 +174,25 @@ describe("the frame scanner on an HTTP/2 stream", () => {
     expect(received).toEqual([]);
   });
 
+  it("passes a client's Close to the backend and the backend's Close back, then ends the stream cleanly (END_STREAM, NO_ERROR)", async () => {
+    await setup();
+    const s = await session();
+    const answer = await extendedConnect(s, HOST);
+    const received: Buffer[] = [];
+    answer.stream.on("data", (d: Buffer) => received.push(d));
+    const ended = new Promise<void>((resolve) => answer.stream.once("end", () => resolve()));
+    const closed = new Promise<number>((resolve) =>
+      answer.stream.once("close", () => resolve(answer.stream.rstCode ?? -1)),
+    );
+    // A masked Close 1000 (zero mask), as a browser sends it.
+    answer.stream.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+    await ended;
+    expect(Buffer.concat(received).toString("hex")).toBe("880203e8");
+    answer.stream.end();
+    expect(await closed).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    expect(s.closed).toBe(false);
+  });
+
   it("drains with 1012 when the endpoint leaves, ends the stream cleanly, and keeps the HTTP/2 connection for other streams", async () => {
     await setup({ drain: { window: "0s", closeCode: 1012 } });
     const s = await session();

@@ -176,7 +176,7 @@ export function proxiedTlsHandoff(
       ...(contexts.contextFor(undefined)
         ? { secureContext: contexts.contextFor(undefined) as tls.SecureContext }
         : {}),
-    }) as TLSSocket & { proxiedAddress?: string };
+    }) as TLSSocket & { proxiedAddress?: string; secureConnecting?: boolean };
     // A LOCAL/UNKNOWN header names no client: the peer is the load balancer itself (a
     // TLSSocket over a stream has no remoteAddress of its own).
     const peer = address ?? socket.remoteAddress;
@@ -185,6 +185,10 @@ export function proxiedTlsHandoff(
     tlsSocket.once("close", () => clearTimeout(timer));
     tlsSocket.once("secure", () => {
       clearTimeout(timer);
+      // A TLSSocket made without a server is left "secureConnecting" after its handshake:
+      // HTTP/2 would wait for a client's 'secureConnect' that never comes, then fail on
+      // the bytes already read. The server's own sockets are cleared the same way.
+      tlsSocket.secureConnecting = false;
       server.emit("secureConnection", tlsSocket);
     });
     tlsSocket.once("error", (err) => {
