@@ -60,7 +60,7 @@ function startExampleBackends(): Promise<[number, number]> {
 }
 
 describe("the quickstart page in Chromium", { timeout: 90_000 }, () => {
-  it("shows the page's messages echoed through wsgate by the demo backends, so that a newcomer sees the gateway work in a browser", async () => {
+  it("shows the page's messages echoed through wsgate by the demo backends, and its reconnect after wsgate restarts, so that a newcomer sees the gateway work in a browser", async () => {
     const [a, b] = await startExampleBackends();
     dir = manifestDir("quickstart");
     const manifests = readFileSync(example("manifests/echo.yaml"), "utf8");
@@ -107,6 +107,19 @@ describe("the quickstart page in Chromium", { timeout: 90_000 }, () => {
       metrics.sum("wsgate_messages_total", { route: "echo", direction: "to_client" }),
     ).toBeGreaterThanOrEqual(shown);
     expect(await page.locator('#log li[data-kind="closed"]').count()).toBe(0);
+
+    // wsgate stops (1001) and comes back on the same port: the page says so and reconnects.
+    const port = running.httpAddress.port;
+    await running.stop(0);
+    running = undefined;
+    const goingAway = page.locator('#log li[data-kind="closed"]', { hasText: "code 1001" });
+    await goingAway.waitFor({ timeout: 30_000 });
+    running = await startStandalone(dir, ["--http-listen", `127.0.0.1:${port}`]);
+    await tableWhere(running.holder, (t) => t.match("127.0.0.1", "/echo") !== undefined, "route demo/echo");
+    const before = await received.count();
+    await received.nth(before).waitFor({ timeout: 30_000 });
+    expect(await page.locator("#state").getAttribute("data-state")).toBe("open");
+    expect(await received.first().textContent()).toMatch(echoed);
     expect(diary.errors).toEqual([]);
   });
 });
