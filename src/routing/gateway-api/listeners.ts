@@ -38,7 +38,12 @@ export const SUPPORTED_KINDS = Object.freeze([{ group: GATEWAY_GROUP, kind: "HTT
 export interface ListenerState {
   readonly gateway: Gateway;
   readonly listener: Listener;
-  /** Routes may attach (Accepted and not Conflicted; refs may still be unresolved). */
+  /**
+   * Routes may attach and are counted in `attachedRoutes` (Accepted, not Conflicted), even
+   * while the listener's own refs are unresolved (a missing certificate), as Gateway API says.
+   */
+  readonly attachable: boolean;
+  /** Attached routes are served: attachable, and its refs resolved (route kinds aside). */
   readonly usable: boolean;
   readonly conditions: {
     accepted: GatewayCondition;
@@ -152,7 +157,7 @@ function judgeListener(
   options: GatewayApiOptions,
   secrets: ReadonlyMap<string, Secret>,
   grants: ReferenceGrants,
-): Omit<ListenerState, "conditions" | "usable" | "attachedRoutes"> & {
+): Omit<ListenerState, "conditions" | "attachable" | "usable" | "attachedRoutes"> & {
   accepted: GatewayCondition;
   resolvedRefs: GatewayCondition;
 } {
@@ -200,7 +205,10 @@ function judgeListener(
   return { gateway, listener, accepted, resolvedRefs, ...(certificate ? { certificate } : {}) };
 }
 
-/** Which listeners can serve routes: accepted, not in conflict; ResolvedRefs problems of kinds only reduce the kinds. */
+/**
+ * Which listeners routes attach to (accepted, not in conflict) and which serve them (also
+ * their refs resolved; ResolvedRefs problems of kinds only reduce the kinds).
+ */
 export function judgeGateways(
   classes: readonly GatewayClass[],
   gateways: readonly Gateway[],
@@ -231,10 +239,12 @@ export function judgeGateways(
           )
         : cond("Conflicted", "False", R.NoConflicts, "No conflicts");
       const kindsOnly = j.resolvedRefs.reason === R.InvalidRouteKinds;
+      const attachable = j.accepted.status === "True" && !clash;
       return {
         gateway,
         listener: j.listener,
-        usable: j.accepted.status === "True" && !clash && (j.resolvedRefs.status === "True" || kindsOnly),
+        attachable,
+        usable: attachable && (j.resolvedRefs.status === "True" || kindsOnly),
         conditions: { accepted: j.accepted, resolvedRefs: j.resolvedRefs, conflicted },
         ...(j.certificate ? { certificate: j.certificate } : {}),
         attachedRoutes: 0,

@@ -120,8 +120,12 @@ function matchConditionsOf(route: HTTPRoute): Pick<TranslatedRoute, "matchCondit
 
 interface Attachment {
   readonly accepted: GatewayCondition;
+  /** The listeners the route attached to: each counts it in `attachedRoutes`. */
   readonly listeners: ListenerState[];
-  /** Hostnames served through this parent; `[]` = any host. */
+  /**
+   * Hostnames served through this parent, one list per attached listener that can serve
+   * (not one whose certificate is missing); `[]` = any host.
+   */
   readonly hostnames: string[][];
 }
 
@@ -153,7 +157,7 @@ function attach(
   }
   const allowed = candidates.filter(
     (l) =>
-      l.usable &&
+      l.attachable &&
       admitsHTTPRoutes(l.listener) &&
       namespaceAllowed(l.listener, state.gateway.metadata.namespace, route.metadata.namespace, namespaces),
   );
@@ -175,7 +179,7 @@ function attach(
     const names = listenerHostnames(l.listener.hostname, route.spec.hostnames);
     if (names === undefined) continue;
     listeners.push(l);
-    hostnames.push(names);
+    if (l.usable) hostnames.push(names);
   }
   if (listeners.length === 0) {
     return {
@@ -270,6 +274,30 @@ function translateBackends(
   return { rules, unresolvedWeights, ...(problem ? { problem } : {}) };
 }
 
+/** BackendNotFound for the first backendRef whose Service (or port) is not in the snapshot. */
+function missingService(
+  rules: RouteSpec["rules"],
+  routeNamespace: string,
+  snapshot: Snapshot,
+): GatewayCondition | undefined {
+  for (const rule of rules) {
+    for (const ref of rule.backendRefs) {
+      const ns = (ref as TranslatedBackendRef).namespace ?? routeNamespace;
+      const service = snapshot.services.find(
+        (s) => s.metadata.namespace === ns && s.metadata.name === ref.name,
+      );
+      if (!service?.spec.ports.some((p) => p.port === ref.port && p.protocol === "TCP"))
+        return cond(
+          "ResolvedRefs",
+          "False",
+          R.BackendNotFound,
+          `Service ${ns}/${ref.name} port ${ref.port} not found`,
+        );
+    }
+  }
+  return undefined;
+}
+
 /** Translates the snapshot's Gateway API objects. Pure, like compile(). */
 export function translateGatewayApi(
   snapshot: Snapshot,
@@ -357,15 +385,22 @@ export function translateGatewayApi(
         spec: { ...behaviour.data, hostnames, rules: backends.rules },
         origin: { kind: "HTTPRoute", namespace, name },
         ...(ruleFilters.some(Boolean) ? { ruleFilters } : {}),
-        ruleUnresolvedWeights: backends.unresolvedWeights,
         ...matchConditionsOf(route),
+        ruleUnresolvedWeights: backends.unresolvedWeights,
       };
       routes.push(translated);
     }
+    // Attached but served nowhere (its listeners cannot serve): compile() never sees the
+    // route, so a missing Service is found here, or its status would claim resolved refs.
+    const refProblem =
+      backends.problem ??
+      (translated || attachedTo.size === 0
+        ? undefined
+        : missingService(backends.rules, route.metadata.namespace, snapshot));
     httpRoutes.push({
       route,
       parents,
-      ...(backends.problem ? { refProblem: backends.problem } : {}),
+      ...(refProblem ? { refProblem } : {}),
       ...(translated ? { translated } : {}),
     });
   }
@@ -395,6 +430,7 @@ export function translateGatewayApi(
 export function gatewayDiagnostics(state: GatewayState): GatewayDiagnostics {
   const { gateway } = state;
   const anyAccepted = state.listeners.some((l) => l.conditions.accepted.status === "True");
+  const invalid = state.listeners.filter((l) => l.conditions.accepted.status !== "True");
   const accepted = state.unsupportedAddress
     ? cond(
         "Accepted",
@@ -402,9 +438,17 @@ export function gatewayDiagnostics(state: GatewayState): GatewayDiagnostics {
         R.UnsupportedAddress,
         "spec.addresses is not supported: the Gateway's address is the wsgate Service's",
       )
-    : anyAccepted || state.listeners.length === 0
-      ? cond("Accepted", "True", R.Accepted, "Gateway accepted")
-      : cond("Accepted", "False", R.ListenersNotValid, "no listener can be served");
+    : !anyAccepted && state.listeners.length > 0
+      ? cond("Accepted", "False", R.ListenersNotValid, "no listener can be served")
+      : invalid.length > 0
+        ? // Gateway API: accepted, with the reason saying that some listeners are not.
+          cond(
+            "Accepted",
+            "True",
+            R.ListenersNotValid,
+            `listeners not accepted: ${invalid.map((l) => l.listener.name).join(", ")}; the others are served`,
+          )
+        : cond("Accepted", "True", R.Accepted, "Gateway accepted");
   const programmed =
     accepted.status === "True"
       ? cond("Programmed", "True", R.Programmed, "Served by wsgate's listeners")
