@@ -117,6 +117,12 @@ export class Rebalancer {
       const first = planRebalance(loads, settings.maxSkewPercent, population);
       skew = Math.max(skew, first.maxSkewPercent);
       if (first.closes.size === 0) continue;
+      // Over the bound but no close allowed now: still rebalancing, and no walk over every
+      // connection (with 100k of them, each sweep of a long rebalance would pay for it).
+      if (state.budget.available(now) === 0) {
+        overBound = true;
+        continue;
+      }
       // Over the bound: look at this thread's connections (once per step, only now).
       held ??= this.#held(route, now, settings.minConnectionAgeMs);
       // Connections already closing are leaving: decide again without them.
