@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { channels, type ConnectionClosed } from "../src/dataplane/events.js";
 import { rebalanceChannels, type RebalanceStateChanged } from "../src/dataplane/rebalance/events.js";
 import { Metrics } from "../src/observability/metrics.js";
+import { parseManifestText } from "../src/sources/manifests.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
@@ -173,5 +174,64 @@ describe("rebalancing and session affinity", () => {
       }),
     ];
     expect(gw.apply(hashed).routes[0]!.settings.rebalance).toBeDefined();
+  });
+});
+
+describe("rebalancing an HTTPRoute", () => {
+  it("takes spec.rebalance from a WebSocketPolicy, the one Gateway API way to say it, and moves the route's connections", async () => {
+    gw = await startTestGateway();
+    backends = await Promise.all(Array.from({ length: 2 }, () => startEchoBackend()));
+    const gatewayApi = (rebalance: string) => {
+      const parsed = parseManifestText(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: wsgate }
+spec: { controllerName: wsgate.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: apps }
+spec:
+  gatewayClassName: wsgate
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: spread, namespace: apps }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat }]
+  rebalance: ${rebalance}
+`);
+      expect(parsed.errors).toEqual([]);
+      return parsed.objects;
+    };
+    const policy = "{ maxSkewPercent: 120, closeCode: 4000, maxClosesPerSecond: 50, minConnectionAge: 0s }";
+    gw.apply([...gatewayApi(policy), ...serviceWithEndpoints("apps", "echo", [{ port: backends[0]!.port }])]);
+    crowd = new ReconnectingClients(gw.url());
+    await crowd.connect(20);
+    await eventually(() => spread().join() === "20,0", "20 connections on the only endpoint");
+    gw.apply([
+      ...gatewayApi(policy),
+      ...serviceWithEndpoints(
+        "apps",
+        "echo",
+        backends.map((b) => ({ port: b.port })),
+      ),
+    ]);
+    // Mean 10, bound 12: 8 move, each told so with the policy's application close code.
+    await eventually(
+      () => crowd!.open === 20 && spread().every((n) => n <= 12) && spread().reduce((a, b) => a + b) === 20,
+      "both endpoints within 120% of the mean",
+      30_000,
+    );
+    expect(crowd.closes.length).toBeGreaterThanOrEqual(8);
+    expect(crowd.closes.every((c) => c.code === 4000)).toBe(true);
   });
 });
