@@ -165,21 +165,21 @@ export interface RouteMatch {
 interface PathEntry {
   readonly route: number;
   readonly rule: number;
-  /** The match's conditions; absent: every request of the path. */
-  readonly test?: ConditionTest;
+  /** The match's method, header and query conditions; undefined: every request of the path. */
+  readonly test: ConditionTest | undefined;
+  /**
+   * Set only on the entry of a path that has conditional matches: every entry of the path
+   * (`route` and `rule` are then -1), in Gateway API precedence — method, header count,
+   * query count, older route, rule order — one per condition signature, the one without
+   * conditions last. A path without conditions is its one entry, looked up as before.
+   */
+  readonly candidates: readonly PathEntry[] | undefined;
 }
 
-/**
- * The entries of one host+path, in Gateway API precedence (method, header count, query
- * count, then older route, then rule order); one per condition signature. Entries without
- * conditions come last, so a path that has no conditional entry costs one array read.
- */
-type Candidates = PathEntry[];
-
 interface VirtualHost {
-  readonly exact: Map<string, Candidates>;
+  readonly exact: Map<string, PathEntry>;
   /** PathPrefix entries by canonical value (see {@link canonicalPrefix}). */
-  readonly prefixes: Map<string, Candidates>;
+  readonly prefixes: Map<string, PathEntry>;
   /** The namespace of its oldest route: the hostname's owner (compile refuses other namespaces). */
   readonly namespace: string;
 }
@@ -244,6 +244,38 @@ export function prefixMatches(prefix: string, path: string): boolean {
   return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
 }
 
+function entryOf(route: number, rule: number, conditions: MatchConditions | undefined): PathEntry {
+  return { route, rule, test: conditions ? conditionTest(conditions) : undefined, candidates: undefined };
+}
+
+/** A path's candidate list while the matcher is built. */
+class Dispatch {
+  readonly entry: PathEntry;
+  readonly #candidates: PathEntry[] = [];
+  readonly #signatures = new Set<string>();
+  readonly #conditions = new Map<PathEntry, MatchConditions | undefined>();
+
+  /** `unconditional`: the path's entry so far, which had no conditions. */
+  constructor(unconditional: PathEntry | undefined) {
+    this.entry = { route: -1, rule: -1, test: undefined, candidates: this.#candidates };
+    if (unconditional) this.add(unconditional, undefined);
+  }
+
+  /** Adds an entry unless one of the same condition signature came first (an older claim). */
+  add(entry: PathEntry, conditions: MatchConditions | undefined): void {
+    const signature = conditionSignature(conditions);
+    if (this.#signatures.has(signature)) return;
+    this.#signatures.add(signature);
+    this.#conditions.set(entry, conditions);
+    this.#candidates.push(entry);
+  }
+
+  /** Gateway API precedence; the sort is stable, so equals keep the older route's, then earlier rule's, first. */
+  sort(): void {
+    this.#candidates.sort((a, b) => compareConditions(this.#conditions.get(a), this.#conditions.get(b)));
+  }
+}
+
 /** The lookup structure of a table: depends on the routes' hostnames, matches and order only. */
 interface Matcher {
   readonly hosts: ReadonlyMap<string, VirtualHost>;
@@ -262,9 +294,8 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
   // (tried from the longest segment-aligned prefix of the request path down), and
   // wildcard hosts by suffix (tried from the most specific suffix of the Host down).
   const hosts = new Map<string, VirtualHost>();
-  // Condition signatures already claimed per bucket, to keep the first claim of each.
-  const signatures = new Map<Candidates, Set<string>>();
-  const conditionsOf = new Map<PathEntry, MatchConditions | undefined>();
+  // Paths with conditional matches: what their candidate lists hold so far.
+  const dispatch = new Map<PathEntry, Dispatch>();
   routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     route.rules.forEach((rule, ruleIndex) => {
@@ -279,26 +310,24 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
           // `/ws/` and `/ws` are one path.
           const map = match.type === "Exact" ? vhost.exact : vhost.prefixes;
           const key = match.type === "Exact" ? match.value : canonicalPrefix(match.value);
-          let candidates = map.get(key);
-          if (!candidates) map.set(key, (candidates = []));
-          let claimed = signatures.get(candidates);
-          if (!claimed) signatures.set(candidates, (claimed = new Set()));
-          const signature = conditionSignature(match.conditions);
-          if (claimed.has(signature)) continue;
-          claimed.add(signature);
-          const entry: PathEntry = match.conditions
-            ? { route: routeIndex, rule: ruleIndex, test: conditionTest(match.conditions) }
-            : { route: routeIndex, rule: ruleIndex };
-          conditionsOf.set(entry, match.conditions);
-          candidates.push(entry);
+          let found = map.get(key);
+          if (!match.conditions) {
+            if (!found) map.set(key, entryOf(routeIndex, ruleIndex, undefined));
+            else dispatch.get(found)?.add(entryOf(routeIndex, ruleIndex, undefined), undefined);
+            continue;
+          }
+          if (!found?.candidates) {
+            const d = new Dispatch(found);
+            found = d.entry;
+            map.set(key, found);
+            dispatch.set(found, d);
+          }
+          dispatch.get(found)?.add(entryOf(routeIndex, ruleIndex, match.conditions), match.conditions);
         }
       }
     });
   });
-  // A stable sort: equal precedence keeps the older route's, then the earlier rule's, entry first.
-  for (const candidates of signatures.keys())
-    if (candidates.length > 1)
-      candidates.sort((a, b) => compareConditions(conditionsOf.get(a), conditionsOf.get(b)));
+  for (const d of dispatch.values()) d.sort();
   const identityHeaders = new Set<string>();
   for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   const wildcards = new Map<string, VirtualHost>();
@@ -327,7 +356,10 @@ function tableOf(
   }
 
   /** The first candidate whose conditions hold; `facts` is made on the first condition read. */
-  function pick(candidates: Candidates, request: MatchRequest | undefined): RouteMatch | undefined {
+  function pick(path: PathEntry, request: MatchRequest | undefined): RouteMatch | undefined {
+    const candidates = path.candidates;
+    // A path without conditional matches: the hot path, one property read more than a plain lookup.
+    if (candidates === undefined) return at(path);
     let facts: RequestFacts | undefined;
     for (const entry of candidates) {
       if (entry.test === undefined || entry.test((facts ??= new RequestFacts(request ?? {}))))
