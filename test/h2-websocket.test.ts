@@ -4,7 +4,12 @@
  * answer over HTTP/1.1, and messages flow both ways through the gateway's relay.
  */
 import http2 from "node:http2";
+import { Writable } from "node:stream";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { logDataplaneEvents } from "../src/observability/log-events.js";
+import { createLogger } from "../src/observability/logger.js";
+import { Metrics } from "../src/observability/metrics.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned, tlsSecret, type TestCertificate } from "./helpers/certs.js";
 import { roundTrip } from "./helpers/gateway.js";
@@ -69,6 +74,65 @@ describe("extended CONNECT", () => {
     const answer = await extendedConnect(session, "chat.example.com", "/", { ":protocol": "connect-udp" });
     expect(answer.status).toBe(501);
     expect(await bodyOf(answer.stream)).toMatch(/not supported/);
+  });
+});
+
+describe("observability", () => {
+  it("labels each WebSocket with the client's HTTP version in metrics and logs, so that an operator sees which path browsers took", async () => {
+    const metrics = new Metrics({ connections: [], onPublish: () => () => {} });
+    const lines: string[] = [];
+    const logger = createLogger(
+      "info",
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          lines.push(chunk.toString());
+          callback();
+        },
+      }),
+    );
+    const stopLogging = logDataplaneEvents(logger);
+    try {
+      session = await h2Session(gw.port, "chat.example.com");
+      const { ws } = await connectH2(session, "chat.example.com");
+      await roundTrip(ws, "two");
+      const h1 = new WebSocket(`wss://127.0.0.1:${gw.port}/`, {
+        servername: "chat.example.com",
+        headers: { Host: "chat.example.com" },
+        rejectUnauthorized: false,
+      } as WebSocket.ClientOptions);
+      await new Promise((resolve, reject) => h1.once("open", resolve).once("error", reject));
+      await roundTrip(h1, "one");
+      const text = await metrics.registry.metrics();
+      expect(text).toMatch(
+        /wsgate_connections_http_version_total\{namespace="apps",route="chat",http_version="2"\} 1/,
+      );
+      expect(text).toMatch(
+        /wsgate_connections_http_version_total\{namespace="apps",route="chat",http_version="1.1"\} 1/,
+      );
+      const closedLogs = (): { httpVersion?: string }[] =>
+        lines
+          .map((l) => JSON.parse(l) as { event?: string; httpVersion?: string })
+          .filter((l) => l.event === "connection_closed");
+      const bothClosed = new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (closedLogs().length >= 2) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+      });
+      ws.close(1000);
+      h1.close(1000);
+      await bothClosed;
+      expect(
+        closedLogs()
+          .map((l) => l.httpVersion)
+          .sort(),
+      ).toEqual(["1.1", "2"]);
+    } finally {
+      stopLogging();
+      metrics.close();
+    }
   });
 });
 

@@ -15,7 +15,15 @@ export interface ConnectionLabels {
   readonly endpoint: string;
   /** Client address as seen by the gateway. */
   readonly client: string;
+  /**
+   * The client's handshake: "1.1" (an Upgrade) or "2" (RFC 8441 extended CONNECT on an
+   * HTTP/2 stream). Absent means "1.1".
+   */
+  readonly httpVersion?: HttpVersion;
 }
+
+/** The HTTP version a WebSocket reached the gateway with: the `http_version` label. */
+export type HttpVersion = "1.1" | "2";
 
 export interface ConnectionOpened extends ConnectionLabels {
   /** Request headers to 101 written to the client. */

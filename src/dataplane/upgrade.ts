@@ -22,6 +22,7 @@ import type { CanonicalRequest } from "./canonical.js";
 import { connectWithRetry, type Connected, type NotConnected } from "./connect.js";
 import { LiveConnection, type ConnectionRegistry } from "./connections.js";
 import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.js";
+import { httpVersionOf } from "./h2/extended-connect.js";
 import { publishRejection, channels, type ConnectionClosed, type ConnectionOpened } from "./events.js";
 import { upstreamHeaders, type ForwardingContext } from "./forwarded.js";
 import { admitUpgrade, type Refusal } from "./gates.js";
@@ -299,6 +300,7 @@ export class UpgradeHandler {
       backend: endpoint.backend,
       endpoint: endpoint.id,
       client: h.client,
+      httpVersion: httpVersionOf(h.req),
       handshakeMs: Date.now() - h.startedAt,
     };
     const now = Date.now();
@@ -344,6 +346,7 @@ function closedEvent(connection: LiveConnection, end: RelayEnd): ConnectionClose
     backend: labels.backend,
     endpoint: labels.endpoint,
     client: labels.client,
+    ...(labels.httpVersion ? { httpVersion: labels.httpVersion } : {}),
     durationMs: Date.now() - connection.openedAt,
     bytesFromClient: stats.bytesFromClient,
     bytesToClient: stats.bytesToClient,

@@ -55,6 +55,7 @@ export function logDataplaneEvents(logger: Logger): () => void {
             backend: e.backend,
             endpoint: e.endpoint,
             client: e.client,
+            httpVersion: e.httpVersion ?? "1.1",
             durationMs: e.durationMs,
             bytesFromClient: e.bytesFromClient,
             bytesToClient: e.bytesToClient,

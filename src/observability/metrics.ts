@@ -195,10 +195,19 @@ export class Metrics {
       watchRestarts.inc({ kind: (m as WatchRestarted).kind });
     });
 
+    // The HTTP version of each handshake (issue 15): its own counter, so that
+    // connections_total keeps the labels DESIGN.md gives it.
+    const byHttpVersion = new Counter({
+      name: "wsgate_connections_http_version_total",
+      help: 'WebSocket connections established, by the client\'s HTTP version: "1.1" (Upgrade) or "2" (RFC 8441 extended CONNECT)',
+      labelNames: ["namespace", "route", "http_version"],
+      registers,
+    });
     this.#subscribe(channels.connectionOpened, (m) => {
       const e = m as ConnectionOpened;
       active.inc({ namespace: e.namespace, route: e.route, backend: e.backend });
       total.inc({ namespace: e.namespace, route: e.route });
+      byHttpVersion.inc({ namespace: e.namespace, route: e.route, http_version: e.httpVersion ?? "1.1" });
       handshakeDuration.observe({ namespace: e.namespace, route: e.route }, e.handshakeMs / 1000);
     });
     this.#subscribe(channels.connectionClosed, (m) => {

@@ -19,6 +19,14 @@ export type UpgradeRequest = http.IncomingMessage;
 /** How the gateway serves an upgrade; `head` is empty on HTTP/2 (DATA is read from the socket). */
 export type ServeUpgrade = (req: UpgradeRequest, socket: StreamSocket) => void;
 
+/** The upgrade requests made from extended CONNECTs. */
+const OVER_HTTP2 = new WeakSet<object>();
+
+/** "2" for an upgrade request made from an HTTP/2 extended CONNECT, else "1.1". */
+export function httpVersionOf(req: object): "1.1" | "2" {
+  return OVER_HTTP2.has(req) ? "2" : "1.1";
+}
+
 /** Fields the gateway sets on the HTTP/1.1 upgrade itself: a client's own are not used. */
 const SET_BY_GATEWAY = new Set(["upgrade", "connection", "sec-websocket-key"]);
 
@@ -88,6 +96,7 @@ export function serveExtendedConnect(
     // The client's connection (the TLS socket, through Node's stream proxy): its peer and SNI.
     socket: requestSocket,
   } as unknown as UpgradeRequest;
+  OVER_HTTP2.add(req);
   serve(req, new StreamSocket(stream));
 }
 
