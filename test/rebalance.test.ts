@@ -148,6 +148,24 @@ describe("rebalancing after a scale-out", () => {
     expect(spread()).toEqual([30, 0, 0]);
     expect(crowd.closes).toEqual([]);
   });
+
+  it("refuses to move a connection younger than minConnectionAge, however skewed the route", async () => {
+    gw = await startTestGateway();
+    backends = await Promise.all(Array.from({ length: 2 }, () => startEchoBackend()));
+    const young = { ...REBALANCE, minConnectionAge: "10m" };
+    gw.apply(objects(backends.slice(0, 1), young));
+    crowd = new ReconnectingClients(gw.url());
+    await crowd.connect(20);
+    await eventually(() => spread().join() === "20,0", "20 connections on the only endpoint");
+    // 20/0 against a bound of 12: a scale-out step (run synchronously by the swap) moves nothing.
+    gw.apply(objects(backends, young));
+    expect(crowd.closes).toEqual([]);
+    expect(spread()).toEqual([20, 0]);
+    // The same connections become movable once the route asks for less age: they move.
+    gw.apply(objects(backends, { ...REBALANCE, minConnectionAge: "0s" }));
+    await eventually(() => spread().every((n) => n <= 12) && crowd!.open === 20, "both within the bound");
+    expect(crowd.closes.length).toBeGreaterThanOrEqual(8);
+  });
 });
 
 describe("rebalancing and session affinity", () => {
