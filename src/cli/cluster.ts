@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { ServeConfig } from "../config/config.js";
+import type { AffinityKey } from "../dataplane/affinity/token.js";
 import { loadKubeConnection } from "../kube/config.js";
 import { KubeRest } from "../kube/rest.js";
 import type { Logger } from "../observability/logger.js";
@@ -13,6 +14,7 @@ import type { TableHolder } from "../routing/holder.js";
 import type { Recompiler } from "../routing/recompiler.js";
 import type { ObjectStore } from "../routing/store.js";
 import { ClusterSource, type ClusterSourceTuning } from "../sources/cluster/source.js";
+import { AffinityKeySecret } from "../status/affinity-key-secret.js";
 import { IngressStatusWriter } from "../status/ingress-status.js";
 import { GatewayApiStatusWriter } from "../status/gateway-api-status.js";
 import { LeaderElector } from "../status/leader.js";
@@ -35,6 +37,8 @@ export interface ClusterMode {
   readonly gatewayApiWriter: GatewayApiStatusWriter;
   /** Events and status.loadBalancer of the Ingresses wsgate serves (leader only). */
   readonly ingressWriter: IngressStatusWriter;
+  /** `--affinity-key-secret`: the cluster's session affinity key, read (and created by the leader). */
+  readonly affinityKeySecret: AffinityKeySecret | undefined;
   /** False once a watch has been down past its limit (drives /healthz). */
   healthy(): boolean;
   /** The `sources.cluster` part of /debug/config. */
@@ -47,7 +51,14 @@ export const CONTROLLER_NAME = "wsgate.io/gateway";
 
 export function startClusterMode(
   config: ServeConfig,
-  deps: { store: ObjectStore; holder: TableHolder; recompiler: Recompiler; logger: Logger },
+  deps: {
+    store: ObjectStore;
+    holder: TableHolder;
+    recompiler: Recompiler;
+    logger: Logger;
+    /** Replaced by the `--affinity-key-secret` Secret's key once read. */
+    affinityKey?: AffinityKey;
+  },
   tuning: ClusterTuning = {},
 ): ClusterMode {
   const { store, holder, recompiler, logger } = deps;
@@ -103,8 +114,14 @@ export function startClusterMode(
     log,
   });
 
+  const affinityKeySecret =
+    config.affinityKeySecret === undefined || deps.affinityKey === undefined
+      ? undefined
+      : affinityKeySecretOf(config.affinityKeySecret, rest, deps.affinityKey, () => elector.isLeader, log);
+
   let stopped = false;
   const unsubscribe = [
+    elector.onChange((leading) => (leading ? affinityKeySecret?.nudge() : undefined)),
     holder.onPublish((p) => writer.update(p.diagnostics)),
     holder.onPublish((p) => ingressWriter.update(p.ingress)),
     holder.onPublish((p) => gatewayApiWriter.update(p.gatewayApi)),
@@ -127,6 +144,7 @@ export function startClusterMode(
   );
   source.start();
   elector.start();
+  affinityKeySecret?.start();
   const started = performance.now();
   // Nothing is published before every kind was listed once: a partial store would
   // publish a table with routes missing and write wrong status for them.
@@ -145,6 +163,7 @@ export function startClusterMode(
     writer,
     ingressWriter,
     gatewayApiWriter,
+    affinityKeySecret,
     healthy: () => source.healthy(),
     debug: () => ({
       namespaces: config.namespaces,
@@ -161,10 +180,22 @@ export function startClusterMode(
       stopped = true;
       for (const u of unsubscribe) u();
       writer.stop();
+      affinityKeySecret?.stop();
       ingressWriter.stop();
       gatewayApiWriter.stop();
       await elector.stop();
       await source.stop();
     },
   };
+}
+
+function affinityKeySecretOf(
+  ref: string,
+  rest: KubeRest,
+  key: AffinityKey,
+  isLeader: () => boolean,
+  log: Logger,
+): AffinityKeySecret {
+  const [namespace = "", name = ""] = ref.split("/");
+  return new AffinityKeySecret(rest, { namespace, name, isLeader, onKey: (m) => key.replace(m), log });
 }

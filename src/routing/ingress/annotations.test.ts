@@ -20,17 +20,60 @@ describe("the annotation table", () => {
     const table = annotationTableMarkdown();
     for (const row of ANNOTATIONS) expect(table).toContain(`| \`${row.name}\` |`);
   });
+});
 
-  it("reports affinity and upstream-hash-by as unsupported so that nobody believes sessions stick", () => {
-    const { notices, draft } = applyAnnotations({
-      [`${N}affinity`]: "cookie",
-      [`${N}upstream-hash-by`]: "$remote_addr",
+describe("session affinity annotations", () => {
+  it("turns affinity: cookie and its companions into Cookie affinity, with nginx's cookie name by default", () => {
+    expect(applyAnnotations({ [`${N}affinity`]: "cookie" }).draft).toEqual({
+      sessionAffinity: { type: "Cookie", cookie: { name: "INGRESSCOOKIE" } },
     });
-    expect(notices.map((n) => [n.annotation, n.reason])).toEqual([
-      [`${N}affinity`, "UnsupportedAnnotation"],
-      [`${N}upstream-hash-by`, "UnsupportedAnnotation"],
+    const { draft, notices } = applyAnnotations({
+      [`${N}affinity`]: "cookie",
+      [`${N}affinity-mode`]: "persistent",
+      [`${N}session-cookie-name`]: "route",
+      [`${N}session-cookie-path`]: "/socket.io",
+      [`${N}session-cookie-max-age`]: "172800",
+      [`${N}session-cookie-expires`]: "100",
+      [`${N}session-cookie-samesite`]: "none",
+    });
+    expect(notices).toEqual([]);
+    expect(draft).toEqual({
+      sessionAffinity: {
+        type: "Cookie",
+        // max-age wins over expires; SameSite=None needs Secure.
+        cookie: { name: "route", path: "/socket.io", maxAge: "48h", sameSite: "None", secure: true },
+      },
+    });
+  });
+
+  it("refuses cookie companions without affinity, and bad values, each with a notice, leaving the rest", () => {
+    const alone = applyAnnotations({ [`${N}session-cookie-name`]: "route" });
+    expect(alone.notices.map((n) => n.reason)).toEqual(["InvalidAnnotation"]);
+    expect(alone.draft).toEqual({});
+    const bad = applyAnnotations({
+      [`${N}affinity`]: "cookie",
+      [`${N}session-cookie-path`]: "/;Domain=evil.example",
+      [`${N}session-cookie-secure`]: "yes",
+    });
+    expect(bad.notices.map((n) => [n.annotation, n.reason])).toEqual([
+      [`${N}session-cookie-path`, "InvalidAnnotation"],
+      [`${N}session-cookie-secure`, "InvalidAnnotation"],
     ]);
-    expect(draft).toEqual({});
+    expect(bad.draft).toEqual({ sessionAffinity: { type: "Cookie", cookie: { name: "INGRESSCOOKIE" } } });
+  });
+
+  it("turns upstream-hash-by on the client address, a header or a parameter into hashing, and refuses the rest", () => {
+    const hash = (v: string) => applyAnnotations({ [`${N}upstream-hash-by`]: v });
+    expect(hash("$remote_addr").draft).toEqual({ sessionAffinity: { type: "ClientAddress" } });
+    expect(hash("$http_x_session_id").draft).toEqual({
+      sessionAffinity: { type: "Header", header: { name: "x-session-id" } },
+    });
+    expect(hash("$arg_sid").draft).toEqual({
+      sessionAffinity: { type: "QueryParameter", queryParameter: { name: "sid" } },
+    });
+    const other = hash("$request_uri$host");
+    expect(other.notices.map((n) => n.reason)).toEqual(["UnsupportedAnnotation"]);
+    expect(other.draft).toEqual({});
   });
 });
 

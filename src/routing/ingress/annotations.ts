@@ -11,6 +11,7 @@
  */
 import { isCidr } from "../../api/cidr.js";
 import { HEADER_NAME_PATTERN, HTTP_URL_PATTERN } from "../../api/route.js";
+import { AFFINITY_ANNOTATIONS } from "./affinity-annotations.js";
 
 /** The prefixes read, in precedence order: a `wsgate.io/` annotation beats its nginx twin. */
 export const ANNOTATION_PREFIXES = ["wsgate.io/", "nginx.ingress.kubernetes.io/"] as const;
@@ -27,6 +28,12 @@ export interface SpecDraft {
   auth?: { forwardAuth: { url: string; requestHeaders: string[]; responseHeaders: string[] } };
   sourceRanges?: { allow?: string[]; deny?: string[] };
   loadBalancing?: { policy: "LeastConnections" | "RoundRobin" };
+  sessionAffinity?: {
+    type: "Cookie" | "Header" | "QueryParameter" | "ClientAddress";
+    cookie?: { name: string; path?: string; maxAge?: string; sameSite?: string; secure?: boolean };
+    header?: { name: string };
+    queryParameter?: { name: string };
+  };
 }
 
 /** Why an annotation (or a value of it) is not served as written. */
@@ -117,9 +124,6 @@ function offOnly(what: string): AnnotationRow["apply"] {
     return on ? unsupported(what) : undefined;
   };
 }
-
-const AFFINITY =
-  "session affinity is not available yet (a later wsgate release); connections are balanced by least connections";
 
 /** Every annotation wsgate knows, in README order. */
 export const ANNOTATIONS: readonly AnnotationRow[] = [
@@ -326,15 +330,7 @@ export const ANNOTATIONS: readonly AnnotationRow[] = [
     mappedTo: "—",
     doc: "Browsers do not apply CORS to WebSocket handshakes; restrict them with spec.origins (Origin checks) instead. Plain HTTP answers get no CORS headers from wsgate.",
   },
-  { name: "affinity", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "affinity-mode", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-name", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-path", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-max-age", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-expires", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-samesite", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "session-cookie-secure", support: "unsupported", mappedTo: "—", doc: AFFINITY },
-  { name: "upstream-hash-by", support: "unsupported", mappedTo: "—", doc: AFFINITY },
+  ...AFFINITY_ANNOTATIONS,
   {
     name: "rewrite-target",
     support: "unsupported",
