@@ -328,6 +328,42 @@ spec:
     await closeClient(ws);
   });
 
+  it("pins an Ingress's sessions by ingress-nginx's affinity: cookie annotations, in nginx's cookie name", async () => {
+    const parsed = parseManifestText(`
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  namespace: apps
+  annotations:
+    nginx.ingress.kubernetes.io/affinity: cookie
+    nginx.ingress.kubernetes.io/session-cookie-max-age: "172800"
+spec:
+  ingressClassName: wsgate
+  rules:
+    - http:
+        paths:
+          - { path: /, pathType: Prefix, backend: { service: { name: chat, port: { number: 80 } } } }
+`);
+    expect(parsed.errors).toEqual([]);
+    gw.apply([
+      ...parsed.objects,
+      ...serviceWithEndpoints(
+        "apps",
+        "chat",
+        backends.map((b) => ({ port: b.port })),
+      ),
+    ]);
+    const first = await get(gw.port, "/socket.io/?EIO=4&transport=polling");
+    expect(first.setCookie[0]).toMatch(/^INGRESSCOOKIE=[A-Za-z0-9_-]{24}; Path=\/; Max-Age=172800;/);
+    const cookie = cookiePair(first.setCookie[0]!);
+    for (let i = 0; i < 20; i++)
+      expect((await get(gw.port, "/socket.io/", { Cookie: cookie })).port).toBe(first.port);
+    const { ws } = await open(gw.url("/socket.io/?EIO=4&transport=websocket"), { Cookie: cookie });
+    expect(byPort(first.port).sockets.size).toBe(1);
+    await closeClient(ws);
+  });
+
   it("refuses to pile a hashed key's connections above the bound: the overflow goes to the next endpoint", async () => {
     apply({ type: "QueryParameter", queryParameter: { name: "sid" }, balanceFactorPercent: 100 });
     const clients: WebSocket[] = [];
