@@ -40,5 +40,9 @@ COPY crds ./crds
 USER 10001:10001
 # http, https, admin (/metrics /healthz /readyz /debug/config)
 EXPOSE 8080 8443 9090
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+# The V8 flags are the ones in dist/cli/main.js's first line (the `wsgate` command's own
+# shebang; a test keeps them equal). --max-semi-space-size caps V8's young generation,
+# which otherwise grows to 32 MiB per isolate while connections arrive and stays there:
+# that halved RSS per idle connection (W4, docs/benchmarks.md) at no measured CPU cost.
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/cli/main.js"]
 CMD ["serve"]

@@ -9,6 +9,8 @@
 //          --no-install  --no-write  --nice N (run measured processes at this nice level)
 //          --param W2.window=64 (override a workload parameter; repeatable)
 //          --compare DIR (add P: another wsgate build, e.g. a src/ prototype, to the same run)
+//          --compare-node-flags="FLAGS" (P runs with these Node/V8 flags; without --compare,
+//          P is this build: e.g. "--max-semi-space-size=16" to measure a V8 setting)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     systems: { type: "string", default: "D,W,N,H" },
     wsgate: { type: "string", default: repo },
     compare: { type: "string" },
+    "compare-node-flags": { type: "string" },
     install: { type: "boolean", default: true },
     "no-install": { type: "boolean", default: false },
     write: { type: "boolean", default: true },
@@ -49,7 +52,8 @@ const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 1 : 3));
 const nice = Number(args.nice);
 const root = resolve(args.wsgate);
-const compare = args.compare ? resolve(args.compare) : undefined;
+const compareNodeFlags = args["compare-node-flags"]?.split(/\s+/).filter(Boolean) ?? [];
+const compare = args.compare ? resolve(args.compare) : compareNodeFlags.length > 0 ? root : undefined;
 const started = Date.now();
 const log = (text) => process.stderr.write(`bench: ${text}\n`);
 
@@ -178,7 +182,11 @@ async function runWorkload(system, workload, ctx) {
   let proxy;
   try {
     await waitForLine(backend, "ready");
-    proxy = system.start({ cpus: PROXY_CPU, nice });
+    proxy = system.start({
+      cpus: PROXY_CPU,
+      nice,
+      nodeFlags: system === ctx.systems.P ? compareNodeFlags : [],
+    });
     await waitReady(system.port, { handle: proxy });
     const port = workload.secure ? system.tlsPort : system.port;
     // The plain path is up: a TLS listener that does not answer soon will not.
@@ -303,7 +311,7 @@ async function main() {
       `load average ${loadStart}; work dir ${dir}`,
   );
 
-  const ctx = { certificate, clockTicks };
+  const ctx = { certificate, clockTicks, systems };
   const results = {};
   const routingRuns = {};
   for (let round = 0; round < rounds; round++) {

@@ -14,6 +14,11 @@ import WebSocket, { WebSocketServer } from "ws";
 
 const run = promisify(execFile);
 const REPO = new URL("..", import.meta.url).pathname;
+/** The V8 flags of the wsgate command's shebang, which the image's ENTRYPOINT repeats. */
+const NODE_FLAGS = (readFileSync(join(REPO, "src/cli/main.ts"), "utf8").split("\n")[0] as string)
+  .replace(/^#!\/usr\/bin\/env -S node ?/, "")
+  .split(/\s+/)
+  .filter(Boolean);
 const IMAGE = process.env.WSGATE_E2E_IMAGE ?? "wsgate-e2e:dev";
 /** The Dockerfile's NODE_IMAGE: the base whose share of the image size is reported. */
 const BASE = process.env.WSGATE_E2E_NODE_IMAGE || "node:24-bookworm-slim";
@@ -105,7 +110,8 @@ describe("the image's contents", () => {
     const { stdout } = await docker("image", "inspect", IMAGE, "--format", "{{json .Config}}");
     const config = JSON.parse(stdout) as { User: string; Entrypoint: string[]; Cmd: string[] };
     expect(config.User).toBe("10001:10001");
-    expect(config.Entrypoint).toEqual(["node", "/app/dist/cli/main.js"]);
+    expect(NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(config.Entrypoint).toEqual(["node", ...NODE_FLAGS, "/app/dist/cli/main.js"]);
     expect(config.Cmd).toEqual(["serve"]);
   });
 
@@ -278,7 +284,12 @@ describe("serving as PID 1, hardened", () => {
     const status = (await docker("exec", container, "cat", "/proc/1/status")).stdout;
     const field = (name: string): string => new RegExp(`^${name}:\\s*(.+)$`, "m").exec(status)?.[1] ?? "";
     const cmdline = (await docker("exec", container, "cat", "/proc/1/cmdline")).stdout.split("\0");
-    expect(cmdline.slice(0, 3)).toEqual(["node", "/app/dist/cli/main.js", "serve"]);
+    expect(cmdline.slice(0, 3 + NODE_FLAGS.length)).toEqual([
+      "node",
+      ...NODE_FLAGS,
+      "/app/dist/cli/main.js",
+      "serve",
+    ]);
     expect(field("Uid").split(/\s+/)).toEqual(["10001", "10001", "10001", "10001"]);
     for (const set of ["CapEff", "CapPrm", "CapAmb"]) expect(field(set), set).toMatch(/^0+$/);
     expect(field("NoNewPrivs")).toBe("1");

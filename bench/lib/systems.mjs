@@ -1,7 +1,7 @@
 // The systems under test and their configuration: D (the client straight to the
 // backend), W (wsgate standalone), N (nginx) and H (HAProxy), each proxy with one
 // worker/thread, no access log, TCP_NODELAY, 1 h idle timeouts, and one backend.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { openWebSocket, sleep, HOST, SERVER_NAME } from "./ws.mjs";
@@ -22,6 +22,16 @@ export const PORTS = {
   prototypeTls: 28446,
   prototypeAdmin: 28091,
 };
+
+/**
+ * The Node/V8 flags of a wsgate build's `#!/usr/bin/env -S node FLAGS` line: the Dockerfile's
+ * ENTRYPOINT repeats them (a test keeps them equal), so the bench measures what ships.
+ */
+export function shebangNodeFlags(mainJs) {
+  const first = readFileSync(mainJs, "utf8").split("\n")[0] ?? "";
+  const m = first.match(/^#!\/usr\/bin\/env -S node (.*)$/);
+  return m ? m[1].split(/\s+/).filter(Boolean) : [];
+}
 
 /** Fails early with a readable message when one of our ports is taken. */
 export async function checkPortsFree() {
@@ -299,6 +309,8 @@ export function defineSystems({
 
   const wsgateArgs = (dist, features, ports) => [
     process.execPath,
+    // As the image and the `wsgate` command run it: with the V8 flags of its shebang.
+    ...shebangNodeFlags(join(dist, "cli/main.js")),
     join(dist, "cli/main.js"),
     "serve",
     "--manifests",

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `wsgate` command: `serve`, `validate` and `convert`. Reads argv and the environment
  * once, handles signals, and exits with a meaningful status.

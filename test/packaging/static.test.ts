@@ -223,7 +223,23 @@ describe("Dockerfile", () => {
     expect(install).toMatch(/&& find node_modules -type f .*'\*\.ts'.*'\*\.map'.* -delete$/);
     expect(finalStage).toContain("USER 10001:10001");
     // Exec form: node is PID 1 and receives SIGTERM itself (no shell in between).
-    expect(finalStage).toContain('ENTRYPOINT ["node", "/app/dist/cli/main.js"]');
+    expect(finalStage.join("\n")).toMatch(
+      /^ENTRYPOINT \["node", (?:"--[^"]+", )*"\/app\/dist\/cli\/main\.js"\]$/m,
+    );
+  });
+
+  it("runs node with the V8 flags of the wsgate command's own shebang, so the image and `npx wsgate` tune the heap alike", () => {
+    const shebang = readFileSync(join(REPO, "src/cli/main.ts"), "utf8").split("\n")[0] as string;
+    const flags = shebang
+      .replace(/^#!\/usr\/bin\/env -S node ?/, "")
+      .split(/\s+/)
+      .filter(Boolean);
+    // The young-generation cap that halves RSS per idle connection (docs/benchmarks.md, W4).
+    expect(flags).toContain("--max-semi-space-size=8");
+    const entrypoint = JSON.parse(
+      (dockerfile.match(/^ENTRYPOINT (\[.*\])$/m) as RegExpMatchArray)[1] as string,
+    ) as string[];
+    expect(entrypoint).toEqual(["node", ...flags, "/app/dist/cli/main.js"]);
   });
 
   it("relies on the explicit SIGTERM and SIGINT handlers of the CLI (node as PID 1)", () => {
