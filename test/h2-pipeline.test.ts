@@ -193,6 +193,25 @@ describe("the frame scanner on an HTTP/2 stream", () => {
     expect(s.closed).toBe(false);
   });
 
+  it("pings a quiet HTTP/2 client and does not pass its pongs to the backend", async () => {
+    await setup({ keepalive: { interval: "100ms", timeout: "2s" } });
+    const s = await session();
+    const { ws } = await connectH2(s, HOST);
+    const backendPongs: Buffer[] = [];
+    backendSocket().on("pong", (d) => backendPongs.push(d));
+    let pings = 0;
+    await new Promise<void>((resolve) => ws.on("ping", () => ++pings === 3 && resolve()));
+    expect((await roundTrip(ws, "alive")).data.toString()).toBe("alive");
+    expect(backendPongs).toEqual([]);
+  });
+
+  it("closes an idle WebSocket over HTTP/2 with 1001", async () => {
+    await setup({ timeouts: { idle: "300ms" } });
+    const s = await session();
+    const { ws } = await connectH2(s, HOST);
+    expect((await closeOf(ws)).code).toBe(1001);
+  });
+
   it("drains with 1012 when the endpoint leaves, ends the stream cleanly, and keeps the HTTP/2 connection for other streams", async () => {
     await setup({ drain: { window: "0s", closeCode: 1012 } });
     const s = await session();
