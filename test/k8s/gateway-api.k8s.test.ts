@@ -316,6 +316,57 @@ describe("Gateway API in cluster mode", () => {
     expect(find(route.status?.parents?.[0]?.conditions, "ResolvedRefs")?.status).toBe("True");
   });
 
+  it("routes by an HTTPRoute header match the API server accepted: X-Env: canary to one pod, everything else to the other", async () => {
+    const ns = "gw-match";
+    await apply(cp.admin, namespace(ns));
+    for (const [name, ip] of [
+      ["stable", "10.244.12.61"],
+      ["canary", "10.244.12.62"],
+    ] as const) {
+      pods.push(await startPod(ip, 8080));
+      await apply(cp.admin, service(ns, name, [{ name: "ws", port: 80, targetPort: 8080 }]));
+      await apply(cp.admin, endpointSlice(ns, `${name}-1`, name, [{ name: "ws", port: 8080 }], [{ ip }]));
+    }
+    await put(cp.admin, gatewayClass());
+    await put(cp.admin, gateway(ns, "web", [{ name: "http", port: 80, protocol: "HTTP" }]));
+    // The vendored CRD defaults the header match's type (Exact) and validates the name.
+    await put(
+      cp.admin,
+      httpRoute(ns, "chat", {
+        parentRefs: [{ name: "web" }],
+        hostnames: ["chat.match.test"],
+        rules: [
+          {
+            matches: [
+              { path: { type: "PathPrefix", value: "/ws" }, headers: [{ name: "X-Env", value: "canary" }] },
+            ],
+            backendRefs: [{ name: "canary", port: 80 }],
+          },
+          {
+            matches: [{ path: { type: "PathPrefix", value: "/ws" } }],
+            backendRefs: [{ name: "stable", port: 80 }],
+          },
+        ],
+      }),
+    );
+    await waitForTable(gw.holder, served(`${ns}/httproute/chat`), {
+      what: "the HTTPRoute with a header match served",
+    });
+    const accepted = await parentCondition(ns, "chat", "web", "Accepted", "Accepted");
+    expect(accepted.status).toBe("True");
+
+    const canary = await new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}/ws/room`, {
+        headers: { Host: "chat.match.test", "X-Env": "canary" },
+      });
+      clients.push(ws);
+      ws.once("open", () => resolve(ws));
+      ws.once("error", reject);
+    });
+    expect(await ask(canary, "hello")).toBe("10.244.12.62 hello");
+    expect(await ask(await open("chat.match.test", "/ws/room"), "hello")).toBe("10.244.12.61 hello");
+  });
+
   it("refuses a cross-namespace backend until a ReferenceGrant allows it, and again once the grant is revoked", async () => {
     await echoBackend("gw-grant-backend", "10.244.12.21");
     await apply(cp.admin, namespace("gw-grant"));
