@@ -83,6 +83,8 @@ interface ViewableRequest {
   readonly stream?: { once(event: "close", listener: () => void): unknown };
   readonly readableEnded?: boolean;
   once?(event: "end", listener: () => void): unknown;
+  on?(event: "error", listener: (err: Error) => void): unknown;
+  listenerCount?(event: "error"): number;
   destroy?(error?: Error): unknown;
 }
 
@@ -105,6 +107,9 @@ function abortCutBodies(req: ViewableRequest): void {
     if (ended) return;
     const err = new Error("the HTTP/2 stream closed before the request body ended") as NodeJS.ErrnoException;
     err.code = "ECONNRESET";
+    // A request nobody reads (answered by the gateway itself: 404, 401, …) has no error
+    // listener: an unhandled 'error' would end the process. Whoever pipes it listens.
+    if (req.listenerCount?.("error") === 0) req.on?.("error", () => {});
     req.destroy?.(err);
   });
 }
