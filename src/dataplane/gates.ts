@@ -8,7 +8,7 @@
  */
 import type http from "node:http";
 import type { MatchRequest } from "../routing/matcher.js";
-import type { RouteMatch, RoutingTable } from "../routing/table.js";
+import type { ListenerKind, RouteMatch, RoutingTable } from "../routing/table.js";
 import type { CanonicalRequest } from "./canonical.js";
 import type { RejectionReason } from "./events.js";
 import { checkHandshake } from "./handshake.js";
@@ -37,13 +37,19 @@ export function matchRequestOf(req: http.IncomingMessage, request: CanonicalRequ
   return { method: req.method, rawHeaders: req.rawHeaders, query: request.query };
 }
 
-/** The route for a canonical request, if it accepts the request's path. */
+/**
+ * The route for a canonical request, if it accepts the request's path and is served on the
+ * `listener` the request came in on (an HTTPRoute attached only to HTTPS listeners is not
+ * served on the http listener, and the other way round).
+ */
 export function matchRoute(
   request: CanonicalRequest,
   table: RoutingTable,
   conditions?: MatchRequest,
+  listener?: ListenerKind,
 ): Admission {
-  const match = table.match(request.hostname, request.path, conditions);
+  const found = table.match(request.hostname, request.path, conditions);
+  const match = found && listener && found.route.listeners?.includes(listener) === false ? undefined : found;
   if (!match) {
     return {
       ok: false,
@@ -93,6 +99,7 @@ export function admitUpgrade(
   table: RoutingTable,
   limits: Limits,
   lease: Lease,
+  listener?: ListenerKind,
 ): Admission {
   const check = checkHandshake(req);
   if (!check.ok) {
@@ -106,7 +113,7 @@ export function admitUpgrade(
       ...(check.headers ? { headers: check.headers } : {}),
     };
   }
-  const matched = matchRoute(request, table, matchRequestOf(req, request));
+  const matched = matchRoute(request, table, matchRequestOf(req, request), listener);
   if (!matched.ok) return matched;
   const { match } = matched;
   const { namespace, name } = match.route;

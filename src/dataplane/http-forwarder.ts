@@ -186,7 +186,7 @@ export class HttpForwarder {
       return this.#refuse(x, { namespace: "", route: "", status: 501, reason: "bad_request", message });
     }
     const table = this.#s.tables.current;
-    const matched = matchRoute(request, table, matchRequestOf(req, request));
+    const matched = matchRoute(request, table, matchRequestOf(req, request), proto);
     if (!matched.ok) return this.#refuse(x, matched);
     const { route } = matched.match;
     x.namespace = route.namespace;

@@ -168,7 +168,7 @@ export class UpgradeHandler {
     const request = entry.request;
     h.path = request.path;
     const table = this.#s.tables.current;
-    const admission = admitUpgrade(req, request, h.client, table, this.#s.limits, h.lease);
+    const admission = admitUpgrade(req, request, h.client, table, this.#s.limits, h.lease, proto);
     if (!admission.ok) return { ok: false, kind: "refused", refusal: admission };
     h.namespace = admission.match.route.namespace;
     h.route = admission.match.route.name;

@@ -467,6 +467,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           hostnames: Object.freeze([...route.spec.hostnames]),
           rules: Object.freeze(resolved.rules),
           settings: routeSettings(route, auth.auth),
+          ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
         }),
       );
     }

@@ -118,6 +118,9 @@ export interface RouteSettings {
   readonly affinity?: CompiledAffinity;
 }
 
+/** wsgate's two listeners: a Gateway listener of protocol HTTP maps to `http`, HTTPS to `https`. */
+export type ListenerKind = "http" | "https";
+
 export interface Route {
   readonly namespace: string;
   readonly name: string;
@@ -126,6 +129,11 @@ export interface Route {
   readonly hostnames: readonly string[];
   readonly rules: readonly Rule[];
   readonly settings: RouteSettings;
+  /**
+   * HTTPRoutes: the only listeners that serve the route (those of the Gateway listeners it
+   * attached to); absent: both. On the other listener its hosts and paths answer 404.
+   */
+  readonly listeners?: readonly ListenerKind[];
 }
 
 /** A certificate chosen by SNI for a hostname. */

@@ -4,6 +4,7 @@
  * (the older claim wins, across kinds), one set of route settings.
  */
 import type { BackendRef, WebSocketRoute } from "../api/route.js";
+import type { ListenerKind } from "./table.js";
 import type { RuleFilters } from "./gateway-api/filters.js";
 import type { MatchConditions } from "./matcher.js";
 
@@ -32,6 +33,8 @@ export type TranslatedRoute = WebSocketRoute & {
    * Its presence gives the route Gateway API's rule: unresolved refs answer 500, not 503.
    */
   readonly ruleUnresolvedWeights?: readonly number[];
+  /** HTTPRoutes attached to listeners of one protocol only: the wsgate listener that serves them. */
+  readonly listeners?: readonly ListenerKind[];
   /**
    * Per rule, per match (by index): an HTTPRoute match's method, header and query conditions,
    * normalized (routing/matcher.ts); absent when no match has any.

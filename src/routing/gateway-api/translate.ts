@@ -22,7 +22,7 @@ import type { Secret } from "../../api/objects.js";
 import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
 import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
-import type { TlsCertificate } from "../table.js";
+import type { ListenerKind, TlsCertificate } from "../table.js";
 import type { TranslatedBackendRef, TranslatedRoute } from "../translated.js";
 import {
   cond,
@@ -127,6 +127,8 @@ interface Attachment {
    * (not one whose certificate is missing); `[]` = any host.
    */
   readonly hostnames: string[][];
+  /** wsgate's listeners that serve those (HTTP → http, HTTPS → https). */
+  readonly servedOn: ListenerKind[];
 }
 
 function attach(
@@ -153,6 +155,7 @@ function attach(
       ),
       listeners: [],
       hostnames: [],
+      servedOn: [],
     };
   }
   const allowed = candidates.filter(
@@ -171,15 +174,19 @@ function attach(
       ),
       listeners: [],
       hostnames: [],
+      servedOn: [],
     };
   }
   const listeners: ListenerState[] = [];
   const hostnames: string[][] = [];
+  const servedOn: ListenerKind[] = [];
   for (const l of allowed) {
     const names = listenerHostnames(l.listener.hostname, route.spec.hostnames);
     if (names === undefined) continue;
     listeners.push(l);
-    if (l.usable) hostnames.push(names);
+    if (!l.usable) continue;
+    hostnames.push(names);
+    servedOn.push(l.listener.protocol === "HTTPS" ? "https" : "http");
   }
   if (listeners.length === 0) {
     return {
@@ -191,9 +198,15 @@ function attach(
       ),
       listeners: [],
       hostnames: [],
+      servedOn: [],
     };
   }
-  return { accepted: cond("Accepted", "True", R.Accepted, "Route accepted"), listeners, hostnames };
+  return {
+    accepted: cond("Accepted", "True", R.Accepted, "Route accepted"),
+    listeners,
+    hostnames,
+    servedOn,
+  };
 }
 
 /** Why a backendRef cannot be served (first problem only), or undefined when it can. */
@@ -339,6 +352,7 @@ export function translateGatewayApi(
     const ruleFilters = filters.map((f) => f.filters);
     const parents: HTTPRouteTranslation["parents"] = [];
     const served: string[][] = [];
+    const servedOn = new Set<ListenerKind>();
     const attachedTo = new Set<string>();
     for (const ref of ours) {
       const state = judged.gateways.get(parentKey(ref, route.metadata.namespace)) as GatewayState;
@@ -354,6 +368,7 @@ export function translateGatewayApi(
       if (attachment.accepted.status === "True") attachedTo.add(parentKey(ref, route.metadata.namespace));
       for (const l of attachment.listeners) l.attachedRoutes += 1;
       served.push(...attachment.hostnames);
+      for (const kind of attachment.servedOn) servedOn.add(kind);
     }
     const backends = translateBackends(route, grants);
     let translated: TranslatedRoute | undefined;
@@ -387,6 +402,8 @@ export function translateGatewayApi(
         ...(ruleFilters.some(Boolean) ? { ruleFilters } : {}),
         ...matchConditionsOf(route),
         ruleUnresolvedWeights: backends.unresolvedWeights,
+        // Listener isolation: attached to listeners of one protocol, served on that listener only.
+        ...(servedOn.size === 1 ? { listeners: [...servedOn] } : {}),
       };
       routes.push(translated);
     }
