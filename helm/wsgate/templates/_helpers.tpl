@@ -157,6 +157,9 @@ auto
 {{- if .Values.proxyProtocol }}
 - --proxy-protocol
 {{- end }}
+{{- if not .Values.http2 }}
+- --http2=false
+{{- end }}
 {{- with include "wsgate.defaultTLSSecret" . }}
 - {{ printf "--default-tls-secret=%s" . | quote }}
 {{- end }}
