@@ -5,7 +5,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { cookieValue } from "../src/dataplane/affinity/cookie.js";
 import { boundedPick, ranking } from "../src/dataplane/affinity/hashing.js";
+import { queryValue } from "../src/dataplane/affinity/session.js";
 import { AffinityKey } from "../src/dataplane/affinity/token.js";
 import { affinitySettings } from "../src/routing/affinity-settings.js";
 import { sessionAffinitySchema } from "../src/api/route.js";
@@ -187,5 +189,21 @@ describe("affinity key across threads", () => {
     expect(worker.tokenFor(id)).not.toBe(before);
     expect(worker.tokenFor(id)).toBe(main.tokenFor(id));
     expect(worker.endpointAmong(before, five)).toBeUndefined();
+  });
+});
+
+describe("reading a pin from hostile input", () => {
+  it("refuses to throw on any Cookie header or query string: a bad pin is no pin", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), (header, query) => {
+        const value = cookieValue(header, "wsgate-affinity");
+        expect(value === undefined || typeof value === "string").toBe(true);
+        const param = queryValue(`?${query}`, "sid");
+        expect(param === undefined || typeof param === "string").toBe(true);
+      }),
+    );
+    expect(cookieValue('a=1; wsgate-affinity="tok"; wsgate-affinity=second', "wsgate-affinity")).toBe("tok");
+    expect(queryValue("?sid=%ZZ&sid=2", "sid")).toBe("%ZZ");
+    expect(queryValue("?a=1&sid=x%20y", "sid")).toBe("x y");
   });
 });
