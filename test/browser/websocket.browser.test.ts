@@ -28,7 +28,7 @@ interface Transport {
   readonly alpn: string;
   /** The handshake answer's status as Chromium's network layer sees it. */
   readonly handshake: number;
-  /** The gateway's `http_version` label for this path. */
+  /** The gateway's `http_version` label for this path (`wsgate_connections_http_version_total`). */
   readonly httpVersion: string;
   /** What Chromium writes to the page's console when a handshake is answered 401. */
   readonly unauthorizedConsole: RegExp;
@@ -109,6 +109,15 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     return { page, statuses, diary };
   }
 
+  /** The gateway's own account of the path: one WebSocket on `route`, with this HTTP version. */
+  async function expectGatewayPath(s: BrowserScene, route: string): Promise<void> {
+    const metrics = await s.metrics();
+    expect(metrics.series("wsgate_connections_http_version_total").filter((l) => l.route === route)).toEqual([
+      { namespace: "apps", route, http_version: transport.httpVersion },
+    ]);
+    expect(metrics.sum("wsgate_connections_http_version_total", { route })).toBe(1);
+  }
+
   beforeAll(async () => {
     // Launch before the first test's clock starts: a cold Chromium on a loaded machine is slow.
     await transport.browser();
@@ -132,6 +141,7 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(scene.app.upgrades[0]!.httpVersion).toBe("1.1");
     expect(scene.app.upgrades[0]!.headers.origin).toBe(scene.origin);
     expect(scene.app.upgrades[0]!.headers["user-agent"]).toMatch(/Chrome/);
+    await expectGatewayPath(scene, "page");
     const metrics = await scene.metrics();
     expect(metrics.sum("wsgate_connections_active", { route: "page" })).toBe(1);
     expect(metrics.sum("wsgate_messages_total", { route: "page", direction: "from_client" })).toBe(2);
@@ -152,6 +162,7 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(statuses).toEqual([transport.handshake]);
     expect(scene.app.upgrades).toHaveLength(1);
     expect(scene.app.upgrades[0]!.headers["x-user-id"]).toBe("alice");
+    await expectGatewayPath(scene, "secure");
 
     const anonymous = await browser.newContext();
     cleanups.push(() => anonymous.close());
@@ -188,6 +199,7 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(seen["sec-websocket-protocol"]).toBe("chat.v1");
     expect(seen["x-user-id"]).toBe("alice");
     expect(seen.cookie).toBeUndefined();
+    await expectGatewayPath(scene, "secure");
   });
 
   it("refuses a page from another origin with 403 before any backend sees it, so that no other site can ride a user's session (cross-site WebSocket hijacking)", async () => {
@@ -228,5 +240,6 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(ofType(events, "error")).toEqual([]);
     expect(ofType(events, "close")[0]).toMatchObject({ code: 1012, wasClean: true });
     expect((await scene.metrics()).sum("wsgate_closes_total", { route: "page", code: "1012" })).toBe(1);
+    await expectGatewayPath(scene, "page");
   });
 });
