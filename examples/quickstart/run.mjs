@@ -21,7 +21,9 @@ const children = [
     { stdio: "inherit" },
   ),
 ];
-console.log("wsgate quickstart: try `node examples/quickstart/client.mjs` in another terminal");
+console.log(
+  "wsgate quickstart: open http://127.0.0.1:8080/echo/ in a browser, or try `node examples/quickstart/client.mjs` in another terminal",
+);
 const stop = () => children.forEach((c) => c.kill("SIGTERM"));
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
