@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../src/cli/serve.js";
 import { startServe } from "../src/cli/serve.js";
 import { parseServeConfig } from "../src/config/config.js";
+import { rebalanceChannels, type RebalanceStateChanged } from "../src/dataplane/rebalance/events.js";
 import { createLogger } from "../src/observability/logger.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { MetricSamples } from "./helpers/operator-scene.js";
@@ -23,8 +24,11 @@ let running: RunningGateway | undefined;
 let backends: EchoBackend[] = [];
 let crowd: ReconnectingClients | undefined;
 let dir: string | undefined;
+let unsubscribe: (() => void) | undefined;
 
 afterEach(async () => {
+  unsubscribe?.();
+  unsubscribe = undefined;
   crowd?.close();
   crowd = undefined;
   await running?.stop(0);
@@ -71,6 +75,11 @@ describe("rebalancing with --workers 2", () => {
         done();
       },
     });
+    // What the main thread publishes for cluster mode's Events: the workers' reports folded per route.
+    const routeEvents: RebalanceStateChanged[] = [];
+    const onState = (m: unknown): void => void routeEvents.push(m as RebalanceStateChanged);
+    rebalanceChannels.state.subscribe(onState);
+    unsubscribe = () => rebalanceChannels.state.unsubscribe(onState);
     running = await startServe(
       parseServeConfig(serveArgs(dir, ["--workers", "2"]), {}),
       createLogger("info", sink),
@@ -118,9 +127,17 @@ describe("rebalancing with --workers 2", () => {
     const started = lines.filter((l) => l.event === "rebalance_started");
     expect(started.length).toBeGreaterThanOrEqual(1);
     expect(started.every((l) => l.route === "apps/echo" && typeof l.worker === "number")).toBe(true);
+    // One story per route, whichever workers moved connections: start, end, and all the closes.
+    await eventually(() => routeEvents.at(-1)?.state === "ended", "the route's end event", 10_000);
+    expect(routeEvents.map((e) => e.state)).toEqual(
+      routeEvents.map((_, i) => (i % 2 === 0 ? "started" : "ended")),
+    );
+    expect(routeEvents.filter((e) => e.state === "ended").reduce((sum, e) => sum + e.closes, 0)).toBe(
+      closes.length,
+    );
     console.log(
       `rebalance --workers 2, 100 connections 2→4 endpoints, 20 closes/s: after ${after.join("/")}; ` +
-        `${closes.length} closes, per second ${buckets.map((b) => b ?? 0).join(", ")}`,
+        `${closes.length} closes, per second ${buckets.map((b) => b ?? 0).join(", ")}; route events ${routeEvents.map((e) => e.state).join(", ")}`,
     );
   }, 60_000);
 });

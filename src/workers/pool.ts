@@ -15,7 +15,8 @@ import { pino } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
 import { channels } from "../dataplane/events.js";
-import { rebalanceChannels } from "../dataplane/rebalance/events.js";
+import { CombinedEpisodes } from "../dataplane/rebalance/episodes.js";
+import { rebalanceChannels, type RebalanceStateChanged } from "../dataplane/rebalance/events.js";
 import type { HealthView } from "../dataplane/balancer.js";
 import type { AffinityKey } from "../dataplane/affinity/token.js";
 import type { Logger } from "../observability/logger.js";
@@ -95,6 +96,8 @@ export class WorkerPool {
   /** The table in force, for workers that start later (they get it whole). */
   #table: RoutingTable | undefined;
   readonly #encoder = new TableEncoder();
+  /** The workers' rebalancing reports, folded into one start and end per route. */
+  readonly #episodes = new CombinedEpisodes();
   #ports: { http: number; https: number } | undefined;
   #stopping = false;
   #ready = false;
@@ -364,11 +367,14 @@ export class WorkerPool {
             if (stream) stream.write(m.lines);
             else process.stdout.write(m.lines);
             return;
-          case "rebalance":
-            // For cluster mode's Kubernetes Events, which the main thread records; the worker logged it.
-            if (rebalanceChannels.state.hasSubscribers)
-              rebalanceChannels.state.publish({ ...(m.event as object), worker: index });
+          case "rebalance": {
+            // For cluster mode's Kubernetes Events, which the main thread records (the worker
+            // logged its own): one start and one end per route, whichever workers took part.
+            const routeEvent = this.#episodes.accept(index, m.event as RebalanceStateChanged);
+            if (routeEvent && rebalanceChannels.state.hasSubscribers)
+              rebalanceChannels.state.publish({ ...routeEvent, worker: index });
             return;
+          }
           case "stats": {
             const waiter = this.#statsWaiters.get(m.id);
             this.#statsWaiters.delete(m.id);
@@ -403,6 +409,9 @@ export class WorkerPool {
     // Its connections died with it: forget what it counted, then start a replacement on the same ports.
     clearWorkerColumn(this.#endpoints, slot.index);
     clearWorkerLimits(this.#limitsMemory, slot.index);
+    for (const ended of this.#episodes.forget(slot.index))
+      if (rebalanceChannels.state.hasSubscribers)
+        rebalanceChannels.state.publish({ ...ended, worker: slot.index });
     this.#restarts++;
     this.#restartCounter?.inc();
     this.#logger.error(
