@@ -79,8 +79,12 @@ export function serveExtendedConnect(
   if (refused) {
     const [status, message] = refused;
     if (!stream.destroyed && !stream.headersSent) {
-      stream.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" });
-      stream.end(`${message}\n`);
+      try {
+        stream.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" });
+        stream.end(`${message}\n`);
+      } catch {
+        stream.destroy(); // its session is going away
+      }
     }
     return;
   }

@@ -102,11 +102,16 @@ export class StreamSocket extends Duplex {
     if (!stream.closed && !stream.destroyed) {
       // Our side complete: the peer may stop sending (RFC 9113 §8.1); otherwise abandoned.
       const complete = this.writableFinished && !stream.writable;
-      if (this.#pendingHead !== undefined && !stream.headersSent) {
-        this.#pendingHead = undefined;
-        stream.respond({ ":status": 502 }, { endStream: true });
+      try {
+        if (this.#pendingHead !== undefined && !stream.headersSent) {
+          this.#pendingHead = undefined;
+          stream.respond({ ":status": 502 }, { endStream: true });
+        }
+        stream.close(complete ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+      } catch {
+        // Its session is going away: nothing left to tell the client.
+        stream.destroy();
       }
-      stream.close(complete ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     }
     done(error);
   }
@@ -130,8 +135,12 @@ export class StreamSocket extends Duplex {
   #answerBadGateway(): Error {
     const stream = this.#stream;
     if (!stream.destroyed && !stream.headersSent) {
-      stream.respond({ ":status": 502, "content-type": "text/plain; charset=utf-8" });
-      stream.end("the handshake's answer could not be translated to HTTP/2\n");
+      try {
+        stream.respond({ ":status": 502, "content-type": "text/plain; charset=utf-8" });
+        stream.end("the handshake's answer could not be translated to HTTP/2\n");
+      } catch {
+        stream.destroy();
+      }
     }
     return new Error("handshake answer not translatable to HTTP/2");
   }
