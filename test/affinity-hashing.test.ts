@@ -11,6 +11,7 @@ import { queryValue } from "../src/dataplane/affinity/session.js";
 import { AffinityKey } from "../src/dataplane/affinity/token.js";
 import { affinitySettings } from "../src/routing/affinity-settings.js";
 import { sessionAffinitySchema } from "../src/api/route.js";
+import { mergeBehaviour } from "../src/api/websocket-policy.js";
 import type { Endpoint } from "../src/routing/table.js";
 
 function endpoint(i: number, weight = 1): Endpoint {
@@ -205,5 +206,19 @@ describe("reading a pin from hostile input", () => {
     expect(cookieValue('a=1; wsgate-affinity="tok"; wsgate-affinity=second', "wsgate-affinity")).toBe("tok");
     expect(queryValue("?sid=%ZZ&sid=2", "sid")).toBe("%ZZ");
     expect(queryValue("?a=1&sid=x%20y", "sid")).toBe("x y");
+  });
+});
+
+describe("sessionAffinity from several WebSocketPolicies", () => {
+  it("replaces a weaker policy's affinity of another type whole, and merges one of the same type", () => {
+    const gateway = { sessionAffinity: { type: "Cookie", cookie: { maxAge: "1h" } } };
+    const route = { sessionAffinity: { type: "Header", header: { name: "X-Session-Id" } } };
+    const merged = mergeBehaviour(gateway, route);
+    expect(merged.sessionAffinity).toEqual(route.sessionAffinity);
+    expect(sessionAffinitySchema.safeParse(merged.sessionAffinity).success).toBe(true);
+    const sameType = mergeBehaviour(gateway, {
+      sessionAffinity: { type: "Cookie", cookie: { name: "sticky" } },
+    });
+    expect(sameType.sessionAffinity).toEqual({ type: "Cookie", cookie: { maxAge: "1h", name: "sticky" } });
   });
 });

@@ -69,18 +69,30 @@ export const webSocketPolicySchema = z
 
 export type WebSocketPolicy = z.output<typeof webSocketPolicySchema>;
 
+/**
+ * Behaviour fields whose shape is chosen by their `type`: a policy naming another type
+ * replaces the field whole (a Gateway's Cookie affinity under a route's Header affinity
+ * would otherwise merge into a Header affinity with a cookie, which is invalid).
+ */
+const TYPED_FIELDS = ["sessionAffinity"] as const;
+
 /** Deep merge of plain objects: `over`'s leaves win, arrays are replaced whole. */
 export function mergeBehaviour(under: PolicyBehaviour, over: PolicyBehaviour): PolicyBehaviour {
+  const plain = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
   const merge = (a: unknown, b: unknown): unknown => {
     if (b === undefined) return a;
-    const plain = (v: unknown): v is Record<string, unknown> =>
-      typeof v === "object" && v !== null && !Array.isArray(v);
     if (!plain(a) || !plain(b)) return b;
     const out: Record<string, unknown> = { ...a };
     for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
     return out;
   };
-  return merge(under, over) as PolicyBehaviour;
+  const merged = merge(under, over) as PolicyBehaviour;
+  for (const field of TYPED_FIELDS) {
+    const [a, b] = [under[field], over[field]];
+    if (plain(a) && plain(b) && b.type !== undefined && b.type !== a.type) merged[field] = b;
+  }
+  return merged;
 }
 
 interface CrdLike {
