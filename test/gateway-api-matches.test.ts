@@ -2,14 +2,16 @@
  * HTTPRoute header, query parameter and method matches, and backendRef weights, on real
  * sockets: recording backends show which backend each WebSocket upgrade and plain request
  * reached. Two routes share one host and path and differ only in conditions; a client
- * that repeats a header cannot satisfy an Exact match with either copy; weights 70/30/0
+ * that repeats a header cannot satisfy an Exact match with either copy, nor choose a route
+ * with a header wsgate fills from auth; weights 70/30/0
  * split plain requests and open connections in proportion, and weight 0 gets nothing.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { parseManifestText } from "../src/sources/manifests.js";
 import { connect, startTestGateway, type TestGateway } from "./helpers/gateway.js";
-import { serviceWithEndpoints } from "./helpers/objects.js";
+import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
+import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
 import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
 
@@ -177,6 +179,69 @@ describe("HTTPRoute matches on real sockets", () => {
     expect(answer.status).toBe(404);
     expect(stable.received.length + canary.received.length).toBe(0);
   });
+});
+
+describe("HTTPRoute header matches and identity headers", () => {
+  let gw: TestGateway;
+  let stable: RecordingBackend;
+  let admin: RecordingBackend;
+
+  beforeEach(async () => {
+    stable = await startRecordingBackend();
+    admin = await startRecordingBackend();
+    const key = await signingKey("ES256");
+    gw = await startTestGateway();
+    gw.apply([
+      ...objects(`${GATEWAY}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [chat.example.com]
+  rules:
+    - matches: [{ path: { value: / }, headers: [{ name: X-User-Id, value: admin }] }]
+      backendRefs: [{ name: admin, port: 80 }]
+    - backendRefs: [{ name: stable, port: 80 }]
+`),
+      ...serviceWithEndpoints("apps", "stable", [{ port: stable.port }]),
+      ...serviceWithEndpoints("apps", "admin", [{ port: admin.port }]),
+      keySecret("apps", "keys", "jwks.json", jwksOf(key)),
+      // Another route fills X-User-Id from a verified token: X-User-Id is an identity header.
+      simpleRoute("apps", "api", "stable", {
+        hostnames: ["api.example.com"],
+        auth: {
+          jwt: {
+            issuer: ISSUER,
+            audiences: [AUDIENCE],
+            keys: { secretRef: { name: "keys", key: "jwks.json" } },
+            claimsToHeaders: { sub: "X-User-Id" },
+          },
+        },
+      }),
+    ]);
+    expect(gw.holder.current.identityHeaders.has("x-user-id")).toBe(true);
+  });
+
+  afterEach(async () => {
+    await gw.close();
+    await stable.close();
+    await admin.close();
+  });
+
+  it.each([
+    ["upgrade", upgradeRequest, 101],
+    ["plain HTTP", getRequest, 200],
+  ] as const)(
+    "refuses to let a client's identity header choose a %s's route, so that X-User-Id: admin never reaches the admin backend",
+    async (_k, request, status) => {
+      const answer = await rawRequest(gw.port, request("/ws", "chat.example.com", ["X-User-Id: admin"]));
+      expect(answer.status).toBe(status);
+      expect(admin.received).toHaveLength(0);
+      expect(stable.received).toHaveLength(1);
+      expect(stable.received[0]?.headers["x-user-id"]).toBeUndefined();
+    },
+  );
 });
 
 /** A seeded PRNG (mulberry32): the split is the same on every run, however loaded the machine. */

@@ -11,6 +11,8 @@
  *   `X-Env: a` sent twice is `a, a` and matches no `Exact a`;
  * - a query parameter sent more than once is matched by its first value (Gateway API's
  *   recommendation); names and values are form-decoded (`+` is a space);
+ * - a header some route fills from auth (an identity header) is never matched from the
+ *   client: wsgate removes the client's copy, so it must not choose the route either;
  * - RegularExpression matches must match the whole value, run on V8's linear-time engine
  *   (no backreferences, no lookahead: see {@link linearRegExp}), and never match a value
  *   longer than {@link REGEX_INPUT_LIMIT}.
@@ -237,10 +239,21 @@ function valueTest(c: ValueCondition): (value: string | undefined) => boolean {
   return (value) => value !== undefined && value.length <= REGEX_INPUT_LIMIT && regexp.test(value);
 }
 
-/** The predicate of a condition set (built once per table, where the matcher is built). */
-export function conditionTest(conditions: MatchConditions): ConditionTest {
+/**
+ * The predicate of a condition set (built once per table, where the matcher is built).
+ * `identityHeaders` (lower case) are judged as absent: wsgate removes them from every client
+ * request because a route fills them from auth, so a client's copy must not choose a route
+ * either — `X-User-Id: admin` from a client never satisfies a match on it.
+ */
+export function conditionTest(
+  conditions: MatchConditions,
+  identityHeaders: ReadonlySet<string> = new Set(),
+): ConditionTest {
   const { method } = conditions;
-  const headers = (conditions.headers ?? []).map((c) => ({ name: c.name, test: valueTest(c) }));
+  const headers = (conditions.headers ?? []).map((c) => ({
+    name: c.name,
+    test: identityHeaders.has(c.name) ? () => false : valueTest(c),
+  }));
   const query = (conditions.queryParams ?? []).map((c) => ({ name: c.name, test: valueTest(c) }));
   return (facts) => {
     if (method !== undefined && facts.method !== method) return false;

@@ -252,8 +252,14 @@ export function prefixMatches(prefix: string, path: string): boolean {
   return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
 }
 
-function entryOf(route: number, rule: number, conditions: MatchConditions | undefined): PathEntry {
-  return { route, rule, test: conditions ? conditionTest(conditions) : undefined, candidates: undefined };
+function entryOf(
+  route: number,
+  rule: number,
+  conditions: MatchConditions | undefined,
+  identityHeaders: ReadonlySet<string>,
+): PathEntry {
+  const test = conditions ? conditionTest(conditions, identityHeaders) : undefined;
+  return { route, rule, test, candidates: undefined };
 }
 
 /** A path's candidate list while the matcher is built. */
@@ -304,6 +310,8 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
   const hosts = new Map<string, VirtualHost>();
   // Paths with conditional matches: what their candidate lists hold so far.
   const dispatch = new Map<PathEntry, Dispatch>();
+  const identityHeaders = new Set<string>();
+  for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     route.rules.forEach((rule, ruleIndex) => {
@@ -320,8 +328,9 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
           const key = match.type === "Exact" ? match.value : canonicalPrefix(match.value);
           let found = map.get(key);
           if (!match.conditions) {
-            if (!found) map.set(key, entryOf(routeIndex, ruleIndex, undefined));
-            else dispatch.get(found)?.add(entryOf(routeIndex, ruleIndex, undefined), undefined);
+            const entry = entryOf(routeIndex, ruleIndex, undefined, identityHeaders);
+            if (!found) map.set(key, entry);
+            else dispatch.get(found)?.add(entry, undefined);
             continue;
           }
           if (!found?.candidates) {
@@ -330,14 +339,13 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
             map.set(key, found);
             dispatch.set(found, d);
           }
-          dispatch.get(found)?.add(entryOf(routeIndex, ruleIndex, match.conditions), match.conditions);
+          const entry = entryOf(routeIndex, ruleIndex, match.conditions, identityHeaders);
+          dispatch.get(found)?.add(entry, match.conditions);
         }
       }
     });
   });
   for (const d of dispatch.values()) d.sort();
-  const identityHeaders = new Set<string>();
-  for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
   const wildcards = new Map<string, VirtualHost>();
   for (const [name, vhost] of hosts) if (name.startsWith("*.")) wildcards.set(name.slice(1), vhost);
   return {
