@@ -195,6 +195,39 @@ describe("rebalancing and session affinity", () => {
   });
 });
 
+describe("rebalancing with breakAffinity", () => {
+  it("moves cookie-pinned clients for good: their cookie is not followed back to the endpoint they were moved off", async () => {
+    gw = await startTestGateway();
+    backends = await Promise.all(Array.from({ length: 4 }, () => startEchoBackend()));
+    const sticky = (serving: readonly EchoBackend[]) => [
+      ...serviceWithEndpoints(
+        "apps",
+        "echo",
+        serving.map((b) => ({ port: b.port })),
+      ),
+      simpleRoute("apps", "echo", "echo", {
+        sessionAffinity: { type: "Cookie" },
+        rebalance: { ...REBALANCE, minConnectionAge: "0s", breakAffinity: true },
+      }),
+    ];
+    gw.apply(sticky(backends.slice(0, 2)));
+    // Clients that keep their affinity cookie and send it again when they reconnect.
+    crowd = new ReconnectingClients(gw.url(), { keepCookies: true });
+    await crowd.connect(60);
+    await eventually(() => spread().join() === "30,30,0,0", "30 connections on each of two endpoints");
+    gw.apply(sticky(backends));
+    // Mean 15, bound 18: 12 move from each old endpoint and stay moved — following their
+    // cookies would bring them back, and the rebalancer would close them again and again.
+    await eventually(
+      () => crowd!.open === 60 && spread().every((n) => n <= 18) && spread().reduce((a, b) => a + b) === 60,
+      "every endpoint within 120% of the mean",
+      30_000,
+    );
+    expect(crowd.closes.length).toBeGreaterThanOrEqual(24);
+    expect(crowd.closes.length).toBeLessThanOrEqual(30);
+  }, 60_000);
+});
+
 describe("rebalancing an HTTPRoute", () => {
   it("takes spec.rebalance from a WebSocketPolicy, the one Gateway API way to say it, and moves the route's connections", async () => {
     gw = await startTestGateway();

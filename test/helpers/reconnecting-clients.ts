@@ -21,9 +21,15 @@ export class ReconnectingClients {
   /** Handshakes that failed (each is retried). */
   failures = 0;
   #stopped = false;
+  readonly #keepCookies: boolean;
 
-  constructor(url: string) {
+  /**
+   * With `keepCookies`, each client keeps the cookies the gateway sets on its 101 and sends
+   * them when it reconnects, as a browser does (session affinity).
+   */
+  constructor(url: string, options: { keepCookies?: boolean } = {}) {
     this.#url = url;
+    this.#keepCookies = options.keepCookies ?? false;
   }
 
   /** Clients whose connection is open now. */
@@ -46,9 +52,19 @@ export class ReconnectingClients {
     this.#open.clear();
   }
 
-  #openOne(): Promise<void> {
+  #openOne(jar: Map<string, string> = new Map()): Promise<void> {
     return new Promise((resolve) => {
-      const ws = new WebSocket(this.#url);
+      const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
+      const ws = new WebSocket(this.#url, cookie ? { headers: { Cookie: cookie } } : {});
+      if (this.#keepCookies) {
+        ws.once("upgrade", (res) => {
+          for (const line of res.headers["set-cookie"] ?? []) {
+            const pair = line.split(";")[0] ?? "";
+            const eq = pair.indexOf("=");
+            if (eq > 0) jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+          }
+        });
+      }
       this.#all.add(ws);
       let opened = false;
       ws.once("open", () => {
@@ -73,8 +89,8 @@ export class ReconnectingClients {
         if (opened) this.closes.push({ code, at: frameAt ?? Date.now() });
         else this.failures++;
         // Reconnect at once, as a client told 1012 (service restart) does.
-        if (opened) void this.#openOne();
-        else void this.#openOne().then(resolve);
+        if (opened) void this.#openOne(jar);
+        else void this.#openOne(jar).then(resolve);
       });
     });
   }

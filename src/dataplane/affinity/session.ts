@@ -64,6 +64,13 @@ export function queryValue(query: string, name: string): string | undefined {
   return undefined;
 }
 
+/** Whether an endpoint carries more than its route's rebalance bound among the candidates. */
+export type OverloadedCheck = (
+  endpoint: Endpoint,
+  candidates: readonly Endpoint[],
+  active: (endpointId: string) => number,
+) => boolean;
+
 /** One request's pin: asked by the balancer, then read for the metric and the cookie. */
 export class SessionPin implements StickyChoice {
   readonly #affinity: CompiledAffinity;
@@ -73,12 +80,15 @@ export class SessionPin implements StickyChoice {
   readonly #pin: string | undefined;
   #result: AffinityResult = "miss";
   #choices = 0;
+  /** Cookie routes rebalanced with `breakAffinity`: an endpoint the rebalancer is moving connections off. */
+  readonly #overloaded: OverloadedCheck | undefined;
 
-  constructor(affinity: CompiledAffinity, key: AffinityKey, source: PinSource) {
+  constructor(affinity: CompiledAffinity, key: AffinityKey, source: PinSource, overloaded?: OverloadedCheck) {
     this.#affinity = affinity;
     this.#key = key;
     this.#source = source;
     this.#pin = pinOf(affinity, source);
+    this.#overloaded = overloaded;
   }
 
   /** The outcome of the last choice (a retry after a failed first endpoint makes a hit `repicked`). */
@@ -94,7 +104,10 @@ export class SessionPin implements StickyChoice {
     }
     const affinity = this.#affinity;
     if (affinity.type === "Cookie") {
-      const endpoint = this.#key.endpointAmong(pin, candidates);
+      let endpoint = this.#key.endpointAmong(pin, candidates);
+      // Rebalancing moves connections off this endpoint: following the cookie of a moved
+      // client would send it straight back (breakAffinity; src/dataplane/rebalance).
+      if (endpoint && this.#overloaded?.(endpoint, candidates, active)) endpoint = undefined;
       this.#result = endpoint ? "hit" : "repicked";
       return endpoint;
     }

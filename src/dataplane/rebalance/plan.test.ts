@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ownShare, planRebalance, type EndpointLoad } from "./plan.js";
+import { isOverBound, ownShare, planRebalance, type EndpointLoad } from "./plan.js";
 
 const loads = (...counts: number[]): EndpointLoad[] =>
   counts.map((active, i) => ({ id: `e${i}`, weight: 1, active }));
@@ -116,5 +116,27 @@ describe("ownShare", () => {
     expect(ownShare(25, 100, 100)).toBe(25);
     expect(ownShare(25, 3, 3)).toBe(3);
     expect(ownShare(25, 0, 100)).toBe(0);
+  });
+});
+
+describe("isOverBound", () => {
+  const endpoints = [
+    { id: "a", weight: 1 },
+    { id: "b", weight: 1 },
+    { id: "c", weight: 1 },
+  ];
+  const counts: Record<string, number> = { a: 100, b: 40, c: 10 };
+  const active = (id: string): number => counts[id] ?? 0;
+
+  it("names exactly the endpoints the rebalancer moves connections off, so a cookie is not followed back there", () => {
+    // Mean 50, bound at 150%: 75.
+    expect(isOverBound(endpoints[0]!, endpoints, active, 150)).toBe(true);
+    expect(isOverBound(endpoints[1]!, endpoints, active, 150)).toBe(false);
+    expect(planRebalance(loads(100, 40, 10), 150).closes.size).toBe(1);
+  });
+
+  it("never refuses the only endpoint, or any endpoint of an empty rule", () => {
+    expect(isOverBound(endpoints[0]!, [endpoints[0]!], active, 150)).toBe(false);
+    expect(isOverBound(endpoints[0]!, endpoints, () => 0, 150)).toBe(false);
   });
 });

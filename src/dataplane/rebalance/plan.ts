@@ -91,3 +91,27 @@ export function ownShare(closes: number, mine: number, active: number): number {
   if (active <= mine) return Math.min(closes, mine);
   return Math.min(mine, Math.ceil((closes * mine) / active));
 }
+
+/**
+ * Whether `endpoint` carries more than `maxSkewPercent` of its weighted share of the mean
+ * over `candidates` right now — the endpoints {@link planRebalance} moves connections off.
+ * On a Cookie-affinity route rebalanced with `breakAffinity`, a cookie is not followed to
+ * such an endpoint: a moved client reconnects with its cookie, and following it would
+ * send the client straight back to the endpoint it was moved off.
+ */
+export function isOverBound(
+  endpoint: { readonly id: string; readonly weight: number },
+  candidates: readonly { readonly id: string; readonly weight: number }[],
+  active: (endpointId: string) => number,
+  maxSkewPercent: number,
+): boolean {
+  if (candidates.length < 2 || endpoint.weight <= 0) return false;
+  let total = 0;
+  let weight = 0;
+  for (const c of candidates) {
+    total += active(c.id);
+    weight += c.weight;
+  }
+  if (total === 0 || weight === 0) return false;
+  return active(endpoint.id) > (total / weight) * endpoint.weight * (maxSkewPercent / 100) + 1e-9;
+}
