@@ -174,6 +174,17 @@ describe("the frame scanner on an HTTP/2 stream", () => {
     expect(received).toEqual([]);
   });
 
+  it("completes a client-initiated close handshake over HTTP/2 with the backend's 1000", async () => {
+    await setup();
+    const s = await session();
+    const { ws } = await connectH2(s, HOST);
+    await roundTrip(ws, "bye soon");
+    const closed = closeOf(ws);
+    ws.close(1000, "done");
+    expect((await closed).code).toBe(1000);
+    expect(s.closed).toBe(false);
+  });
+
   it("passes a client's Close to the backend and the backend's Close back, then ends the stream cleanly (END_STREAM, NO_ERROR)", async () => {
     await setup();
     const s = await session();

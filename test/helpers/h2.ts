@@ -151,9 +151,13 @@ export function webSocketOver(stream: Duplex, maxPayload = 64 * 1024 * 1024): We
   const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true });
   const internal = ws as unknown as {
     _isServer: boolean;
+    _closeTimeout: number;
     setSocket(socket: Duplex, head: Buffer, options: Record<string, unknown>): void;
   };
   internal._isServer = false;
+  // Set for clients by ws's own constructor only: without it the close timer fires at once
+  // and destroys the stream before the peer's Close frame arrives (1006 instead of 1000).
+  internal._closeTimeout = 30_000;
   internal.setSocket(stream, Buffer.alloc(0), { maxPayload, allowSynchronousEvents: true });
   return ws;
 }
