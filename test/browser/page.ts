@@ -7,6 +7,7 @@
  *   &protocol=chat.v1      a subprotocol to offer (repeatable)
  *   &bearer=TOKEN          offer TOKEN in the Kubernetes bearer subprotocol form as well
  *   &send=hello            a message to send once open (repeatable)
+ *   &sendBytes=N           then a text message of N bytes
  *   &warm=URL              fetch URL (no-cors) first: a page of another origin then holds a
  *                          connection to the gateway, which Chromium reuses for the socket
  *                          when it is HTTP/2 (RFC 8441), as it would for the gateway's page
@@ -42,6 +43,7 @@ export const SOCKET_PAGE = `<!doctype html>
   ws.onopen = () => {
     record({ type: "open", protocol: ws.protocol, extensions: ws.extensions });
     for (const message of params.getAll("send")) ws.send(message);
+    if (params.has("sendBytes")) ws.send("x".repeat(Number(params.get("sendBytes"))));
   };
   ws.onmessage = (m) => record({ type: "message", data: String(m.data) });
   ws.onerror = () => record({ type: "error" });
@@ -64,12 +66,14 @@ export function socketFragment(options: {
   protocols?: readonly string[];
   bearer?: string;
   send?: readonly string[];
+  sendBytes?: number;
   warm?: string;
 }): string {
   const p = new URLSearchParams({ ws: options.ws });
   for (const protocol of options.protocols ?? []) p.append("protocol", protocol);
   if (options.bearer !== undefined) p.set("bearer", options.bearer);
   for (const message of options.send ?? []) p.append("send", message);
+  if (options.sendBytes !== undefined) p.set("sendBytes", String(options.sendBytes));
   if (options.warm !== undefined) p.set("warm", options.warm);
   return `#${p.toString()}`;
 }

@@ -2,7 +2,7 @@
  * A standalone gateway (`wsgate serve --manifests`, composed as the CLI does) in front of
  * the test app, for the browser tier. Routes, all on any host:
  * - `apps/page`  PathPrefix /app: the page and an open WebSocket; Origin must be the
- *   gateway's own origin; drains with 1012 over a short window.
+ *   gateway's own origin; drains with 1012 over a short window; messages up to 64 KiB.
  * - `apps/secure` PathPrefix /secure: the same backend behind a JWT from the cookie
  *   `session` or the bearer subprotocol; `sub` goes to the backend as X-User-Id.
  * The routes are written once the gateway listens: their Origin allow list names its port.
@@ -95,6 +95,7 @@ spec:${host}
       backendRefs: [{ name: app, port: 80 }]
   origins: { allow: ["${origin}"] }
   drain: { window: 1s, closeCode: 1012 }
+  limits: { maxMessageBytes: 65536 }
 ---
 apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute
@@ -128,6 +129,8 @@ export interface BrowserScene {
   metrics(): Promise<MetricSamples>;
   /** Marks the app's only endpoint terminating and waits for the table that says so. */
   terminateApp(): Promise<void>;
+  /** Shuts the gateway down as SIGTERM does, closing its WebSockets over `drainMs`. */
+  shutdown(drainMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -163,6 +166,7 @@ export async function startBrowserScene(options: BrowserSceneOptions = {}): Prom
     "routes apps/page and apps/secure",
   );
   const admin = `http://127.0.0.1:${running.adminAddress.port}`;
+  let stopped: Promise<void> | undefined;
   return {
     running,
     app,
@@ -174,8 +178,12 @@ export async function startBrowserScene(options: BrowserSceneOptions = {}): Prom
       writeManifest(dir, "app.yaml", serviceYaml(app.port, true));
       await running.holder.waitForGeneration(next);
     },
+    async shutdown(drainMs) {
+      stopped ??= running.stop(drainMs);
+      await stopped;
+    },
     async close() {
-      await running.stop(0);
+      await (stopped ??= running.stop(0));
       await app.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -242,4 +242,35 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect((await scene.metrics()).sum("wsgate_closes_total", { route: "page", code: "1012" })).toBe(1);
     await expectGatewayPath(scene, "page");
   });
+
+  it("closes a page's WebSocket with 1009 when it sends a message over the route's maxMessageBytes, so that one page cannot push unbounded messages to a backend", async () => {
+    const { scene, context } = await open();
+    const { page } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], sendBytes: 100_000 }),
+    );
+    const events = await untilEvents(page, "close");
+    expect(ofType(events, "open")).toHaveLength(1);
+    expect(ofType(events, "message")).toEqual([]);
+    expect(ofType(events, "close")[0]).toMatchObject({ code: 1009 });
+    const metrics = await scene.metrics();
+    expect(metrics.sum("wsgate_closes_total", { route: "page", code: "1009" })).toBe(1);
+    await expectGatewayPath(scene, "page");
+  });
+
+  it("closes a page's WebSocket with 1001 when the gateway shuts down, so that the page reconnects to another replica", async () => {
+    const { scene, context } = await open();
+    const { page } = await load(
+      context,
+      scene,
+      socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], send: ["before"] }),
+    );
+    await untilEvents(page, "message");
+    await expectGatewayPath(scene, "page");
+    await scene.shutdown(0);
+    const events = await untilEvents(page, "close");
+    expect(ofType(events, "error")).toEqual([]);
+    expect(ofType(events, "close")[0]).toMatchObject({ code: 1001, wasClean: true });
+  });
 });
