@@ -27,7 +27,7 @@ export function rebalanceMetrics(registry: Registry): () => void {
   return () => rebalanceChannels.closed.unsubscribe(onClosed);
 }
 
-/** Logs each route's rebalancing start and end; returns the unsubscribe function. */
+/** Logs each route's rebalancing start and end (and, at debug level, each step's closes); returns the unsubscribe function. */
 export function logRebalance(logger: Logger): () => void {
   const onState = (m: unknown): void => {
     const e = m as RebalanceStateChanged;
@@ -47,6 +47,19 @@ export function logRebalance(logger: Logger): () => void {
         : `rebalancing ended after ${e.closes} closes: every endpoint within ${e.boundPercent}% of its share`,
     );
   };
+  // At debug level, one line per step that closed connections: when, how many, which code
+  // ("why did my client get 1012?"); with --workers, each worker logs its own.
+  const onClosed = (m: unknown): void => {
+    const e = m as RebalanceClosed;
+    logger.debug(
+      { event: "rebalance_closes", route: `${e.namespace}/${e.route}`, closes: e.closes, code: e.code },
+      `rebalancing: closed ${e.closes} connection(s) with ${e.code}`,
+    );
+  };
   rebalanceChannels.state.subscribe(onState);
-  return () => rebalanceChannels.state.unsubscribe(onState);
+  rebalanceChannels.closed.subscribe(onClosed);
+  return () => {
+    rebalanceChannels.state.unsubscribe(onState);
+    rebalanceChannels.closed.unsubscribe(onClosed);
+  };
 }
