@@ -381,8 +381,10 @@ describe("namespaced mode (watchNamespaces)", () => {
       "ClusterRoleBinding/undefined/edge-wsgate-gatewayclasses",
       "ClusterRoleBinding/undefined/edge-wsgate-ingressclasses",
       "Role/chat/edge-wsgate",
+      "Role/edge-system/edge-wsgate-affinity-key",
       "Role/edge-system/edge-wsgate-leader-election",
       "RoleBinding/chat/edge-wsgate",
+      "RoleBinding/edge-system/edge-wsgate-affinity-key",
       "RoleBinding/edge-system/edge-wsgate-leader-election",
       "ServiceAccount/edge-system/edge-wsgate",
     ]);
@@ -408,6 +410,10 @@ describe("namespaced mode (watchNamespaces)", () => {
     await waitFor(() => gw.cluster?.elector.isLeader, { what: "the leader Lease in edge-system" });
     expect(gw.cluster?.healthy()).toBe(true);
     expect(gw.cluster?.writer.stats.failures).toBe(0);
+    // The session affinity key Secret, created by the leader with only the rendered Role.
+    await waitFor(() => gw.cluster?.affinityKeySecret?.whenKeyed().then(() => true), {
+      what: "the session affinity key Secret in edge-system",
+    });
     // apps/echo (from the deploy/ test) is outside the watched namespaces: not served.
     expect(gw.holder.current.routes.map((r) => r.key)).toEqual(["chat/echo"]);
   });
@@ -465,7 +471,9 @@ describe("helm install", () => {
     expect(installed.stdout.split("\n").filter(Boolean).sort()).toEqual([
       "deployment.apps/wsgate-notes",
       "role.rbac.authorization.k8s.io/wsgate-notes",
+      "role.rbac.authorization.k8s.io/wsgate-notes-affinity-key",
       "rolebinding.rbac.authorization.k8s.io/wsgate-notes",
+      "rolebinding.rbac.authorization.k8s.io/wsgate-notes-affinity-key",
       "service/wsgate-notes",
       "service/wsgate-notes-admin",
     ]);

@@ -168,6 +168,8 @@ describe("helm template with the default values", () => {
       "Deployment/wsgate",
       "IngressClass/wsgate",
       "PodDisruptionBudget/wsgate",
+      "Role/wsgate-affinity-key",
+      "RoleBinding/wsgate-affinity-key",
       "Service/wsgate",
       "Service/wsgate-admin",
       "ServiceAccount/wsgate",
@@ -196,6 +198,8 @@ describe("helm template with the default values", () => {
     expect(config.proxyProtocol).toBe(false);
     expect(config.trustedProxies).toEqual([]);
     expect(config.defaultTlsSecret).toBeUndefined();
+    // Session affinity cookies: one key for every replica, in a Secret the leader creates.
+    expect(config.affinityKeySecret).toBe(`${RELEASE_NAMESPACE}/wsgate-affinity-key`);
     // The Lease holder identity names the Pod.
     expect(c.env.find((e) => e.name === "POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
   });
@@ -286,7 +290,26 @@ describe("helm template with the default values", () => {
       { kind: "ServiceAccount", name: sa.metadata.name, namespace: RELEASE_NAMESPACE },
     ]);
     expect(deployment(r).spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
-    expect(r.all("Role")).toEqual([]);
+    // Beyond those: creating the session affinity key Secret, in its own namespace only.
+    expect((r.all("Role") as Role[]).map((o) => [o.metadata.name, o.rules])).toEqual([
+      [
+        "wsgate-affinity-key",
+        [
+          { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+          { apiGroups: [""], resources: ["secrets"], resourceNames: ["wsgate-affinity-key"], verbs: ["get"] },
+        ],
+      ],
+    ]);
+    const keyBinding = r.one<Binding>("RoleBinding", "wsgate-affinity-key");
+    expect(keyBinding.subjects).toEqual([
+      { kind: "ServiceAccount", name: sa.metadata.name, namespace: RELEASE_NAMESPACE },
+    ]);
+  });
+
+  it("keeps no session affinity key Secret (nor its Role) with sessionAffinity.keySecret false", async () => {
+    const off = await renderChart({ sessionAffinity: { keySecret: false } });
+    expect(serveConfig(off).affinityKeySecret).toBeUndefined();
+    expect(off.all("Role")).toEqual([]);
   });
 
   it("has a PodDisruptionBudget over the gateway Pods", () => {
@@ -316,6 +339,7 @@ describe("helm template in namespaced mode (watchNamespaces)", () => {
     expect(roles.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
       "apps/wsgate",
       "chat/wsgate",
+      "wsgate/wsgate-affinity-key",
       "wsgate/wsgate-leader-election",
     ]);
     for (const role of roles.filter((o) => o.metadata.name === "wsgate"))
@@ -327,6 +351,7 @@ describe("helm template in namespaced mode (watchNamespaces)", () => {
     expect(bindings.map((b) => [b.metadata.namespace, b.roleRef.kind, b.roleRef.name]).sort()).toEqual([
       ["apps", "Role", "wsgate"],
       ["chat", "Role", "wsgate"],
+      ["wsgate", "Role", "wsgate-affinity-key"],
       ["wsgate", "Role", "wsgate-leader-election"],
     ]);
     for (const b of bindings) {
@@ -341,7 +366,7 @@ describe("helm template in namespaced mode (watchNamespaces)", () => {
         .all("Role")
         .map((o) => `${o.metadata.namespace}/${o.metadata.name}`)
         .sort(),
-    ).toEqual(["apps/wsgate", "wsgate/wsgate"]);
+    ).toEqual(["apps/wsgate", "wsgate/wsgate", "wsgate/wsgate-affinity-key"]);
     expect(serveConfig(r).namespaces).toEqual(["apps", RELEASE_NAMESPACE]);
   });
 

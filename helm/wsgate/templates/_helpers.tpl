@@ -167,6 +167,9 @@ auto
 - {{ printf "--leader-election-id=%s" . | quote }}
 {{- end }}
 - {{ printf "--leader-election-lease-duration=%s" .Values.leaderElection.leaseDuration | quote }}
+{{- if .Values.sessionAffinity.keySecret }}
+- {{ printf "--affinity-key-secret=%s/%s-affinity-key" .Release.Namespace (include "wsgate.fullname" .) | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
