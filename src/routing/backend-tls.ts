@@ -166,7 +166,7 @@ function olderFirst(a: BackendTlsPolicyLike, b: BackendTlsPolicyLike): number {
 }
 
 /** A policy's validation as a request; an unknown subjectAltName type is dropped by the CRD already. */
-function policyRequest(policy: BackendTlsPolicyLike): BackendTlsRequest {
+export function policyRequest(policy: BackendTlsPolicyLike): BackendTlsRequest {
   const v = policy.spec.validation;
   const sans = v.subjectAltNames.map((n): BackendSubjectAltName =>
     n.type === "URI" ? { type: "URI", uri: n.uri ?? "" } : { type: "Hostname", hostname: n.hostname ?? "" },
@@ -203,6 +203,14 @@ export class BackendTlsPolicies {
         if (!this.#byTarget.has(key)) this.#byTarget.set(key, policy);
       }
     }
+  }
+
+  /**
+   * The policy holding exactly this target (a Service, or one port of it by `sectionName`):
+   * a policy that targets it but is not the holder is in conflict (see gateway-api/backend-tls-status.ts).
+   */
+  holderOf(namespace: string, service: string, sectionName?: string): BackendTlsPolicyLike | undefined {
+    return this.#byTarget.get(`${namespace}/${service}${sectionName === undefined ? "" : `#${sectionName}`}`);
   }
 
   /** The policy that applies to a Service port, if any. */

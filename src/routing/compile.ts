@@ -25,6 +25,7 @@ import { countEndpoints, programmedByEndpoints, resolveEndpoints, type EndpointC
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
+import { backendTlsPolicyDiagnostics } from "./gateway-api/backend-tls-status.js";
 import { gatewayDiagnostics, httpRouteDiagnostics, translateGatewayApi } from "./gateway-api/translate.js";
 import {
   INGRESS_ORIGIN_KIND,
@@ -517,7 +518,15 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       crossNamespaceFallthrough: options.allowCrossNamespaceHostnames === true,
     }),
     diagnostics,
-    gatewayApi: gatewayApiDiagnostics(gatewayApi, diagnostics),
+    gatewayApi: {
+      ...gatewayApiDiagnostics(gatewayApi, diagnostics),
+      backendTlsPolicies: backendTlsPolicyDiagnostics(
+        snapshot.backendTLSPolicies ?? [],
+        lookup.backendTlsPolicies,
+        gatewayApi.httpRoutes,
+        lookup,
+      ),
+    },
     ingress: ingressDiagnostics(ingress, diagnostics),
     ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
   };

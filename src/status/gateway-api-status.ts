@@ -1,7 +1,8 @@
 /**
  * The Gateway API status writer (leader only): GatewayClass `Accepted`/`SupportedVersion`;
  * Gateway `Accepted`/`Programmed` with per-listener conditions, `supportedKinds` and
- * `attachedRoutes`; HTTPRoute `status.parents[]` entries of wsgate's controller — each
+ * `attachedRoutes`; HTTPRoute `status.parents[]` and BackendTLSPolicy `status.ancestors[]`
+ * entries of wsgate's controller — each
  * from compile()'s {@link GatewayApiDiagnostics}, as Gateway API specifies.
  *
  * Same discipline as the WebSocketRoute writer: get → mutate → skip if equal → update
@@ -88,6 +89,8 @@ export class GatewayApiStatusWriter {
   #desired: GatewayApiDiagnostics | undefined;
   /** HTTPRoutes we wrote a parent entry to: when one drops out, our entries are removed. */
   readonly #routesWritten = new Set<string>();
+  /** BackendTLSPolicies we wrote an ancestor entry to (same rule as for HTTPRoutes). */
+  readonly #backendTlsWritten = new Set<string>();
   readonly #confirmed = new Map<string, string>();
   readonly #passes: WritePasses;
   /** The published Service's addresses as Gateway addresses; undefined until read. */
@@ -211,6 +214,7 @@ export class GatewayApiStatusWriter {
         }),
       });
     }
+    items.push(...this.#backendTlsItems(d));
     const current = new Set(d.httpRoutes.map((r) => `${r.namespace}/${r.name}`));
     // Routes no longer attached to any of our Gateways: our entries go.
     const gone = [...this.#routesWritten].filter((k) => !current.has(k));
@@ -249,6 +253,54 @@ export class GatewayApiStatusWriter {
             ),
           }));
           return { ...live.status, parents: [...others, ...ours] };
+        },
+      });
+    }
+    return items;
+  }
+
+  /**
+   * BackendTLSPolicy `status.ancestors`: our entries (one per Gateway of our class reaching a
+   * targeted Service), other controllers' kept. A policy with no ancestor of ours is not
+   * read at all, unless we wrote to it before (then our entries go).
+   */
+  #backendTlsItems(d: GatewayApiDiagnostics): Item[] {
+    const items: Item[] = [];
+    const wanted = (d.backendTlsPolicies ?? []).filter(
+      (p) => p.ancestors.length > 0 || this.#backendTlsWritten.has(`${p.namespace}/${p.name}`),
+    );
+    const present = new Set((d.backendTlsPolicies ?? []).map((p) => `${p.namespace}/${p.name}`));
+    const gone = [...this.#backendTlsWritten]
+      .filter((k) => !present.has(k))
+      .map((k) => {
+        const [namespace, name] = k.split("/") as [string, string];
+        return { namespace, name, ancestors: [] };
+      });
+    for (const p of [...wanted, ...gone]) {
+      const generation = "generation" in p ? p.generation : undefined;
+      items.push({
+        key: `BackendTLSPolicy ${p.namespace}/${p.name}`,
+        path: `${BASE}/namespaces/${p.namespace}/backendtlspolicies/${p.name}`,
+        ...(generation === undefined ? {} : { generation }),
+        print: JSON.stringify([generation, p.ancestors]),
+        status: (live, stamp) => {
+          const liveAncestors = ((live.status as { ancestors?: Record<string, unknown>[] })?.ancestors ??
+            []) as { controllerName?: string; ancestorRef?: unknown; conditions?: unknown }[];
+          const others = liveAncestors.filter((a) => a.controllerName !== this.#options.controllerName);
+          const ours = p.ancestors.map((a) => ({
+            ancestorRef: { ...a.ancestorRef },
+            controllerName: this.#options.controllerName,
+            conditions: stamp(
+              liveAncestors.find(
+                (x) =>
+                  x.controllerName === this.#options.controllerName &&
+                  canonical(x.ancestorRef) === canonical(a.ancestorRef),
+              )?.conditions,
+              a.conditions,
+              generation,
+            ),
+          }));
+          return { ...live.status, ancestors: [...others, ...ours] };
         },
       });
     }
@@ -349,6 +401,12 @@ export class GatewayApiStatusWriter {
   }
 
   #noteRoute(item: Item): void {
+    if (item.key.startsWith("BackendTLSPolicy ")) {
+      const key = item.key.slice("BackendTLSPolicy ".length);
+      if (item.print.endsWith(",[]]")) this.#backendTlsWritten.delete(key);
+      else this.#backendTlsWritten.add(key);
+      return;
+    }
     if (!item.key.startsWith("HTTPRoute ")) return;
     const key = item.key.slice("HTTPRoute ".length);
     if (item.print.endsWith(",[]]")) this.#routesWritten.delete(key);
@@ -358,5 +416,7 @@ export class GatewayApiStatusWriter {
   #forget(item: Item): void {
     this.#confirmed.delete(item.key);
     if (item.key.startsWith("HTTPRoute ")) this.#routesWritten.delete(item.key.slice("HTTPRoute ".length));
+    if (item.key.startsWith("BackendTLSPolicy "))
+      this.#backendTlsWritten.delete(item.key.slice("BackendTLSPolicy ".length));
   }
 }

@@ -4,6 +4,7 @@
  * for GatewayClasses, Gateways and HTTPRoutes.
  */
 import type { ParentRef } from "../../api/gateway-api.js";
+import type { BackendTlsPolicyDiagnostics } from "./backend-tls-status.js";
 
 /** A `metav1.Condition` without `lastTransitionTime` and `observedGeneration`. */
 export interface GatewayCondition {
@@ -98,6 +99,8 @@ export interface GatewayApiDiagnostics {
   readonly gateways: readonly GatewayDiagnostics[];
   readonly httpRoutes: readonly HTTPRouteDiagnostics[];
   readonly policies: readonly PolicyDiagnostics[];
+  /** BackendTLSPolicies: their ancestors (our Gateways reaching a targeted Service) and verdicts. */
+  readonly backendTlsPolicies?: readonly BackendTlsPolicyDiagnostics[];
 }
 
 export const EMPTY_GATEWAY_API_DIAGNOSTICS: GatewayApiDiagnostics = Object.freeze({
