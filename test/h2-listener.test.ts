@@ -15,7 +15,14 @@ import type { StoredObject } from "../src/routing/store.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned, tlsSecret, type TestCertificate } from "./helpers/certs.js";
 import { roundTrip } from "./helpers/gateway.js";
-import { connectH2, h2Session, startH2Gateway, type H2Gateway, type H2GatewayOptions } from "./helpers/h2.js";
+import {
+  connectH2,
+  h2Request,
+  h2Session,
+  startH2Gateway,
+  type H2Gateway,
+  type H2GatewayOptions,
+} from "./helpers/h2.js";
 import { FrameType, frame, rawH2 } from "./helpers/h2-frames.js";
 import { route, serviceWithEndpoints } from "./helpers/objects.js";
 
@@ -190,5 +197,31 @@ describe("plain HTTP/2 requests with bodies", () => {
     expect(status).toBe(200);
     expect(received.equals(body)).toBe(true);
     expect(trailersSeen).toBe("{}");
+  });
+});
+
+describe("plain HTTP/2 answers", () => {
+  it("passes on a chunked backend answer without its connection-specific fields, which HTTP/2 forbids", async () => {
+    const server = http.createServer((_req, res) => {
+      // No Content-Length: Node answers chunked, with Connection: keep-alive and Keep-Alive.
+      res.setHeader("x-app", "yes");
+      res.write("part one, ");
+      setImmediate(() => res.end("part two"));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    backend = {
+      port: (server.address() as AddressInfo).port,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+    gw = await startH2Gateway();
+    gw.apply(objects(backend.port));
+    const s = await h2Session(gw.port, HOST);
+    cleanups.push(() => s.destroy());
+    const answer = await h2Request(s, { ":authority": HOST, ":path": "/stream" });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe("part one, part two");
+    expect(answer.headers["x-app"]).toBe("yes");
+    for (const name of ["transfer-encoding", "connection", "keep-alive"])
+      expect(answer.headers[name]).toBeUndefined();
   });
 });

@@ -156,6 +156,16 @@ describe("auth over HTTP/2", () => {
     expect(backend!.requests.at(-1)!.headers["sec-websocket-protocol"]).toBe("chat.v2");
     expect(answer.headers["sec-websocket-protocol"]).toBe("chat.v2");
   });
+
+  it("authenticates plain HTTP/2 requests on the route the same way: 401 without a token, the backend's answer with one", async () => {
+    const key = await setupAuth();
+    const token = await mint(key);
+    const s = await session();
+    expect((await h2Request(s, { ":authority": HOST, ":path": "/page" })).status).toBe(401);
+    const admitted = await h2Request(s, { ":authority": HOST, ":path": "/page", cookie: `session=${token}` });
+    expect(admitted.status).toBe(200);
+    expect((JSON.parse(admitted.body) as { path: string }).path).toBe("/page");
+  });
 });
 
 describe("the frame scanner on an HTTP/2 stream", () => {
