@@ -96,6 +96,31 @@ describe("--http2", () => {
   });
 });
 
+describe("HTTP/1.1 on the HTTP/2 listener", () => {
+  it("answers 408 and closes an HTTP/1.1 client whose request headers stall past --header-timeout, as without --http2", async () => {
+    await setup({ headerTimeoutMs: 1_000 });
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect(
+        {
+          host: "127.0.0.1",
+          port: gw!.port,
+          servername: HOST,
+          ALPNProtocols: ["http/1.1"],
+          rejectUnauthorized: false,
+        },
+        () => socket.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n`),
+      );
+      let text = "";
+      socket.on("data", (c: Buffer) => (text += c.toString("latin1")));
+      socket.once("close", () => resolve(text));
+      socket.once("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+});
+
 describe("HTTP/2 connections without requests", () => {
   it("closes a connection that opens no stream within --header-timeout, however many PINGs it sends", async () => {
     await setup({ headerTimeoutMs: 1_000, keepAliveTimeout: 60_000 });

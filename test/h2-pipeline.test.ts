@@ -115,6 +115,52 @@ describe("entry", () => {
   });
 });
 
+describe("the backend's answer", () => {
+  it("passes a backend's refusal of the handshake on as the stream's answer, status and body", async () => {
+    backend = await startEchoBackend({
+      verifyClient: (_info, done) => done(false, 403, "room closed"),
+    });
+    gw = await startH2Gateway();
+    gw.apply([
+      ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
+      route("apps", "chat", {
+        hostnames: [HOST],
+        tls: { secretName: "chat-tls" },
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+      tlsSecret("apps", "chat-tls", cert),
+    ]);
+    const s = await session();
+    const answer = await extendedConnect(s, HOST);
+    expect(answer.status).toBe(403);
+    expect(await bodyOf(answer.stream)).toBe("room closed");
+  });
+
+  it("carries the client's extension offer to the backend and its choice back in the 200", async () => {
+    backend = await startEchoBackend({ perMessageDeflate: true });
+    gw = await startH2Gateway();
+    gw.apply([
+      ...serviceWithEndpoints("apps", "echo", [{ port: backend.port }]),
+      route("apps", "chat", {
+        hostnames: [HOST],
+        tls: { secretName: "chat-tls" },
+        rules: [{ backendRefs: [{ name: "echo", port: 80 }] }],
+      }),
+      tlsSecret("apps", "chat-tls", cert),
+    ]);
+    const s = await session();
+    const answer = await extendedConnect(s, HOST, "/", {
+      "sec-websocket-extensions": "permessage-deflate; client_max_window_bits",
+    });
+    expect(answer.status).toBe(200);
+    expect(backend.requests.at(-1)!.headers["sec-websocket-extensions"]).toBe(
+      "permessage-deflate; client_max_window_bits",
+    );
+    expect(answer.headers["sec-websocket-extensions"]).toMatch(/^permessage-deflate/);
+    answer.stream.close();
+  });
+});
+
 describe("auth over HTTP/2", () => {
   const sources = [
     { header: "X-Token", prefix: "Token " },
