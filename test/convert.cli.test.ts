@@ -48,8 +48,11 @@ it("refuses input without an Ingress and unreadable files with exit 1", async ()
   expect(missing.stderr).toContain("cannot read");
 });
 
-it("refuses --to gateway-api until Gateway API support has landed, with exit 2", async () => {
-  const { code, stderr } = await convert(["--to", "gateway-api", fixture("01-websocket-timeouts.yaml")]);
-  expect(code).toBe(2);
-  expect(stderr).toContain("only websocketroute is available");
+it("converts to a Gateway, HTTPRoutes and WebSocketPolicies with --to gateway-api, and refuses another target with exit 2", async () => {
+  const { code, stdout } = await convert(["--to", "gateway-api", fixture("01-websocket-timeouts.yaml")]);
+  expect(code).toBe(0);
+  expect(stdout).toBe(readFileSync(fixture("golden-gateway-api/01-websocket-timeouts.yaml"), "utf8"));
+  const other = await convert(["--to=traefik", fixture("01-websocket-timeouts.yaml")]);
+  expect(other.code).toBe(2);
+  expect(other.stderr).toContain("websocketroute or gateway-api");
 });

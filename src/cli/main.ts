@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, SERVE_HELP, parseServeConfig } from "../config/config.js";
 import { createLogger } from "../observability/logger.js";
-import { CONVERT_EXIT, convertManifests, type ConvertInput } from "./convert.js";
+import { CONVERT_EXIT, convertManifests, type ConvertInput, type ConvertTarget } from "./convert.js";
 import { startServe } from "./serve.js";
 import { validateFiles } from "./validate.js";
 
@@ -91,11 +91,14 @@ function validate(argv: string[]): number {
   return report.ok ? 0 : 1;
 }
 
-const CONVERT_HELP = `Usage: wsgate convert [FILE...] [--to websocketroute]
+const CONVERT_HELP = `Usage: wsgate convert [FILE...] [--to websocketroute|gateway-api]
 
 Reads Ingress manifests (files, or stdin when none or -) and prints equivalent
 WebSocketRoutes, with a "# dropped:" comment for each annotation, path or field that
 could not be carried over. Services in the input resolve named ports.
+--to gateway-api prints a GatewayClass, a Gateway per namespace (wsgate's listeners;
+an HTTPS listener per TLS hostname) and per route an HTTPRoute + WebSocketPolicy,
+from the Ingresses and WebSocketRoutes of the input.
 Exit status: 0 all converted, 3 something dropped, 1 unreadable or invalid input.
 `;
 
@@ -105,14 +108,16 @@ function convert(argv: string[]): number {
     return 0;
   }
   const files: string[] = [];
+  let to: ConvertTarget = "websocketroute";
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--to" || arg.startsWith("--to=")) {
       const target = arg === "--to" ? argv[++i] : arg.slice("--to=".length);
-      if (target === "websocketroute") continue;
-      process.stderr.write(
-        `wsgate convert: --to ${target ?? ""}: only websocketroute is available (gateway-api comes with Gateway API support)\n`,
-      );
+      if (target === "websocketroute" || target === "gateway-api") {
+        to = target;
+        continue;
+      }
+      process.stderr.write(`wsgate convert: --to ${target ?? ""}: websocketroute or gateway-api\n`);
       return 2;
     }
     files.push(arg);
@@ -126,12 +131,14 @@ function convert(argv: string[]): number {
       return CONVERT_EXIT.failed;
     }
   }
-  const result = convertManifests(inputs);
+  const result = convertManifests(inputs, to);
   process.stdout.write(result.output);
   for (const e of result.errors) process.stderr.write(`wsgate convert: ${e}\n`);
   if (result.errors.length > 0) return CONVERT_EXIT.failed;
   if (result.ingresses === 0) {
-    process.stderr.write("wsgate convert: no Ingress in the input\n");
+    process.stderr.write(
+      `wsgate convert: no Ingress${to === "gateway-api" ? " or WebSocketRoute" : ""} in the input\n`,
+    );
     return CONVERT_EXIT.failed;
   }
   return result.dropped ? CONVERT_EXIT.dropped : CONVERT_EXIT.converted;
