@@ -125,6 +125,11 @@ export function onConnectRequests(server: http2.Http2SecureServer, serve: ServeU
       return;
     }
     const h2 = req as Http2Connect;
-    serveExtendedConnect(h2.stream, h2.headers, h2.rawHeaders, h2.socket, serve);
+    try {
+      serveExtendedConnect(h2.stream, h2.headers, h2.rawHeaders, h2.socket, serve);
+    } catch {
+      // A bug of ours must end this stream, never the process (and every WebSocket on it).
+      if (!h2.stream.destroyed) h2.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
   });
 }
