@@ -72,12 +72,18 @@ export function boundedPick(
     total += active(e.id);
     weights += e.weight;
   }
-  const ranked = ranking(key, candidates);
-  for (let i = 0; i < ranked.length; i++) {
-    const endpoint = ranked[i] as Endpoint;
+  // The first of the key's ranking under its bound is the highest-scoring endpoint under
+  // its bound: one pass, no sort (this runs on every request of a hashing route).
+  let top: Endpoint | undefined;
+  let topScore = -Infinity;
+  let pick: Endpoint | undefined;
+  let pickScore = -Infinity;
+  for (const endpoint of candidates) {
+    const s = score(key, endpoint);
+    if (s > topScore) [top, topScore] = [endpoint, s];
     const bound = Math.ceil((factor * total * endpoint.weight) / weights);
-    if (active(endpoint.id) < bound) return { endpoint, first: i === 0 };
+    if (s > pickScore && active(endpoint.id) < bound) [pick, pickScore] = [endpoint, s];
   }
-  // Unreachable while factor ≥ 1: the bounds sum to at least `total`, more than is active.
-  return { endpoint: ranked[0] as Endpoint, first: true };
+  // Always found while factor ≥ 1: the bounds sum to at least `total`, more than is active.
+  return pick ? { endpoint: pick, first: pick === top } : { endpoint: top as Endpoint, first: true };
 }
