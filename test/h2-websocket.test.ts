@@ -129,6 +129,21 @@ describe("observability", () => {
           .map((l) => l.httpVersion)
           .sort(),
       ).toEqual(["1.1", "2"]);
+      // Refusals say which path too: an upgrade and a plain request refused over HTTP/2.
+      const refused = await extendedConnect(session, "chat.example.com", "/x", {
+        "sec-websocket-version": "8",
+      });
+      expect(refused.status).toBe(426);
+      expect((await h2Request(session, { ":authority": "nowhere.example.com", ":path": "/" })).status).toBe(
+        421,
+      );
+      const refusals = lines
+        .map((l) => JSON.parse(l) as { event?: string; httpVersion?: string; status?: number })
+        .filter((l) => l.event === "handshake_rejected" || l.event === "request_rejected");
+      expect(refusals.map((l) => [l.event, l.status, l.httpVersion])).toEqual([
+        ["handshake_rejected", 426, "2"],
+        ["request_rejected", 421, "2"],
+      ]);
     } finally {
       stopLogging();
       metrics.close();

@@ -99,6 +99,8 @@ export interface HandshakeRejected {
   /** The canonical request path without the query string (query strings may carry tokens). */
   readonly path: string;
   readonly detail?: string;
+  /** "2" when the request came over HTTP/2 (an extended CONNECT, or a plain request); absent: "1.1". */
+  readonly httpVersion?: HttpVersion;
 }
 
 export interface EndpointEjected {

@@ -142,7 +142,17 @@ export class HttpForwarder {
 
   #publish(x: Exchange, status: number, reason: RejectionReason, detail: string): void {
     const { namespace, route, client, path } = x;
-    publishRejection(false, { namespace, route, status, reason, client, path, detail });
+    const overHttp2 = x.req.httpVersionMajor === 2;
+    publishRejection(false, {
+      namespace,
+      route,
+      status,
+      reason,
+      client,
+      path,
+      detail,
+      ...(overHttp2 ? { httpVersion: "2" as const } : {}),
+    });
     x.trace?.refused(x, status, reason);
   }
 

@@ -268,7 +268,17 @@ export class UpgradeHandler {
 
   #publish(h: Handshake, status: number, reason: Refusal["reason"], detail: string): void {
     const { namespace, route, client, path } = h;
-    publishRejection(true, { namespace, route, status, reason, client, path, detail });
+    const overHttp2 = httpVersionOf(h.req) === "2";
+    publishRejection(true, {
+      namespace,
+      route,
+      status,
+      reason,
+      client,
+      path,
+      detail,
+      ...(overHttp2 ? { httpVersion: "2" as const } : {}),
+    });
     h.trace?.refused(h, status, reason);
   }
 

@@ -36,6 +36,7 @@ function logRejection(
       client: e.client,
       path: e.path,
       detail: e.detail,
+      httpVersion: e.httpVersion ?? "1.1",
     },
     event === "handshake_rejected" ? "handshake rejected" : "request rejected",
   );
