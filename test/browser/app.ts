@@ -1,11 +1,13 @@
 /**
  * The backend a browser reaches through wsgate: plain GETs get the test page (so the page
  * itself is served through the gateway, as an app's pages are), upgrades get a `ws` echo
- * server that picks `chat.v1` when offered and records each handshake it saw. A second,
+ * server that picks `chat.v1` when offered (and permessage-deflate on paths ending in
+ * `/deflate`) and records each handshake it saw. A second,
  * bare static server serves the same page from another origin.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { SOCKET_PAGE } from "./page.js";
 
@@ -34,20 +36,27 @@ function closeServer(server: http.Server): Promise<void> {
 
 export async function startAppBackend(): Promise<AppBackend> {
   const server = http.createServer((_req, res) => servePage(res));
-  const wss = new WebSocketServer({
-    server,
-    handleProtocols: (offered) => (offered.has("chat.v1") ? "chat.v1" : false),
+  const handleProtocols = (offered: Set<string>): string | false =>
+    offered.has("chat.v1") ? "chat.v1" : false;
+  // Paths ending in /deflate negotiate permessage-deflate; the others none (ws's default).
+  const plain = new WebSocketServer({ noServer: true, handleProtocols });
+  const deflate = new WebSocketServer({ noServer: true, handleProtocols, perMessageDeflate: true });
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const wss = new URL(req.url ?? "/", "http://app").pathname.endsWith("/deflate") ? deflate : plain;
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   });
   const upgrades: http.IncomingMessage[] = [];
   const sockets = new Set<WebSocket>();
-  wss.on("connection", (socket, req) => {
+  const onConnection = (socket: WebSocket, req: http.IncomingMessage): void => {
     upgrades.push(req);
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("message", (data, isBinary) =>
       socket.send(isBinary ? data : `echo: ${String(data)}`, { binary: isBinary }),
     );
-  });
+  };
+  plain.on("connection", onConnection);
+  deflate.on("connection", onConnection);
   const port = await listen(server);
   return {
     port,
@@ -55,7 +64,8 @@ export async function startAppBackend(): Promise<AppBackend> {
     sockets,
     async close() {
       for (const s of sockets) s.terminate();
-      wss.close();
+      plain.close();
+      deflate.close();
       await closeServer(server);
     },
   };

@@ -2,7 +2,8 @@
  * A standalone gateway (`wsgate serve --manifests`, composed as the CLI does) in front of
  * the test app, for the browser tier. Routes, all on any host:
  * - `apps/page`  PathPrefix /app: the page and an open WebSocket; Origin must be the
- *   gateway's own origin; drains with 1012 over a short window; messages up to 64 KiB.
+ *   gateway's own origin; drains with 1012 over a short window; messages up to 64 KiB, permessage-deflate allowed
+ *   (the gateway counts compressed messages inflated).
  * - `apps/secure` PathPrefix /secure: the same backend behind a JWT from the cookie
  *   `session` or the bearer subprotocol; `sub` goes to the backend as X-User-Id.
  * The routes are written once the gateway listens: their Origin allow list names its port.
@@ -95,7 +96,7 @@ spec:${host}
       backendRefs: [{ name: app, port: 80 }]
   origins: { allow: ["${origin}"] }
   drain: { window: 1s, closeCode: 1012 }
-  limits: { maxMessageBytes: 65536 }
+  limits: { maxMessageBytes: 65536, permessageDeflate: Inflate }
 ---
 apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute

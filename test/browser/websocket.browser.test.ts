@@ -243,20 +243,57 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     await expectGatewayPath(scene, "page");
   });
 
-  it("closes a page's WebSocket with 1009 when it sends a message over the route's maxMessageBytes, so that one page cannot push unbounded messages to a backend", async () => {
+  it("relays the permessage-deflate Chromium and the backend negotiate, compressed frames untouched, so that a page's traffic stays as small as the two ends made it", async () => {
     const { scene, context } = await open();
-    const { page } = await load(
+    const big = "wsgate ".repeat(2_000); // 14,000 bytes that compress well
+    const { page, statuses } = await load(
       context,
       scene,
-      socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], sendBytes: 100_000 }),
+      socketFragment({ ws: "/app/deflate", protocols: ["chat.v1"], send: [big] }),
     );
-    const events = await untilEvents(page, "close");
-    expect(ofType(events, "open")).toHaveLength(1);
-    expect(ofType(events, "message")).toEqual([]);
-    expect(ofType(events, "close")[0]).toMatchObject({ code: 1009 });
+    const events = await untilEvents(page, "message");
+    expect(ofType(events, "open")[0]!.extensions).toMatch(/^permessage-deflate/);
+    expect(ofType(events, "message")[0]!.data).toBe(`echo: ${big}`);
+    expect(statuses).toEqual([transport.handshake]);
+    expect(scene.app.upgrades[0]!.headers["sec-websocket-extensions"]).toMatch(/permessage-deflate/);
+    // What crossed the gateway was compressed: far fewer bytes than the message.
     const metrics = await scene.metrics();
-    expect(metrics.sum("wsgate_closes_total", { route: "page", code: "1009" })).toBe(1);
+    const fromClient = metrics.sum("wsgate_bytes_total", { route: "page", direction: "from_client" });
+    const toClient = metrics.sum("wsgate_bytes_total", { route: "page", direction: "to_client" });
+    expect(fromClient).toBeGreaterThan(0);
+    expect(fromClient).toBeLessThan(1_000);
+    expect(toClient).toBeGreaterThan(0);
+    expect(toClient).toBeLessThan(1_000);
+    expect(metrics.sum("wsgate_messages_total", { route: "page", direction: "from_client" })).toBe(1);
     await expectGatewayPath(scene, "page");
+  });
+
+  it("closes a page's WebSocket with 1009 when it sends a message over the route's maxMessageBytes, compressed or not, so that one page cannot push unbounded messages to a backend", async () => {
+    const { scene, context } = await open();
+    // 100,000 bytes: as they are, and compressed by Chromium to a few hundred (a zip bomb's shape).
+    for (const path of ["/app/ws", "/app/deflate"]) {
+      const { page } = await load(
+        context,
+        scene,
+        socketFragment({ ws: path, protocols: ["chat.v1"], sendBytes: 100_000 }),
+      );
+      const events = await untilEvents(page, "close");
+      expect(ofType(events, "open"), path).toHaveLength(1);
+      expect(ofType(events, "open")[0]!.extensions, path).toMatch(
+        path.endsWith("/deflate") ? /^permessage-deflate/ : /^$/,
+      );
+      expect(ofType(events, "message"), path).toEqual([]);
+      expect(ofType(events, "close")[0], path).toMatchObject({ code: 1009 });
+    }
+    expect(scene.app.upgrades[1]!.headers["sec-websocket-extensions"]).toMatch(/permessage-deflate/);
+    const metrics = await scene.metrics();
+    expect(metrics.sum("wsgate_closes_total", { route: "page", code: "1009" })).toBe(2);
+    expect(
+      metrics.sum("wsgate_connections_http_version_total", {
+        route: "page",
+        http_version: transport.httpVersion,
+      }),
+    ).toBe(2);
   });
 
   it("closes a page's WebSocket with 1001 when the gateway shuts down, so that the page reconnects to another replica", async () => {
