@@ -96,6 +96,17 @@ describe("entry", () => {
     expect(plain.status).toBe(421);
   });
 
+  it("refuses 400 a request whose Host field differs from its :authority, so that a backend cannot be told another host than the one routed", async () => {
+    await setup();
+    const s = await session();
+    const plain = await h2Request(s, { ":authority": HOST, ":path": "/", host: "other.example.com" });
+    expect(plain.status).toBe(400);
+    const upgrade = await extendedConnect(s, HOST, "/", { host: "other.example.com" });
+    expect(upgrade.status).toBe(400);
+    // The same name twice is one Host.
+    expect((await h2Request(s, { ":authority": HOST, ":path": "/", host: HOST })).status).toBe(200);
+  });
+
   it("refuses a WebSocket from a disallowed Origin with 403 and lets an allowed one through", async () => {
     await setup({ origins: { allow: ["https://app.example.com"], allowMissing: false } });
     const s = await session();
