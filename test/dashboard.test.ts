@@ -68,6 +68,7 @@ describe("the Grafana dashboard", () => {
       "Messages by route and direction",
       "Bytes by route and direction",
       "Drain and rebalance activity",
+      "Session affinity",
       "Backend health",
       "Routing table generation",
       "Compile time",

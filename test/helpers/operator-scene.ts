@@ -39,6 +39,9 @@ spec:
     - matches: [{ path: { type: PathPrefix, value: /chat } }]
       backendRefs: [{ name: echo-a, port: 80 }, { name: echo-b, port: 80 }]
   drain: { window: 10m, closeCode: 1012 }
+  # Cookie affinity: clients without a cookie are new sessions (least connections places them),
+  # and wsgate_affinity_total gets its series.
+  sessionAffinity: { type: Cookie }
 ---
 apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute
