@@ -108,8 +108,11 @@ function check(extra: Record<string, unknown> = {}): Record<string, unknown> {
     healthCheck: {
       type: "HTTP",
       path: "/healthz",
-      interval: "50ms",
-      timeout: "40ms",
+      // Short enough that thresholds pass quickly, long enough that a probe does not time out
+      // on a loaded machine: a timed-out probe flips a good endpoint, or destroys a WebSocket
+      // probe before its Close (the backend sees 1006) — neither is what these tests are about.
+      interval: "250ms",
+      timeout: "200ms",
       healthyThreshold: 2,
       unhealthyThreshold: 3,
       ...extra,
