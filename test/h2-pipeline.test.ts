@@ -362,6 +362,48 @@ describe("the frame scanner on an HTTP/2 stream", () => {
   }, 60_000);
 });
 
+describe("flow control from the client", () => {
+  it("stops reading a fast HTTP/2 writer while the backend reads nothing, so that its stream's window closes instead of the gateway buffering", async () => {
+    await setup();
+    const s = await session();
+    const answer = await extendedConnect(s, HOST);
+    expect(answer.status).toBe(200);
+    await until(() => backend!.sockets.size === 1, "the backend connection");
+    const raw = (backendSocket() as unknown as { _socket: import("node:net").Socket })._socket;
+    raw.pause();
+    // 256 masked binary frames of 64 KiB (zero mask): 16 MiB the backend does not read.
+    const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const frame = Buffer.concat([header, Buffer.alloc(64 * 1024, 3)]);
+    let written = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 256 && !answer.stream.destroyed; i++) {
+        written += frame.length;
+        if (!answer.stream.write(frame)) await new Promise((r) => answer.stream.once("drain", r));
+      }
+    })();
+    const relay = [...gw!.gateway.connections][0]!.relay;
+    await until(() => relay.stalledSince !== undefined, "the relay to pause the client's stream");
+    // Let the gateway run on other streams meanwhile: a stream that kept reading would pass
+    // the client's 16 MiB on into memory.
+    for (let i = 0; i < 5; i++) {
+      expect((await h2Request(s, { ":authority": HOST, ":path": "/ping" })).status).toBe(200);
+    }
+    const taken = relay.stats.bytesFromClient;
+    if (process.env.WSGATE_REPORT)
+      console.log(`h2 fast writer: ${taken} of ${written} bytes taken while the backend read nothing`);
+    expect(relay.stalledSince).toBeDefined();
+    expect(taken).toBeLessThan(8 * 1024 * 1024);
+    expect(written).toBeLessThan(256 * frame.length);
+    raw.resume();
+    await writer;
+    await until(
+      () => relay.stats.bytesFromClient === 256 * frame.length,
+      "every byte to reach the backend",
+      60_000,
+    );
+  }, 90_000);
+});
+
 describe("shutdown", () => {
   it("sends GOAWAY when the listener closes, so that new streams go elsewhere, and closes open WebSockets with 1001", async () => {
     await setup();
