@@ -311,3 +311,28 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(ofType(events, "close")[0]).toMatchObject({ code: 1001, wasClean: true });
   });
 });
+
+describe("WebSockets from Chromium over HTTPS with --http2=false", { timeout: 90_000 }, () => {
+  it("serves the page and its WebSocket over HTTP/1.1 (ALPN, 101) when HTTP/2 is turned off, so that the off switch leaves browsers working", async () => {
+    const cert = leaf();
+    const browser = await sharedBrowser("tls", trustForHost(TLS_HOST, cert.certPem));
+    scene = await startBrowserScene({ tls: cert, args: ["--http2=false"] });
+    context = await browser.newContext();
+    const page = await context.newPage();
+    const statuses = await handshakeStatuses(page);
+    await page.goto(
+      `${scene.origin}/app/${socketFragment({ ws: "/app/ws", protocols: ["chat.v1"], send: ["hello"] })}`,
+    );
+    expect(await documentProtocol(page)).toBe("http/1.1");
+    const events = await untilEvents(page, "message");
+    expect(ofType(events, "message").map((m) => m.data)).toEqual(["echo: hello"]);
+    expect(statuses).toEqual([101]);
+    const metrics = await scene.metrics();
+    expect(metrics.sum("wsgate_connections_http_version_total", { route: "page", http_version: "1.1" })).toBe(
+      1,
+    );
+    expect(metrics.sum("wsgate_connections_http_version_total", { route: "page", http_version: "2" })).toBe(
+      0,
+    );
+  });
+});
