@@ -141,6 +141,23 @@ describe("HTTP/2 limits", () => {
   });
 });
 
+describe("HTTP/2 header list size", () => {
+  it("resets a stream whose header list exceeds the announced size, and serves the connection's next request", async () => {
+    const s = await h2Session(port, HOST);
+    try {
+      const big = h2Request(s, {
+        ":authority": HOST,
+        ":path": "/",
+        "x-big": "a".repeat(HTTP2_LIMITS.maxHeaderListSize),
+      });
+      await expect(big).rejects.toMatchObject({ code: "ERR_HTTP2_STREAM_ERROR" });
+      expect((await h2Request(s, { ":authority": HOST, ":path": "/next" })).status).toBe(200);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
 describe("floods", () => {
   it("cuts off a rapid reset flood (CVE-2023-44487) with GOAWAY, so that cancelled requests cannot cost the gateway without bound", async () => {
     const c = await connectRaw();
