@@ -268,6 +268,12 @@ function ownedElsewhere({ hostname, owner }: ForeignClaim): string {
   return `${describeHostname(hostname)} belongs to namespace ${owner.namespace} (its oldest route is ${owner.route})`;
 }
 
+/** The host+path part of a claim, without its condition signature. */
+function pathOfClaim(claim: string): string {
+  const newline = claim.indexOf("\n");
+  return newline === -1 ? claim : claim.slice(0, newline);
+}
+
 function describeClaim(claim: string): string {
   // Host and type never hold a space; the path value may. Conditions follow a newline.
   const newline = claim.indexOf("\n");
@@ -297,6 +303,8 @@ function defaultCertificate(
 export function compile(snapshot: Snapshot, options: CompileOptions): CompileResult {
   const lookup = new Lookup(snapshot);
   const claimedBy = new Map<string, string>();
+  // Host+path without conditions → its oldest claim: conditions share a path in one namespace only.
+  const pathClaimedBy = new Map<string, { namespace: string; route: string }>();
   const tlsHosts = new Map<string, TlsCertificate>();
   const served: Route[] = [];
   const diagnostics: RouteDiagnostics[] = [];
@@ -415,6 +423,12 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     const problems = semanticProblems(route);
     const claims = claimsOf(route);
     const conflict = claims.find((c) => claimedBy.has(c));
+    // A route of another namespace cannot take part of an older route's path by adding a
+    // method, header or query match (one that holds for most requests would take it all).
+    const foreignPath = claims.find((c) => {
+      const owner = pathClaimedBy.get(pathOfClaim(c));
+      return owner !== undefined && owner.namespace !== namespace;
+    });
     // Tenants stay in their namespace; with the opt-out, certificates still come from the owner's.
     const foreign = tenantRoute(route) ? ownership.foreignClaim(route) : undefined;
     const hostnameConflict = options.allowCrossNamespaceHostnames ? undefined : foreign;
@@ -448,6 +462,15 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
         Reason.Conflicted,
         `${describeClaim(conflict)} is already served by the older route ${claimedBy.get(conflict)}`,
       );
+    } else if (foreignPath !== undefined) {
+      const path = pathOfClaim(foreignPath);
+      const owner = pathClaimedBy.get(path);
+      accepted = condition(
+        ConditionType.Accepted,
+        "False",
+        Reason.Conflicted,
+        `${describeClaim(path)} is already served by the older route ${owner?.route}; routes of different namespaces cannot share a path, with method, header or query conditions or without`,
+      );
     } else if (tlsConflict !== undefined) {
       accepted = condition(
         ConditionType.Accepted,
@@ -457,7 +480,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       );
     } else {
       accepted = condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted");
-      for (const c of claims) claimedBy.set(c, key);
+      for (const c of claims) {
+        claimedBy.set(c, key);
+        const path = pathOfClaim(c);
+        if (!pathClaimedBy.has(path)) pathClaimedBy.set(path, { namespace, route: key });
+      }
       if (certificate)
         for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
       served.push(
