@@ -11,6 +11,8 @@
 //          --compare DIR (add P: another wsgate build, e.g. a src/ prototype, to the same run)
 //          --compare-node-flags="FLAGS" (P runs with these Node/V8 flags; without --compare,
 //          P is this build: e.g. "--max-semi-space-size=16" to measure a V8 setting)
+// --only W9 runs bench/w9.mjs (WebSockets over HTTP/2 vs HTTP/1.1 through wsgate alone).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -447,6 +449,23 @@ async function main() {
     log(`wrote bench/results/${day}.md and .json${refreshed ? "; refreshed docs/benchmarks.md" : ""}`);
   }
   rmSync(dir, { recursive: true, force: true });
+}
+
+// W9 compares two paths of wsgate itself, not the systems: its own script, same options.
+if (only?.has("W9")) {
+  const w9 = spawnSync(
+    process.execPath,
+    [
+      join(here, "w9.mjs"),
+      ...(quick ? ["--quick"] : []),
+      ...(args.rounds ? ["--rounds", args.rounds] : []),
+      ...(args.write && !args["no-write"] ? [] : ["--no-write"]),
+      "--wsgate",
+      root,
+    ],
+    { stdio: "inherit" },
+  );
+  if (workloads.length === 0 && !only.has("C1") && !only.has("C2")) process.exit(w9.status ?? 1);
 }
 
 try {
