@@ -12,7 +12,8 @@
 // Usage: npm run build && node bench/w9.mjs [--quick] [--rounds N] [--conns 1000]
 //          [--sessions 10] [--messages 50] [--size 64] [--wsgate DIR [--label TEXT]] [--no-write]
 // Not one of `npm run bench`'s system comparisons (nginx and HAProxy have no RFC 8441):
-// it compares two paths of wsgate itself. Writes bench/results/<date>-w9.{md,json}.
+// it compares two paths of wsgate itself; `npm run bench -- --only W9 [--quick]` runs it
+// too. Writes bench/results/<date>-w9.{md,json}.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import os from "node:os";
