@@ -114,6 +114,13 @@ describe("HTTP/2 limits", () => {
       expect(s.remoteSettings.enableConnectProtocol).toBe(true);
       expect(s.remoteSettings.maxConcurrentStreams).toBe(HTTP2_LIMITS.maxConcurrentStreams);
       expect(s.remoteSettings.maxHeaderListSize).toBe(HTTP2_LIMITS.maxHeaderListSize);
+      // Each stream 64 KiB, the connection 1 MiB: a page's WebSockets do not share 64 KiB.
+      expect(s.remoteSettings.initialWindowSize).toBe(65_535);
+      const deadline = Date.now() + 10_000;
+      while ((s.state.remoteWindowSize ?? 0) < HTTP2_LIMITS.connectionWindowBytes && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(s.state.remoteWindowSize).toBe(HTTP2_LIMITS.connectionWindowBytes);
     } finally {
       s.destroy();
     }

@@ -48,6 +48,8 @@ export const HTTP2_LIMITS = {
   maxSessionMemoryMb: 10,
   streamResetBurst: 200,
   streamResetRate: 33,
+  /** The sum of all streams' windows (1 MiB, as Go's and Envoy's servers); each stream keeps 64 KiB. */
+  connectionWindowBytes: 1024 * 1024,
 } as const;
 
 /** ALPN of the listener: `h2` first when HTTP/2 is on. */
@@ -95,7 +97,11 @@ function createHttp2Server(
   const keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
   // Read by Node's HTTP/1.1 code for the connections that negotiate http/1.1.
   Object.assign(server, { keepAliveTimeout, ...headerTimeoutOptions(headerTimeoutMs) });
-  const sessions = new SessionRegistry(server, { firstRequestMs: headerTimeoutMs, idleMs: keepAliveTimeout });
+  const sessions = new SessionRegistry(server, {
+    firstRequestMs: headerTimeoutMs,
+    idleMs: keepAliveTimeout,
+    connectionWindowBytes: HTTP2_LIMITS.connectionWindowBytes,
+  });
   const closeHttp1 = http.Server.prototype.closeAllConnections;
   Object.assign(server, {
     closeAllConnections(this: http2.Http2SecureServer) {

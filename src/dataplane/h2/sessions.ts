@@ -12,6 +12,13 @@ export interface SessionBounds {
   readonly firstRequestMs: number;
   /** With no open stream this long, the session is closed with GOAWAY (keep-alive timeout). */
   readonly idleMs: number;
+  /**
+   * The connection-level window the client may fill across all its streams (bytes). Each
+   * stream stays bounded by its own window; this one only caps their sum, so the 65,535
+   * bytes of the protocol's default would make every WebSocket of a page share 64 KiB
+   * per round trip towards the gateway.
+   */
+  readonly connectionWindowBytes?: number;
 }
 
 /** The registry of each HTTP/2 server that has one: marks a listener as HTTP/2. */
@@ -30,6 +37,13 @@ export class SessionRegistry {
     REGISTRIES.set(server, this);
     server.on("session", (session: http2.ServerHttp2Session) => {
       this.#sessions.add(session);
+      if (bounds.connectionWindowBytes !== undefined) {
+        try {
+          session.setLocalWindowSize(bounds.connectionWindowBytes);
+        } catch {
+          // A session already going away: nothing to widen.
+        }
+      }
       let open = 0;
       let timer: NodeJS.Timeout | undefined;
       const arm = (ms: number): void => {
