@@ -13,12 +13,14 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunningGateway } from "../../src/cli/serve.js";
+import { startServe, type RunningGateway } from "../../src/cli/serve.js";
+import { parseServeConfig } from "../../src/config/config.js";
+import { createLogger } from "../../src/observability/logger.js";
 import type { TableHolder } from "../../src/routing/holder.js";
 import type { RoutingTable } from "../../src/routing/table.js";
 import { AUDIENCE, ISSUER, jwksOf, mint, signingKey, type SigningKey } from "../helpers/auth.js";
 import { scrape, type MetricSamples } from "../helpers/operator-scene.js";
-import { manifestDir, startStandalone } from "../helpers/standalone.js";
+import { manifestDir, serveArgs } from "../helpers/standalone.js";
 import { startAppBackend, type AppBackend } from "./app.js";
 
 /** Resolves once `holder` publishes a table for which `ok` holds; fails after 30 s saying `what`. */
@@ -126,6 +128,8 @@ export interface BrowserScene {
   readonly origin: string;
   /** A token the `secure` route accepts (subject `alice`). */
   token(claims?: Record<string, unknown>): Promise<string>;
+  /** The gateway's log lines so far (pino JSON, parsed). */
+  logs(event?: string): Record<string, unknown>[];
   /** The gateway's `/metrics`. */
   metrics(): Promise<MetricSamples>;
   /** Marks the app's only endpoint terminating and waits for the table that says so. */
@@ -147,7 +151,13 @@ export async function startBrowserScene(options: BrowserSceneOptions = {}): Prom
   const dir = manifestDir("browser");
   const key: SigningKey = await signingKey("ES256", "browser");
   writeManifest(dir, "app.yaml", serviceYaml(app.port, false));
-  const running = await startStandalone(dir, options.args);
+  // The gateway's own log lines, parsed: tests read which path a refusal came over.
+  const logs: Record<string, unknown>[] = [];
+  const sink = { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) };
+  const running = await startServe(
+    parseServeConfig(serveArgs(dir, options.args), {}),
+    createLogger("info", sink),
+  );
   const tls = options.tls !== undefined;
   const origin = tls
     ? `https://${TLS_HOST}:${running.httpsAddress.port}`
@@ -174,6 +184,7 @@ export async function startBrowserScene(options: BrowserSceneOptions = {}): Prom
     origin,
     token: (claims = {}) => mint(key, claims),
     metrics: () => scrape(admin),
+    logs: (event) => (event === undefined ? [...logs] : logs.filter((l) => l.event === event)),
     async terminateApp() {
       const next = running.holder.current.generation + 1;
       writeManifest(dir, "app.yaml", serviceYaml(app.port, true));

@@ -175,6 +175,14 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(ofType(failed, "open")).toEqual([]);
     expect(ofType(failed, "close")[0]!.code).toBe(1006);
     expect(diary.console.join("\n")).toMatch(transport.unauthorizedConsole);
+    expect(scene.logs("handshake_rejected")).toEqual([
+      expect.objectContaining({
+        route: "apps/secure",
+        status: 401,
+        reason: "unauthorized",
+        httpVersion: transport.httpVersion,
+      }),
+    ]);
     expect(
       (await scene.metrics()).sum("wsgate_handshake_rejections_total", {
         route: "secure",
@@ -224,6 +232,16 @@ describe.each(TRANSPORTS)("WebSockets from Chromium over $name", { timeout: 90_0
     expect(
       (await scene.metrics()).sum("wsgate_handshake_rejections_total", { route: "page", reason: "origin" }),
     ).toBe(1);
+    // Its log line says which path the refused handshake came over: over HTTP/2 the foreign
+    // page's socket rode the connection its fetch opened.
+    expect(scene.logs("handshake_rejected")).toEqual([
+      expect.objectContaining({
+        route: "apps/page",
+        status: 403,
+        reason: "origin",
+        httpVersion: transport.httpVersion,
+      }),
+    ]);
     expect(scene.app.upgrades).toHaveLength(0);
   });
 
