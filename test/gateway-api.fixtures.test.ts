@@ -20,6 +20,7 @@ import { compile, type CompileResult } from "../src/routing/compile.js";
 import type { GatewayCondition } from "../src/routing/gateway-api/conditions.js";
 import { conditionSignature } from "../src/routing/matcher.js";
 import { ObjectStore } from "../src/routing/store.js";
+import type { RouteSettings } from "../src/routing/table.js";
 import { parseManifestText } from "../src/sources/manifests.js";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/gateway-api/", import.meta.url));
@@ -71,6 +72,14 @@ interface Serialized {
 const conds = (list: readonly GatewayCondition[]): Cond[] =>
   list.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
 
+const settingsOf = (s: RouteSettings): string =>
+  [
+    `connect ${s.timeouts.connectMs}ms`,
+    `idle ${s.timeouts.idleMs}ms`,
+    `maxMessageBytes ${s.limits.maxMessageBytes ?? "none"}`,
+    `policy ${s.policy}`,
+  ].join(", ");
+
 function serialize(result: CompileResult, probes: readonly Probe[]): Serialized {
   const g = result.gatewayApi;
   return {
@@ -103,12 +112,7 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
     routes: result.table.routes.map((r) => ({
       route: r.key,
       hostnames: [...r.hostnames],
-      settings: [
-        `connect ${r.settings.timeouts.connectMs}ms`,
-        `idle ${r.settings.timeouts.idleMs}ms`,
-        `maxMessageBytes ${r.settings.limits.maxMessageBytes ?? "none"}`,
-        `policy ${r.settings.policy}`,
-      ].join(", "),
+      settings: settingsOf(r.settings),
       rules: r.rules.map((rule) => ({
         key: rule.key,
         matches: rule.matches.map(
@@ -119,6 +123,8 @@ function serialize(result: CompileResult, probes: readonly Probe[]): Serialized 
         ),
         ...(rule.filters ? { filters: rule.filters } : {}),
         ...(rule.unresolvedWeight ? { unresolvedWeight: rule.unresolvedWeight } : {}),
+        // A rule with a WebSocketPolicy of its own (sectionName): its settings, in short.
+        ...(rule.settings ? { settings: settingsOf(rule.settings) } : {}),
       })),
     })),
     tls: Object.fromEntries([...result.table.certificates.entries()].map(([h, c]) => [h, c.secret])),

@@ -3,11 +3,11 @@
  * Gateway API direct policy attachment (GEP-713) for what Gateway API has no words for —
  * WebSocket timeouts, keepalive, limits, drain, origins, auth, balancing, health checks.
  *
- * `spec.targetRefs` names HTTPRoutes, Gateways or Services of the policy's namespace;
- * every other field is a WebSocketRoute behaviour field, validated by the very schema
+ * `spec.targetRefs` names HTTPRoutes (or one rule of an HTTPRoute, by `sectionName` = the
+ * rule's `name`, GEP-713), Gateways or Services of the policy's namespace; every other field is a WebSocketRoute behaviour field, validated by the very schema
  * WebSocketRoute uses ({@link routeBehaviourShape}). A policy keeps what it was given as
  * written (no defaults filled in), so that merging several policies field by field can
- * tell "set" from "defaulted": precedence is route > Service > Gateway.
+ * tell "set" from "defaulted": precedence is route rule > route > Service > Gateway.
  */
 import { z } from "zod";
 import { GATEWAY_GROUP } from "./gateway-api.js";
@@ -141,6 +141,7 @@ export function policyCrd(routeCrd: CrdLike): object {
           additionalPrinterColumns: [
             { name: "Target kinds", type: "string", jsonPath: ".spec.targetRefs[*].kind" },
             { name: "Targets", type: "string", jsonPath: ".spec.targetRefs[*].name" },
+            { name: "Rules", type: "string", jsonPath: ".spec.targetRefs[*].sectionName" },
             {
               name: "Accepted",
               type: "string",
@@ -152,7 +153,7 @@ export function policyCrd(routeCrd: CrdLike): object {
             openAPIV3Schema: {
               type: "object",
               description:
-                "WebSocket behaviour (timeouts, keepalive, limits, drain, origins, auth, balancing, health checks, source ranges) attached to HTTPRoutes, Gateways or Services of its namespace (Gateway API direct policy attachment). Precedence, field by field: HTTPRoute > Service > Gateway.",
+                "WebSocket behaviour (timeouts, keepalive, limits, drain, origins, auth, balancing, health checks, source ranges) attached to HTTPRoutes, HTTPRoute rules, Gateways or Services of its namespace (Gateway API direct policy attachment). Precedence, field by field: HTTPRoute rule > HTTPRoute > Service > Gateway.",
               required: ["spec"],
               properties: {
                 apiVersion: { type: "string" },
@@ -183,7 +184,7 @@ export function policyCrd(routeCrd: CrdLike): object {
                             minLength: 1,
                             maxLength: 253,
                             description:
-                              "A rule name of the HTTPRoute (not supported yet: reported, not applied).",
+                              "HTTPRoute targets only: the name of one rule of the route (spec.rules[].name); the policy applies to that rule only, over the route's own policy. A name no rule has is TargetNotFound.",
                           },
                         },
                       },

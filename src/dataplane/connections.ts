@@ -36,6 +36,8 @@ export interface LiveConnectionInit {
   readonly openedAt: number;
   /** The route's settings when the connection opened. */
   readonly settings: RouteSettings;
+  /** The key of the rule it matched (`namespace/route#index`): a rule may have settings of its own. */
+  readonly ruleKey?: string;
   /** When maxLifetime closes it (jittered ±10%); Infinity for none. */
   readonly lifetimeEndsAt: number;
   /** When its token expires (`exp` plus the clock skew), on routes with `auth.jwt.closeOnExpiry`. */
@@ -49,6 +51,8 @@ export class LiveConnection {
   readonly openedAt: number;
   readonly lifetimeEndsAt: number;
   readonly authExpiresAt: number | undefined;
+  /** See {@link LiveConnectionInit.ruleKey}. */
+  readonly ruleKey: string | undefined;
   #settings: RouteSettings;
   #drain: Drain | undefined;
 
@@ -58,6 +62,7 @@ export class LiveConnection {
     this.openedAt = init.openedAt;
     this.lifetimeEndsAt = init.lifetimeEndsAt;
     this.authExpiresAt = init.authExpiresAt;
+    this.ruleKey = init.ruleKey;
     this.#settings = init.settings;
   }
 

@@ -4,7 +4,7 @@
  * (1,000 connections over 10 s ≈ 100 closes a second, not a burst that turns
  * into a reconnect storm). Shutdown drains everything the same way with 1001.
  */
-import type { RoutingTable } from "../routing/table.js";
+import type { RouteSettings, RoutingTable } from "../routing/table.js";
 import type { ConnectionRegistry, DrainReason, LiveConnection } from "./connections.js";
 
 /**
@@ -41,8 +41,11 @@ export function planEndpointDrains(
   const serving = new Set<string>();
   const backends = new Set<string>();
   const routes = new Map(table.routes.map((r) => [`${r.namespace}/${r.name}`, r]));
+  // Rules with settings of their own (an HTTPRoute rule's WebSocketPolicy): their connections keep them.
+  const ruleSettings = new Map<string, RouteSettings>();
   for (const route of table.routes) {
     for (const rule of route.rules) {
+      if (rule.settings) ruleSettings.set(rule.key, rule.settings);
       for (const backend of rule.backends) {
         backends.add(backend.key);
         for (const e of backend.endpoints) if (!e.terminating) serving.add(e.id);
@@ -52,7 +55,7 @@ export function planEndpointDrains(
   const byWindow = new Map<string, LiveConnection[]>();
   for (const c of connections) {
     const route = routes.get(`${c.labels.namespace}/${c.labels.route}`);
-    if (route) c.refreshSettings(route.settings);
+    if (route) c.refreshSettings((c.ruleKey && ruleSettings.get(c.ruleKey)) || route.settings);
     if (serving.has(c.labels.endpoint)) {
       c.cancelDrain(); // the endpoint is back (or never left)
       continue;

@@ -91,9 +91,10 @@ export class HealthProber implements HealthView {
     if (this.#stopped) return;
     const wanted = new Map<string, { endpoint: Endpoint; route: string; check: HealthCheck }>();
     for (const route of table.routes) {
-      const check = route.settings.healthCheck;
-      if (!check) continue;
       for (const rule of route.rules) {
+        // A rule with settings of its own (an HTTPRoute rule's WebSocketPolicy) has its own check.
+        const check = (rule.settings ?? route.settings).healthCheck;
+        if (!check) continue;
         for (const backend of rule.backends) {
           for (const endpoint of backend.endpoints) {
             if (endpoint.terminating || wanted.has(endpoint.id)) continue;

@@ -337,6 +337,7 @@ export class UpgradeHandler {
       relay,
       openedAt: now,
       settings,
+      ruleKey: rule.key,
       lifetimeEndsAt,
       authExpiresAt,
     });

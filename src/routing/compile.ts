@@ -34,6 +34,7 @@ import {
   type IngressDiagnostics,
 } from "./ingress/routes.js";
 import { matchesOf, routeSettings, semanticProblems } from "./route-settings.js";
+import { withRuleSettings } from "./rule-settings.js";
 import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
@@ -409,6 +410,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     }
     const auth = resolveAuth(route, lookup.secrets);
     if (auth.problem) refProblems.push({ ...auth.problem, reason: Reason[auth.problem.reason] });
+    // HTTPRoute rules with a WebSocketPolicy of their own (sectionName) get their own settings.
+    const ruled = withRuleSettings(route, resolved.rules, lookup.secrets);
+    for (const p of ruled.problems) refProblems.push({ ...p, reason: Reason[p.reason] });
     const resolvedRefs =
       refProblems.length === 0
         ? condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved")
@@ -493,7 +497,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           name,
           key,
           hostnames: Object.freeze([...route.spec.hostnames]),
-          rules: Object.freeze(resolved.rules),
+          rules: Object.freeze(ruled.rules),
           settings: routeSettings(route, auth.auth),
           ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
         }),

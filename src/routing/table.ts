@@ -84,6 +84,12 @@ export interface Rule {
    * rule without backendRefs. Gateway API wants 500 for that share of requests, not 503.
    */
   readonly unresolvedWeight?: number;
+  /**
+   * HTTPRoute rules with a WebSocketPolicy of their own (targetRef `sectionName`): the
+   * settings of requests and connections this rule matches ({@link RouteMatch.route} then
+   * carries them); absent: the route's.
+   */
+  readonly settings?: RouteSettings;
 }
 
 /** Route settings in the units the data plane uses (milliseconds). */
@@ -162,6 +168,7 @@ export interface RouteDiagnostics {
 
 /** The result of a successful match. */
 export interface RouteMatch {
+  /** The matched route; its `settings` are the rule's when the rule has its own. */
   readonly route: Route;
   readonly rule: Rule;
 }
@@ -311,7 +318,11 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
   // Paths with conditional matches: what their candidate lists hold so far.
   const dispatch = new Map<PathEntry, Dispatch>();
   const identityHeaders = new Set<string>();
-  for (const route of routes) for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
+  for (const route of routes) {
+    for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
+    for (const rule of route.rules)
+      for (const h of rule.settings?.identityHeaders ?? []) identityHeaders.add(h);
+  }
   routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     route.rules.forEach((rule, ruleIndex) => {
@@ -366,8 +377,22 @@ function tableOf(
 ): RoutingTable {
   const { hosts, wildcards, any, crossNamespace } = matcher;
 
+  // Routes with a rule that has settings of its own (by position): per rule, the route as that
+  // rule's requests see it — made once here, so matching allocates nothing more, and nothing
+  // at all is made or looked up for tables without such rules.
+  const views = new Map<number, readonly Route[]>();
+  routes.forEach((route, i) => {
+    if (route.rules.some((rule) => rule.settings))
+      views.set(
+        i,
+        route.rules.map((rule) =>
+          rule.settings ? Object.freeze({ ...route, settings: rule.settings }) : route,
+        ),
+      );
+  });
+
   function at(entry: PathEntry): RouteMatch {
-    const route = routes[entry.route] as Route;
+    const route = (views.size > 0 && views.get(entry.route)?.[entry.rule]) || (routes[entry.route] as Route);
     return { route, rule: route.rules[entry.rule] as Rule };
   }
 

@@ -40,6 +40,11 @@ export type TranslatedRoute = WebSocketRoute & {
    * normalized (routing/matcher.ts); absent when no match has any.
    */
   readonly matchConditions?: readonly (readonly (MatchConditions | undefined)[])[];
+  /**
+   * HTTPRoutes only, per rule (by index): the spec (behaviour fields, defaulted) of a rule a
+   * WebSocketPolicy targets by `sectionName`; undefined for rules that keep the route's spec.
+   */
+  readonly ruleSpecs?: readonly (WebSocketRoute["spec"] | undefined)[];
 };
 
 /** The conditions of match `j` of rule `i` (only translated routes have any). */

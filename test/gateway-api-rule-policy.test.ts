@@ -1,0 +1,115 @@
+/**
+ * A WebSocketPolicy attached to one rule of an HTTPRoute (targetRef `sectionName` = the
+ * rule's name), on real sockets: the rule's connections get the rule's settings over the
+ * route's, and the route's other rule keeps the route's — also after a later table (an
+ * endpoint change) refreshed the settings of open connections. Compile-level cases
+ * (precedence, Conflicted, TargetNotFound) are in test/fixtures/gateway-api/policies-rule.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type WebSocket from "ws";
+import { parseManifestText } from "../src/sources/manifests.js";
+import type { StoredObject } from "../src/routing/store.js";
+import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
+import { connect, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { serviceWithEndpoints } from "./helpers/objects.js";
+
+const MANIFESTS = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: wsgate }
+spec: { controllerName: wsgate.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: apps }
+spec:
+  gatewayClassName: wsgate
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  rules:
+    - name: live
+      matches: [{ path: { type: PathPrefix, value: /live } }]
+      backendRefs: [{ name: chat, port: 80 }]
+    - name: history
+      matches: [{ path: { type: PathPrefix, value: /history } }]
+      backendRefs: [{ name: chat, port: 80 }]
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: chat, namespace: apps, creationTimestamp: "2026-01-01T00:00:00Z" }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat }]
+  timeouts: { idle: 1h }
+  limits: { maxMessageBytes: 2000 }
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: chat-live, namespace: apps, creationTimestamp: "2026-01-02T00:00:00Z" }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat, sectionName: live }]
+  timeouts: { idle: 1s }
+  limits: { maxMessageBytes: 100 }
+`;
+
+function manifests(): StoredObject[] {
+  const parsed = parseManifestText(MANIFESTS);
+  expect(parsed.errors).toEqual([]);
+  return parsed.objects;
+}
+
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) =>
+    ws.once("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+  );
+}
+
+describe("WebSocketPolicy on one HTTPRoute rule (sectionName), on real sockets", () => {
+  let gw: TestGateway;
+  let backends: EchoBackend[];
+
+  beforeEach(async () => {
+    backends = [await startEchoBackend(), await startEchoBackend()];
+    gw = await startTestGateway();
+    gw.apply([...manifests(), ...serviceWithEndpoints("apps", "chat", [{ port: backends[0]!.port }])]);
+  });
+
+  afterEach(async () => {
+    await gw.close();
+    for (const b of backends) await b.close();
+  });
+
+  it("closes with 1009 a 500-byte message on the targeted rule's path, so that one rule can be held to a tighter limit than its route", async () => {
+    const live = await connect(gw.url("/live/room"));
+    const closed = closeOf(live);
+    live.send("x".repeat(500));
+    expect((await closed).code).toBe(1009);
+  });
+
+  it("relays the same 500-byte message on the route's other rule, which keeps the route's policy (1009 only above its 2000 bytes)", async () => {
+    const history = await connect(gw.url("/history"));
+    const echoed = await roundTrip(history, "y".repeat(500));
+    expect(echoed.data.length).toBe(500);
+    const closed = closeOf(history);
+    history.send("z".repeat(2001));
+    expect((await closed).code).toBe(1009);
+  });
+
+  it("keeps the rule's idle timeout for an open connection when a later table refreshes settings, so that an endpoint change does not hand it the route's", async () => {
+    const live = await connect(gw.url("/live"));
+    const closed = closeOf(live);
+    // A new endpoint: a new table, whose publish refreshes every open connection's settings.
+    const before = gw.holder.current;
+    gw.apply([
+      ...manifests(),
+      ...serviceWithEndpoints("apps", "chat", [{ port: backends[0]!.port }, { port: backends[1]!.port }]),
+    ]);
+    expect(gw.holder.current).not.toBe(before);
+    // The rule's 1s, not the route's 1h (which would outlast the test's timeout).
+    expect(await closed).toEqual({ code: 1001, reason: "idle timeout" });
+  });
+});
