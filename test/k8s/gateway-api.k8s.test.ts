@@ -582,6 +582,69 @@ describe("Gateway API in cluster mode", () => {
     expect(await ask(await open("live.policy.test"), big)).toBe(`10.244.12.41 ${big}`);
   });
 
+  it("reports a WebSocketPolicy sectionName that names no rule of the HTTPRoute as TargetNotFound, naming the rule, while its target naming a real rule applies to that rule only", async () => {
+    await echoBackend("gw-rule-policy", "10.244.12.81");
+    await put(cp.admin, gatewayClass());
+    await put(cp.admin, gateway("gw-rule-policy", "web", [{ name: "http", port: 80, protocol: "HTTP" }]));
+    // Rule names as Gateway API v1.6 has them (spec.rules[].name): the API server keeps them.
+    await put(
+      cp.admin,
+      httpRoute("gw-rule-policy", "chat", {
+        parentRefs: [{ name: "web" }],
+        hostnames: ["rules.policy.test"],
+        rules: [
+          {
+            name: "live",
+            matches: [{ path: { type: "PathPrefix", value: "/live" } }],
+            backendRefs: [{ name: "echo", port: 80 }],
+          },
+          {
+            name: "history",
+            matches: [{ path: { type: "PathPrefix", value: "/history" } }],
+            backendRefs: [{ name: "echo", port: 80 }],
+          },
+        ],
+      }),
+    );
+    const target = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "chat" };
+    await put(cp.admin, {
+      apiVersion: "wsgate.io/v1alpha1",
+      kind: "WebSocketPolicy",
+      metadata: { name: "live-only", namespace: "gw-rule-policy" },
+      spec: {
+        targetRefs: [
+          { ...target, sectionName: "lvie" },
+          { ...target, sectionName: "live" },
+        ],
+        limits: { maxMessageBytes: 64 },
+      },
+    });
+    const accepted = await waitFor(
+      async () => {
+        const c = find(
+          (await live("WebSocketPolicy", "live-only", "gw-rule-policy")).status?.conditions,
+          "Accepted",
+        );
+        return c?.reason === "TargetNotFound" ? c : undefined;
+      },
+      { what: "WebSocketPolicy live-only Accepted=False TargetNotFound" },
+    );
+    expect(accepted.status).toBe("False");
+    expect(accepted.message).toContain("HTTPRoute gw-rule-policy/chat has no rule named lvie");
+    const rulesOf = (t: RoutingTable) =>
+      t.routes.find((r) => r.key === "gw-rule-policy/httproute/chat")?.rules;
+    await waitForTable(gw.holder, (t) => rulesOf(t)?.[0]?.settings?.limits.maxMessageBytes === 64, {
+      what: "the policy's limit on rule live",
+    });
+    expect(rulesOf(gw.holder.current)?.[1]?.settings).toBeUndefined();
+    const big = "x".repeat(200);
+    const limited = await open("rules.policy.test", "/live");
+    const closed = new Promise<number>((resolve) => limited.once("close", (code) => resolve(code)));
+    limited.send(big);
+    expect(await closed).toBe(1009);
+    expect(await ask(await open("rules.policy.test", "/history"), big)).toBe(`10.244.12.81 ${big}`);
+  });
+
   it("terminates TLS on an HTTPS listener with its certificateRefs Secret, chosen by SNI", async () => {
     await echoBackend("gw-tls", "10.244.12.51");
     await put(cp.admin, gatewayClass());
