@@ -2,13 +2,18 @@
  * A WebSocketPolicy attached to one rule of an HTTPRoute (targetRef `sectionName` = the
  * rule's name), on real sockets: the rule's connections get the rule's settings over the
  * route's, and the route's other rule keeps the route's — also after a later table (an
- * endpoint change) refreshed the settings of open connections. Compile-level cases
+ * endpoint change) refreshed the settings of open connections; a rule's JWT keys survive the
+ * trip to a data-plane worker. Compile-level cases
  * (precedence, Conflicted, TargetNotFound) are in test/fixtures/gateway-api/policies-rule.
  */
+import { KeyObject } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { parseManifestText } from "../src/sources/manifests.js";
-import type { StoredObject } from "../src/routing/store.js";
+import { compile } from "../src/routing/compile.js";
+import { ObjectStore, type StoredObject } from "../src/routing/store.js";
+import { tableFromMessage, tableToMessage } from "../src/workers/table-transfer.js";
+import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints } from "./helpers/objects.js";
@@ -111,5 +116,41 @@ describe("WebSocketPolicy on one HTTPRoute rule (sectionName), on real sockets",
     expect(gw.holder.current).not.toBe(before);
     // The rule's 1s, not the route's 1h (which would outlast the test's timeout).
     expect(await closed).toEqual({ code: 1001, reason: "idle timeout" });
+  });
+});
+
+describe("a rule's own settings crossing to a data-plane worker (--workers)", () => {
+  it("keeps the JWT keys of a rule's policy, which structured clone would drop, so that the rule does not fail every token in a worker", async () => {
+    const key = await signingKey("RS256", "k1");
+    const policy = `
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: chat-history-auth, namespace: apps, creationTimestamp: "2026-01-03T00:00:00Z" }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat, sectionName: history }]
+  auth:
+    jwt:
+      issuer: ${ISSUER}
+      audiences: [${AUDIENCE}]
+      keys: { secretRef: { name: keys, key: jwks.json } }
+`;
+    const parsed = parseManifestText(policy);
+    expect(parsed.errors).toEqual([]);
+    const store = new ObjectStore();
+    store.replaceAll([
+      ...manifests(),
+      ...parsed.objects,
+      keySecret("apps", "keys", "jwks.json", jwksOf(key)),
+      ...serviceWithEndpoints("apps", "chat", [{ port: 1 }]),
+    ]);
+    const compiled = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    const inWorker = tableFromMessage(structuredClone(tableToMessage(compiled.table)), false);
+    const auth = inWorker.match("any.example", "/history")?.route.settings.auth;
+    expect(auth?.kind).toBe("jwt");
+    const keys = auth?.kind === "jwt" && auth.keys.source === "secret" ? auth.keys.keys : [];
+    expect(keys.map((k) => k.key instanceof KeyObject)).toEqual([true]);
+    // Hidden again (logs never print them), and the route's other rule has no auth at all.
+    expect(Object.keys(keys[0] ?? {})).not.toContain("key");
+    expect(inWorker.match("any.example", "/live")?.route.settings.auth).toBeUndefined();
   });
 });

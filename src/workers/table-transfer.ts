@@ -36,29 +36,43 @@ export interface TableMessage {
   readonly defaultCertificate?: TlsCertificate;
   /** Per entry of `routes`: the JWT keys with their KeyObjects as enumerable fields. */
   readonly keys: readonly KeysOf[];
+  /**
+   * Per entry of `routes`, per rule: the JWT keys of a rule's own settings (an HTTPRoute
+   * rule's WebSocketPolicy); null for a route without any. Absent when no route has any.
+   */
+  readonly ruleKeys?: readonly (readonly KeysOf[] | null)[];
 }
 
 function secretKeys(auth: CompiledAuth | undefined): readonly VerificationKey[] | undefined {
   return auth?.kind === "jwt" && auth.keys.source === "secret" ? auth.keys.keys : undefined;
 }
 
+/** The JWT keys of `auth` with their KeyObjects as enumerable fields, or null. */
+function keysOf(auth: CompiledAuth | undefined): KeysOf {
+  const keys = secretKeys(auth);
+  return keys
+    ? keys.map((k) => ({
+        ...(k.kid === undefined ? {} : { kid: k.kid }),
+        algorithms: k.algorithms,
+        key: k.key,
+      }))
+    : null;
+}
+
 function messageOf(table: RoutingTable, routes: readonly Route[], order?: readonly string[]): TableMessage {
+  const ruleKeys = routes.map((route) =>
+    route.rules.some((rule) => secretKeys(rule.settings?.auth))
+      ? route.rules.map((rule) => keysOf(rule.settings?.auth))
+      : null,
+  );
   return {
     generation: table.generation,
     routes,
     ...(order ? { order } : {}),
     certificates: [...table.certificates.entries()],
     ...(table.defaultCertificate ? { defaultCertificate: table.defaultCertificate } : {}),
-    keys: routes.map((route) => {
-      const keys = secretKeys(route.settings.auth);
-      return keys
-        ? keys.map((k) => ({
-            ...(k.kid === undefined ? {} : { kid: k.kid }),
-            algorithms: k.algorithms,
-            key: k.key,
-          }))
-        : null;
-    }),
+    keys: routes.map((route) => keysOf(route.settings.auth)),
+    ...(ruleKeys.some(Boolean) ? { ruleKeys } : {}),
   };
 }
 
@@ -101,7 +115,9 @@ export class TableDecoder {
   }
 
   decode(message: TableMessage): RoutingTable {
-    const arrived = message.routes.map((route, i) => withKeys(route, message.keys[i] ?? null));
+    const arrived = message.routes.map((route, i) =>
+      withKeys(route, message.keys[i] ?? null, message.ruleKeys?.[i] ?? null),
+    );
     const certificates = new Map(message.certificates);
     const previous = this.#table;
     let routes: Route[];
@@ -158,15 +174,26 @@ function sameShape(
       before.rules.length === route.rules.length &&
       isDeepStrictEqual(before.hostnames, route.hostnames) &&
       route.rules.every((rule, j) => isDeepStrictEqual(before.rules[j]?.matches, rule.matches)) &&
+      route.rules.every((rule, j) => isDeepStrictEqual(before.rules[j]?.settings, rule.settings)) &&
       isDeepStrictEqual(before.settings, route.settings)
     );
   });
 }
 
-/** The route with its JWT keys put back, hidden again. */
-function withKeys(route: Route, keys: KeysOf): Route {
-  const auth = route.settings.auth;
-  if (!keys || auth?.kind !== "jwt" || auth.keys.source !== "secret") return route;
+/** The route (and its rules with settings of their own) with their JWT keys put back, hidden again. */
+function withKeys(route: Route, keys: KeysOf, ruleKeys: readonly KeysOf[] | null): Route {
+  const settings = withSettingsKeys(route.settings, keys);
+  if (!ruleKeys) return settings === route.settings ? route : { ...route, settings };
+  const rules = route.rules.map((rule, j) => {
+    const ruleSettings = rule.settings && withSettingsKeys(rule.settings, ruleKeys[j] ?? null);
+    return ruleSettings === rule.settings ? rule : { ...rule, settings: ruleSettings };
+  });
+  return { ...route, settings, rules };
+}
+
+function withSettingsKeys(settings: Route["settings"], keys: KeysOf): Route["settings"] {
+  const auth = settings.auth;
+  if (!keys || auth?.kind !== "jwt" || auth.keys.source !== "secret") return settings;
   const hidden = keys.map((k) => {
     const entry = {
       ...(k.kid === undefined ? {} : { kid: k.kid }),
@@ -175,8 +202,5 @@ function withKeys(route: Route, keys: KeysOf): Route {
     Object.defineProperty(entry, "key", { value: k.key, enumerable: false });
     return entry;
   });
-  return {
-    ...route,
-    settings: { ...route.settings, auth: { ...auth, keys: { ...auth.keys, keys: hidden } } },
-  };
+  return { ...settings, auth: { ...auth, keys: { ...auth.keys, keys: hidden } } };
 }
