@@ -45,7 +45,7 @@ function olderFirst(a: WebSocketPolicy, b: WebSocketPolicy): number {
 }
 
 export class PolicyAttachments {
-  /** `Kind ns/name` → the policy holding that target. */
+  /** `Kind ns/name` (`HTTPRoute ns/name#rule` for one rule) → the policy holding that target. */
   readonly #byTarget = new Map<string, WebSocketPolicy>();
   readonly diagnostics: PolicyDiagnostics[] = [];
 
@@ -110,6 +110,7 @@ export class PolicyAttachments {
           continue;
         }
         const holder = this.#byTarget.get(key);
+        if (holder === policy) continue; // the same target listed twice: attached once
         if (holder) {
           problems.push({
             reason: "Conflicted",
