@@ -19,7 +19,7 @@ import {
   type ParentRef,
 } from "../../api/gateway-api.js";
 import type { Secret } from "../../api/objects.js";
-import { routeSpecSchema, type RouteSpec, type WebSocketRoute } from "../../api/route.js";
+import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
 import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
 import type { ListenerKind, TlsCertificate } from "../table.js";
@@ -37,8 +37,8 @@ import { conditionProblems, normalizeConditions } from "../matcher.js";
 import { translateFilters } from "./filters.js";
 import { ReferenceGrants } from "./grants.js";
 import { listenerHostnames } from "./hostnames.js";
-import { PolicyAttachments, type MergedBehaviour } from "./policies.js";
-import { semanticProblems } from "../route-settings.js";
+import { PolicyAttachments } from "./policies.js";
+import { ruleSpecsOf } from "./rule-policies.js";
 import {
   admitsHTTPRoutes,
   judgeGateways,
@@ -52,41 +52,6 @@ import {
 const DEFAULT_SPEC: RouteSpec = routeSpecSchema.parse({
   rules: [{ backendRefs: [{ name: "defaults", port: 1 }] }],
 });
-
-/** A route around a rule's behaviour, for the checks its schema cannot express (semanticProblems). */
-const DEFAULT_ROUTE: WebSocketRoute = {
-  apiVersion: "wsgate.io/v1alpha1",
-  kind: "WebSocketRoute",
-  metadata: { namespace: "defaults", name: "defaults", labels: {}, annotations: {} },
-  spec: DEFAULT_SPEC,
-};
-
-/**
- * Per rule: the behaviour of a rule with a WebSocketPolicy of its own, validated and
- * defaulted by the WebSocketRoute schema (undefined for the others); `problem` when one
- * cannot be served — then the route is not either, as when its own merged policies fail.
- */
-function ruleSpecsOf(
-  route: HTTPRoute,
-  merged: readonly (MergedBehaviour | undefined)[],
-): { specs: (RouteSpec | undefined)[]; problem?: string } {
-  const problems: string[] = [];
-  const specs = merged.map((m, i) => {
-    if (!m) return undefined;
-    const parsed = routeSpecSchema.safeParse({ ...m.behaviour, rules: DEFAULT_SPEC.rules });
-    const issues = parsed.success
-      ? semanticProblems({ ...DEFAULT_ROUTE, spec: parsed.data })
-      : formatIssues(parsed.error.issues);
-    if (issues.length > 0) {
-      problems.push(
-        `WebSocketPolicy ${m.from.join(", ")} merged for rule ${route.spec.rules[i]?.name}: ${issues.join("; ")}`,
-      );
-      return undefined;
-    }
-    return parsed.data;
-  });
-  return { specs, ...(problems.length > 0 ? { problem: problems.join("; ") } : {}) };
-}
 
 /** One HTTPRoute's translation, before compile() judged conflicts and backends. */
 export interface HTTPRouteTranslation {
