@@ -5,9 +5,11 @@
  * every status is written through the status subresource by the leader — as the
  * controller's ServiceAccount, with exactly the chart's RBAC rules.
  */
+import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { parse } from "yaml";
@@ -631,6 +633,14 @@ describe("Gateway API in cluster mode", () => {
     );
     expect(accepted.status).toBe("False");
     expect(accepted.message).toContain("HTTPRoute gw-rule-policy/chat has no rule named lvie");
+    // `kubectl get wsp` (the CRD's printer columns) shows the rule it targets, and the verdict.
+    const { stdout } = await promisify(execFile)(join(cp.binDir, "kubectl"), [
+      ...["--kubeconfig", cp.adminKubeconfig, "get", "wsp", "-n", "gw-rule-policy", "live-only"],
+    ]);
+    const [header, row] = stdout.trim().split("\n");
+    expect(header).toMatch(/^NAME\s+TARGET KINDS\s+TARGETS\s+RULES\s+ACCEPTED\s+AGE$/);
+    // The API server prints one value per printer column: the first target's kind, name and rule.
+    expect(row?.split(/\s+/).slice(0, 5)).toEqual(["live-only", "HTTPRoute", "chat", "lvie", "False"]);
     const rulesOf = (t: RoutingTable) =>
       t.routes.find((r) => r.key === "gw-rule-policy/httproute/chat")?.rules;
     await waitForTable(gw.holder, (t) => rulesOf(t)?.[0]?.settings?.limits.maxMessageBytes === 64, {
