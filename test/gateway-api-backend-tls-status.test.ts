@@ -106,11 +106,11 @@ describe("BackendTLSPolicy status", () => {
     expect(byName.get("younger")?.ancestors[0]?.conditions[0]?.message).toContain("apps/older");
   });
 
-  it("accepts a port's policy next to the whole Service's (no conflict) and reports its unresolved CA ref", () => {
+  it("does not accept a policy whose CA ref does not resolve (NoValidCACertificate), though a port's policy does not conflict with the whole Service's", () => {
     expect(diagnostics().conditions("port")).toEqual([
       {
         gateway: "apps/web",
-        conditions: ["Accepted=True Accepted", "ResolvedRefs=False InvalidCACertificateRef"],
+        conditions: ["Accepted=False NoValidCACertificate", "ResolvedRefs=False InvalidCACertificateRef"],
       },
     ]);
   });

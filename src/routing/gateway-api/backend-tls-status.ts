@@ -4,7 +4,8 @@
  * `Accepted` and `ResolvedRefs`. A policy whose every target is held by an older one
  * (creationTimestamp, then namespace/name; a port's policy and the whole Service's do not
  * conflict) is `Accepted=False, reason=Conflicted` — it applies nowhere, and says so
- * instead of being silently ignored.
+ * instead of being silently ignored. A policy whose CA refs do not resolve is
+ * `Accepted=False, reason=NoValidCACertificate` (ResolvedRefs says which ref and why).
  */
 import { GATEWAY_GROUP, type BackendTLSPolicy } from "../../api/gateway-api.js";
 import { policyRequest, resolveBackendTls, type BackendTlsPolicies, type CaSources } from "../backend-tls.js";
@@ -75,9 +76,19 @@ export function backendTlsPolicyDiagnostics(
       accepted = cond("Accepted", "True", R.Accepted, "Policy accepted");
     }
     const resolved = resolveBackendTls(policyRequest(policy), namespace, sources);
+    // Gateway API: a CA ref of another kind is InvalidKind, any other unusable one (missing,
+    // no ca.crt, no certificate in it) InvalidCACertificateRef; the policy is then not
+    // accepted, reason NoValidCACertificate (unless it is Conflicted anyway).
     const resolvedRefs = resolved.ok
       ? cond("ResolvedRefs", "True", R.ResolvedRefs, "All references resolved")
-      : cond("ResolvedRefs", "False", resolved.problem.reason, resolved.problem.message);
+      : cond(
+          "ResolvedRefs",
+          "False",
+          resolved.problem.reason === "InvalidKind" ? "InvalidKind" : "InvalidCACertificateRef",
+          resolved.problem.message,
+        );
+    if (!resolved.ok && accepted.status === "True")
+      accepted = cond("Accepted", "False", "NoValidCACertificate", resolved.problem.message);
     const targeted = new Set(services.map((t) => `${namespace}/${t.name}`));
     const ancestors = [...byGateway.entries()]
       .filter(([, reached]) => [...reached].some((s) => targeted.has(s)))
