@@ -2,8 +2,8 @@
  * A WebSocketPolicy attached to one rule of an HTTPRoute (targetRef `sectionName` = the
  * rule's name), on real sockets: the rule's connections get the rule's settings over the
  * route's, and the route's other rule keeps the route's — also after a later table (an
- * endpoint change) refreshed the settings of open connections; a rule's JWT keys survive the
- * trip to a data-plane worker. Compile-level cases
+ * endpoint change) refreshed the settings of open connections; a rule's health check probes
+ * that rule's backends only; a rule's JWT keys survive the trip to a data-plane worker. Compile-level cases
  * (precedence, Conflicted, TargetNotFound) are in test/fixtures/gateway-api/policies-rule.
  */
 import { KeyObject } from "node:crypto";
@@ -13,6 +13,7 @@ import { parseManifestText } from "../src/sources/manifests.js";
 import { compile } from "../src/routing/compile.js";
 import { ObjectStore, type StoredObject } from "../src/routing/store.js";
 import { tableFromMessage, tableToMessage } from "../src/workers/table-transfer.js";
+import { HealthProber } from "../src/dataplane/health.js";
 import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
@@ -152,5 +153,61 @@ spec:
     // Hidden again (logs never print them), and the route's other rule has no auth at all.
     expect(Object.keys(keys[0] ?? {})).not.toContain("key");
     expect(inWorker.match("any.example", "/live")?.route.settings.auth).toBeUndefined();
+  });
+});
+
+describe("a rule's own health check", () => {
+  it("probes the endpoints of that rule's backends only, so that a check meant for one rule never ejects another rule's pods", () => {
+    const parsed = parseManifestText(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: wsgate }
+spec: { controllerName: wsgate.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: apps }
+spec:
+  gatewayClassName: wsgate
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  parentRefs: [{ name: web }]
+  rules:
+    - name: live
+      matches: [{ path: { type: PathPrefix, value: /live } }]
+      backendRefs: [{ name: chat, port: 80 }]
+    - name: history
+      matches: [{ path: { type: PathPrefix, value: /history } }]
+      backendRefs: [{ name: archive, port: 80 }]
+---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketPolicy
+metadata: { name: chat-live-health, namespace: apps }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: chat, sectionName: live }]
+  healthCheck: { type: TCP }
+`);
+    expect(parsed.errors).toEqual([]);
+    const store = new ObjectStore();
+    store.replaceAll([
+      ...parsed.objects,
+      ...serviceWithEndpoints("apps", "chat", [{ port: 1, address: "10.244.40.1" }]),
+      ...serviceWithEndpoints("apps", "archive", [{ port: 1, address: "10.244.40.2" }]),
+    ]);
+    const { table } = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    expect(table.routes.map((r) => r.key)).toEqual(["apps/httproute/chat"]);
+    const prober = new HealthProber();
+    try {
+      prober.update(table);
+      expect(prober.view().map((v) => [v.endpoint, v.check])).toEqual([
+        ["apps/chat:80@10.244.40.1:1", "TCP"],
+      ]);
+    } finally {
+      prober.stop();
+    }
   });
 });
