@@ -16,7 +16,15 @@ import { tableFromMessage, tableToMessage } from "../src/workers/table-transfer.
 import { HealthProber } from "../src/dataplane/health.js";
 import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
-import { connect, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import {
+  closeClient,
+  connect,
+  expectRefusal,
+  gatewayClosed,
+  roundTrip,
+  startTestGateway,
+  type TestGateway,
+} from "./helpers/gateway.js";
 import { serviceWithEndpoints } from "./helpers/objects.js";
 
 const MANIFESTS = `
@@ -63,7 +71,11 @@ spec:
 `;
 
 function manifests(): StoredObject[] {
-  const parsed = parseManifestText(MANIFESTS);
+  return objects(MANIFESTS);
+}
+
+function objects(text: string): StoredObject[] {
+  const parsed = parseManifestText(text);
   expect(parsed.errors).toEqual([]);
   return parsed.objects;
 }
@@ -103,6 +115,27 @@ describe("WebSocketPolicy on one HTTPRoute rule (sectionName), on real sockets",
     const closed = closeOf(history);
     history.send("z".repeat(2001));
     expect((await closed).code).toBe(1009);
+  });
+
+  it("counts connections per route: with the rule's maxConnections 1, an open connection on the route's other rule already fills it (as the README says)", async () => {
+    gw.apply([
+      ...objects(
+        MANIFESTS.replace(
+          "limits: { maxMessageBytes: 100 }",
+          "limits: { maxMessageBytes: 100, maxConnections: 1 }",
+        ),
+      ),
+      ...serviceWithEndpoints("apps", "chat", [{ port: backends[0]!.port }]),
+    ]);
+    const history = await connect(gw.url("/history"));
+    expect((await expectRefusal(gw.url("/live"))).status).toBe(503);
+    // Its count is released before the gateway reports it closed.
+    const released = gatewayClosed(1);
+    await closeClient(history);
+    await released;
+    const live = await connect(gw.url("/live"));
+    expect((await expectRefusal(gw.url("/live"))).status).toBe(503);
+    await closeClient(live);
   });
 
   it("keeps the rule's idle timeout for an open connection when a later table refreshes settings, so that an endpoint change does not hand it the route's", async () => {
