@@ -13,10 +13,12 @@ import { isTranslated } from "./translated.js";
 
 /** The route's compiled rules, each rule with a spec of its own carrying its settings. */
 export interface RulesWithSettings {
-  readonly rules: Rule[];
+  readonly rules: readonly Rule[];
   /** Auth references of rule specs that do not resolve (that rule's requests get 503, fail closed). */
-  readonly problems: AuthRefProblem[];
+  readonly problems: readonly AuthRefProblem[];
 }
+
+const NO_PROBLEMS: readonly AuthRefProblem[] = Object.freeze([]);
 
 /** Adds {@link Rule.settings} to the rules of `route` that have a spec of their own. */
 export function withRuleSettings(
@@ -25,7 +27,7 @@ export function withRuleSettings(
   secrets: ReadonlyMap<string, Secret>,
 ): RulesWithSettings {
   const specs = isTranslated(route) ? route.ruleSpecs : undefined;
-  if (!specs?.some(Boolean)) return { rules: [...rules], problems: [] };
+  if (!specs?.some(Boolean)) return { rules, problems: NO_PROBLEMS };
   const problems: AuthRefProblem[] = [];
   const out = rules.map((rule, i) => {
     const spec = specs[i];
