@@ -14,6 +14,7 @@ import { compile } from "../src/routing/compile.js";
 import { ObjectStore, type StoredObject } from "../src/routing/store.js";
 import { tableFromMessage, tableToMessage } from "../src/workers/table-transfer.js";
 import { HealthProber } from "../src/dataplane/health.js";
+import { withEndpoints, type Route } from "../src/routing/table.js";
 import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import {
@@ -242,5 +243,30 @@ spec:
     } finally {
       prober.stop();
     }
+  });
+});
+
+describe("a rule's own settings in a table that only got other endpoints", () => {
+  it("are still what the rule's requests get when the matcher is reused (withEndpoints), so that an endpoint change never hands the rule the route's settings", () => {
+    const store = new ObjectStore();
+    store.replaceAll([...manifests(), ...serviceWithEndpoints("apps", "chat", [{ port: 1 }])]);
+    const { table } = compile(store.snapshot(), { ingressClass: "wsgate", generation: 1 });
+    // The same routes with other endpoints, as the endpoint path builds them.
+    const moved: Route[] = table.routes.map((route) => ({
+      ...route,
+      rules: route.rules.map((rule) => ({
+        ...rule,
+        backends: rule.backends.map((b) => ({
+          ...b,
+          endpoints: b.endpoints.map((e) => ({ ...e, id: `${b.key}@127.0.0.1:2`, port: 2 })),
+        })),
+      })),
+    }));
+    const next = withEndpoints(table, 2, moved);
+    expect(next).toBeDefined();
+    const live = next?.match("any.example", "/live");
+    expect(live?.rule.backends[0]?.endpoints[0]?.port).toBe(2);
+    expect(live?.route.settings.limits.maxMessageBytes).toBe(100);
+    expect(next?.match("any.example", "/history")?.route.settings.limits.maxMessageBytes).toBe(2000);
   });
 });

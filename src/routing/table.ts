@@ -305,6 +305,11 @@ interface Matcher {
   readonly any: VirtualHost | undefined;
   readonly crossNamespace: boolean;
   readonly identityHeaders: ReadonlySet<string>;
+  /**
+   * Positions of the routes with a rule that has settings of its own: the same in every
+   * table sharing this matcher (their routes differ in endpoints only).
+   */
+  readonly ruleSettingsRoutes: readonly number[];
 }
 
 /** Each table's matcher, for {@link withEndpoints}. Weak: a table no one holds takes its matcher along. */
@@ -318,11 +323,17 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
   // Paths with conditional matches: what their candidate lists hold so far.
   const dispatch = new Map<PathEntry, Dispatch>();
   const identityHeaders = new Set<string>();
-  for (const route of routes) {
+  const ruleSettingsRoutes: number[] = [];
+  routes.forEach((route, i) => {
     for (const h of route.settings.identityHeaders ?? []) identityHeaders.add(h);
-    for (const rule of route.rules)
-      for (const h of rule.settings?.identityHeaders ?? []) identityHeaders.add(h);
-  }
+    let ruleSettings = false;
+    for (const rule of route.rules) {
+      if (!rule.settings) continue;
+      ruleSettings = true;
+      for (const h of rule.settings.identityHeaders ?? []) identityHeaders.add(h);
+    }
+    if (ruleSettings) ruleSettingsRoutes.push(i);
+  });
   routes.forEach((route, routeIndex) => {
     const names = route.hostnames.length > 0 ? route.hostnames : [""];
     route.rules.forEach((rule, ruleIndex) => {
@@ -365,6 +376,7 @@ function buildMatcher(routes: readonly Route[], options: TableOptions): Matcher 
     any: hosts.get(""),
     crossNamespace: options.crossNamespaceFallthrough === true,
     identityHeaders,
+    ruleSettingsRoutes,
   };
 }
 
@@ -381,15 +393,15 @@ function tableOf(
   // rule's requests see it — made once here, so matching allocates nothing more, and nothing
   // at all is made or looked up for tables without such rules.
   const views = new Map<number, readonly Route[]>();
-  routes.forEach((route, i) => {
-    if (route.rules.some((rule) => rule.settings))
-      views.set(
-        i,
-        route.rules.map((rule) =>
-          rule.settings ? Object.freeze({ ...route, settings: rule.settings }) : route,
-        ),
-      );
-  });
+  for (const i of matcher.ruleSettingsRoutes) {
+    const route = routes[i] as Route;
+    views.set(
+      i,
+      route.rules.map((rule) =>
+        rule.settings ? Object.freeze({ ...route, settings: rule.settings }) : route,
+      ),
+    );
+  }
 
   function at(entry: PathEntry): RouteMatch {
     const route = (views.size > 0 && views.get(entry.route)?.[entry.rule]) || (routes[entry.route] as Route);
