@@ -45,3 +45,28 @@ describe("weighted least-connections", () => {
     expect(new Balancer(states, () => 0.99).pick(rule, "LeastConnections")?.backend).toBe(a.backend);
   });
 });
+
+describe("weights of plain requests", () => {
+  it("draws the backendRef by weight before least-connections, so that requests in flight do not pull a 70/30 split toward 50/50", () => {
+    const states = new EndpointStates();
+    // One request open on a (the 70): least-connections alone sends every next request to b.
+    states.acquire(a.id);
+    const pickAt = (r: number, split: "connections" | "requests"): string | undefined =>
+      new Balancer(states, () => r).pick(rule, "LeastConnections", undefined, undefined, split)?.backend;
+    expect(pickAt(0, "connections")).toBe(b.backend);
+    expect(pickAt(0.5, "connections")).toBe(b.backend);
+    // Per request: a for a draw in its 70 of 100, b in its 30; c (weight 0) never.
+    expect(pickAt(0, "requests")).toBe(a.backend);
+    expect(pickAt(0.69, "requests")).toBe(a.backend);
+    expect(pickAt(0.71, "requests")).toBe(b.backend);
+    expect(pickAt(0.999999, "requests")).toBe(b.backend);
+  });
+
+  it("draws only among backendRefs that can take the request", () => {
+    // a's only endpoint was tried already: every draw lands on b.
+    const balancer = new Balancer(new EndpointStates(), () => 0);
+    expect(balancer.pick(rule, "LeastConnections", new Set([a.id]), undefined, "requests")?.backend).toBe(
+      b.backend,
+    );
+  });
+});

@@ -23,6 +23,14 @@ export interface StickyChoice {
   choose(candidates: readonly Endpoint[], active: (endpointId: string) => number): Endpoint | undefined;
 }
 
+/**
+ * What a rule's backendRef weights divide: open `connections` (WebSocket upgrades: weighted
+ * least-connections keeps each backendRef's share of the connections open now) or
+ * `requests` (plain HTTP: the backendRef is drawn by weight first, as Gateway API defines a
+ * weight — the proportion of requests — and least-connections runs within it).
+ */
+export type WeightSplit = "connections" | "requests";
+
 export class Balancer {
   readonly #states: EndpointStates;
   readonly #random: RandomSource;
@@ -72,11 +80,13 @@ export class Balancer {
     policy: "LeastConnections" | "RoundRobin",
     exclude: ReadonlySet<string> = new Set(),
     sticky?: StickyChoice,
+    split: WeightSplit = "connections",
   ): Endpoint | undefined {
-    const candidates = this.candidates(rule, exclude);
+    let candidates = this.candidates(rule, exclude);
     if (candidates.length === 0) return undefined;
     const pinned = sticky?.choose(candidates, (id) => this.#states.active(id));
     if (pinned) return pinned;
+    if (split === "requests") candidates = this.#oneBackendRef(rule, candidates);
     return policy === "RoundRobin"
       ? this.#pickRoundRobin(rule.key, candidates)
       : this.#pickLeastConnections(candidates);
@@ -95,6 +105,35 @@ export class Balancer {
       }
     }
     return best.length === 1 ? (best[0] as Endpoint) : this.#pickByWeight(best);
+  }
+
+  /**
+   * The candidates of one backendRef, chosen at random in proportion to its weight among
+   * the backendRefs that have candidates. Weighted least-connections holds each backendRef's
+   * share of OPEN connections, which is a WebSocket's share; a plain request's share is of
+   * requests, and with few in flight least-connections drifts toward an even split (one
+   * request open on the 70 sends the next to the 30, whatever the weights).
+   */
+  #oneBackendRef(rule: Rule, candidates: Endpoint[]): Endpoint[] {
+    let total = 0;
+    const weights: { key: string; weight: number }[] = [];
+    for (const backend of rule.backends) {
+      if (backend.weight > 0 && candidates.some((e) => e.backend === backend.key)) {
+        weights.push({ key: backend.key, weight: backend.weight });
+        total += backend.weight;
+      }
+    }
+    if (weights.length < 2) return candidates;
+    let point = this.#random() * total;
+    let chosen = (weights[weights.length - 1] as { key: string }).key;
+    for (const w of weights) {
+      point -= w.weight;
+      if (point < 0) {
+        chosen = w.key;
+        break;
+      }
+    }
+    return candidates.filter((e) => e.backend === chosen);
   }
 
   /**

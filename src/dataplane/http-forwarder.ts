@@ -29,9 +29,9 @@ import {
   upstreamTarget,
 } from "./request-filters.js";
 import { withTraceHeaders, type RequestTrace } from "./tracing.js";
-import { fallsOnUnresolved, UNRESOLVED_BACKEND } from "./unresolved-backends.js";
 import { sessionPinFor } from "./affinity/pin.js";
 import type { SessionPin } from "./affinity/session.js";
+import { fallsOnUnresolved, UNRESOLVED_BACKEND } from "./unresolved-backends.js";
 
 /** Framing of a passed-on body: Node writes it again from these headers, so they stay. */
 const REFRAMED = new Set(["transfer-encoding", "content-length"]);
@@ -255,7 +255,7 @@ export class HttpForwarder {
       const { status, reason, message } = UNRESOLVED_BACKEND;
       return this.#refuse(x, this.#onRoute(x, status, reason, message, {}));
     }
-    const endpoint = balancer.pick(rule, route.settings.policy, undefined, pin);
+    const endpoint = balancer.pick(rule, route.settings.policy, undefined, pin, "requests");
     if (!endpoint) {
       const message = "no ready endpoint for this route";
       const retry = { "Retry-After": this.#s.retryAfter };
