@@ -21,6 +21,15 @@ if ! node_ok; then
   export PATH="$cache/node24/node_modules/.bin:$PATH"
   node_ok || { echo "bench: could not provide Node >= 22.12" >&2; exit 1; }
 fi
+# Benchmarks use fixed ports and pin CPUs: two at once would collide and measure each
+# other. Wait for any other run on this machine to finish (WSGATE_BENCH_NO_LOCK=1: don't).
+if [ -z "${WSGATE_BENCH_NO_LOCK:-}" ] && command -v flock >/dev/null; then
+  exec 9>"${TMPDIR:-/tmp}/wsgate-bench.lock"
+  if ! flock -n 9; then
+    echo "bench: another benchmark is running on this machine; waiting for it" >&2
+    flock 9
+  fi
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 script=bench/run.mjs
 if [ "${1:-}" = "--profile" ]; then
