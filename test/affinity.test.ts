@@ -13,6 +13,7 @@ import { parseManifestText } from "../src/sources/manifests.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { closeClient, roundTrip, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
 interface Answer {
   readonly status: number;
@@ -281,19 +282,7 @@ describe("session affinity", () => {
   });
 
   it("pins an HTTPRoute's sessions by a WebSocketPolicy's sessionAffinity, as a WebSocketRoute's", async () => {
-    const parsed = parseManifestText(`
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+    const parsed = parseManifestText(`${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

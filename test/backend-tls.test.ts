@@ -18,6 +18,7 @@ import { connect, expectRefusal, roundTrip, startTestGateway, type TestGateway }
 import { route, serviceWithEndpoints } from "./helpers/objects.js";
 import { createTestCa, type TestCa } from "./helpers/test-ca.js";
 import { parseManifestText } from "../src/sources/manifests.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
 interface TlsBackend {
   readonly port: number;
@@ -325,17 +326,7 @@ describe("BackendTLSPolicy and appProtocol kubernetes.io/wss", () => {
   });
 
   it("applies a BackendTLSPolicy to an HTTPRoute's backend too", () => {
-    const { objects, errors } = parseManifestText(`
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec: { gatewayClassName: wsgate, listeners: [{ name: http, port: 80, protocol: HTTP }] }
----
+    const { objects, errors } = parseManifestText(`${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

@@ -8,22 +8,11 @@ import { compile } from "../src/routing/compile.js";
 import { ObjectStore } from "../src/routing/store.js";
 import { parseManifestText } from "../src/sources/manifests.js";
 import { selfSigned } from "./helpers/certs.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
 const ca = selfSigned("ca.example.com").certPem;
 
-const MANIFESTS = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+const MANIFESTS = `${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

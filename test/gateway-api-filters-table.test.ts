@@ -10,18 +10,9 @@ import { compile } from "../src/routing/compile.js";
 import { EndpointIndex } from "../src/routing/endpoint-path.js";
 import { ObjectStore } from "../src/routing/store.js";
 import type { RoutingTable } from "../src/routing/table.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
-const OBJECTS = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec: { gatewayClassName: wsgate, listeners: [{ name: http, port: 80, protocol: HTTP }] }
----
+const OBJECTS = `${GATEWAY_YAML}---
 apiVersion: v1
 kind: Service
 metadata: { name: chat, namespace: apps }

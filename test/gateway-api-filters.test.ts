@@ -11,20 +11,9 @@ import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
 import { startRecordingBackend, type Received, type RecordingBackend } from "./helpers/recording-backend.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
-const GATEWAY = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+const GATEWAY = `${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

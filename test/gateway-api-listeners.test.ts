@@ -18,22 +18,13 @@ import { createHttpsServer } from "../src/tls/server.js";
 import { selfSigned, tlsSecret } from "./helpers/certs.js";
 import { serviceWithEndpoints } from "./helpers/objects.js";
 import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
+import { gatewayYaml } from "./helpers/gateway-api.js";
 
-const MANIFESTS = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners:
+const LISTENERS = `
     - { name: http, port: 80, protocol: HTTP }
-    - { name: https, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: web-tls }] } }
----
+    - { name: https, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: web-tls }] } }`;
+
+const MANIFESTS = `${gatewayYaml(LISTENERS)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: secure, namespace: apps }

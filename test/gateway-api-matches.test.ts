@@ -8,26 +8,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
-import { parseManifestText } from "../src/sources/manifests.js";
 import { connect, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { AUDIENCE, ISSUER, jwksOf, keySecret, signingKey } from "./helpers/auth.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { getRequest, rawRequest, upgradeRequest } from "./helpers/raw-http.js";
 import { startRecordingBackend, type RecordingBackend } from "./helpers/recording-backend.js";
-
-const GATEWAY = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
-`;
+import { GATEWAY_YAML, manifestObjects } from "./helpers/gateway-api.js";
 
 const MATCHES = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -57,12 +43,6 @@ spec:
       backendRefs: [{ name: canary, port: 80 }]
 `;
 
-function objects(text: string): ReturnType<typeof parseManifestText>["objects"] {
-  const parsed = parseManifestText(text);
-  expect(parsed.errors).toEqual([]);
-  return parsed.objects;
-}
-
 describe("HTTPRoute matches on real sockets", () => {
   let gw: TestGateway;
   let stable: RecordingBackend;
@@ -73,7 +53,7 @@ describe("HTTPRoute matches on real sockets", () => {
     canary = await startRecordingBackend();
     gw = await startTestGateway();
     gw.apply([
-      ...objects(GATEWAY + "---" + MATCHES),
+      ...manifestObjects(GATEWAY_YAML + "---" + MATCHES),
       ...serviceWithEndpoints("apps", "stable", [{ port: stable.port }]),
       ...serviceWithEndpoints("apps", "canary", [{ port: canary.port }]),
     ]);
@@ -192,7 +172,7 @@ describe("HTTPRoute header matches and identity headers", () => {
     const key = await signingKey("ES256");
     gw = await startTestGateway();
     gw.apply([
-      ...objects(`${GATEWAY}---
+      ...manifestObjects(`${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }
@@ -278,7 +258,7 @@ describe("HTTPRoute backendRef weights on real sockets", () => {
     backends = [await startRecordingBackend(), await startRecordingBackend(), await startRecordingBackend()];
     gw = await startTestGateway({ random: seeded(12) });
     gw.apply([
-      ...objects(GATEWAY + "---" + WEIGHTS),
+      ...manifestObjects(GATEWAY_YAML + "---" + WEIGHTS),
       ...["a", "b", "c"].flatMap((name, i) =>
         serviceWithEndpoints("apps", name, [{ port: (backends[i] as RecordingBackend).port }]),
       ),

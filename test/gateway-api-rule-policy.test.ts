@@ -27,20 +27,9 @@ import {
   type TestGateway,
 } from "./helpers/gateway.js";
 import { serviceWithEndpoints } from "./helpers/objects.js";
+import { GATEWAY_YAML, manifestObjects } from "./helpers/gateway-api.js";
 
-const MANIFESTS = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+const MANIFESTS = `${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }
@@ -72,13 +61,7 @@ spec:
 `;
 
 function manifests(): StoredObject[] {
-  return objects(MANIFESTS);
-}
-
-function objects(text: string): StoredObject[] {
-  const parsed = parseManifestText(text);
-  expect(parsed.errors).toEqual([]);
-  return parsed.objects;
+  return manifestObjects(MANIFESTS);
 }
 
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
@@ -120,7 +103,7 @@ describe("WebSocketPolicy on one HTTPRoute rule (sectionName), on real sockets",
 
   it("counts connections per route: with the rule's maxConnections 1, an open connection on the route's other rule already fills it (as the README says)", async () => {
     gw.apply([
-      ...objects(
+      ...manifestObjects(
         MANIFESTS.replace(
           "limits: { maxMessageBytes: 100 }",
           "limits: { maxMessageBytes: 100, maxConnections: 1 }",
@@ -192,19 +175,7 @@ spec:
 
 describe("a rule's own health check", () => {
   it("probes the endpoints of that rule's backends only, so that a check meant for one rule never ejects another rule's pods", () => {
-    const parsed = parseManifestText(`
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+    const parsed = parseManifestText(`${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

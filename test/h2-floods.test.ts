@@ -7,9 +7,8 @@
  * size) are announced and enforced.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HTTP2_LIMITS } from "../src/tls/server.js";
@@ -17,7 +16,7 @@ import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned } from "./helpers/certs.js";
 import { h2Request, h2Session } from "./helpers/h2.js";
 import { Flag, FrameType, flood, frame, getFields, hpack, rawH2, type RawH2 } from "./helpers/h2-frames.js";
-import { manifestDir, serveArgs, serviceYaml } from "./helpers/standalone.js";
+import { serveArgs, tlsManifestDir } from "./helpers/standalone.js";
 
 const HOST = "chat.example.com";
 /**
@@ -38,28 +37,7 @@ beforeAll(async () => {
   backend = await startEchoBackend();
   // Plain requests the backend served: what a flood of streams cost beyond the gateway.
   (backend.server as unknown as { _server: Server })._server.on("request", () => backendRequests++);
-  dir = manifestDir("h2-floods");
-  const cert = selfSigned(HOST);
-  writeFileSync(
-    join(dir, "chat.yaml"),
-    `${serviceYaml("echo", backend.port)}---
-apiVersion: v1
-kind: Secret
-metadata: { name: chat-tls, namespace: apps }
-type: kubernetes.io/tls
-data:
-  tls.crt: ${Buffer.from(cert.certPem).toString("base64")}
-  tls.key: ${Buffer.from(cert.keyPem).toString("base64")}
----
-apiVersion: wsgate.io/v1alpha1
-kind: WebSocketRoute
-metadata: { name: chat, namespace: apps }
-spec:
-  hostnames: [chat.example.com]
-  tls: { secretName: chat-tls }
-  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
-`,
-  );
+  dir = tlsManifestDir("h2-floods", HOST, selfSigned(HOST), backend.port);
   child = spawn(process.execPath, ["dist/cli/main.js", "serve", ...serveArgs(dir)], {
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -5,10 +5,8 @@
  * (worker threads run the built dist/: `npm run build` first) — and a stop sends
  * GOAWAY. `--http2=false` serves HTTP/1.1 only.
  */
-import { writeFileSync } from "node:fs";
 import http from "node:http";
 import type http2 from "node:http2";
-import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../src/cli/serve.js";
@@ -16,7 +14,7 @@ import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned } from "./helpers/certs.js";
 import { roundTrip } from "./helpers/gateway.js";
 import { connectH2, h2Session } from "./helpers/h2.js";
-import { manifestDir, serviceYaml, startStandalone } from "./helpers/standalone.js";
+import { startStandalone, tlsManifestDir } from "./helpers/standalone.js";
 
 const HOST = "chat.example.com";
 const cert = selfSigned(HOST);
@@ -25,27 +23,7 @@ let dir: string;
 
 beforeAll(async () => {
   backend = await startEchoBackend();
-  dir = manifestDir("h2");
-  writeFileSync(
-    join(dir, "chat.yaml"),
-    `${serviceYaml("echo", backend.port)}---
-apiVersion: v1
-kind: Secret
-metadata: { name: chat-tls, namespace: apps }
-type: kubernetes.io/tls
-data:
-  tls.crt: ${Buffer.from(cert.certPem).toString("base64")}
-  tls.key: ${Buffer.from(cert.keyPem).toString("base64")}
----
-apiVersion: wsgate.io/v1alpha1
-kind: WebSocketRoute
-metadata: { name: chat, namespace: apps }
-spec:
-  hostnames: [chat.example.com]
-  tls: { secretName: chat-tls }
-  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
-`,
-  );
+  dir = tlsManifestDir("h2", HOST, cert, backend.port);
 });
 
 afterAll(async () => {

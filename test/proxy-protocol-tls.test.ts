@@ -3,16 +3,15 @@
  * cloud load balancer in TCP mode sends a PROXY header, then the client's bytes —
  * plain HTTP on one port, a TLS handshake on the other.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningGateway } from "../src/cli/serve.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { selfSigned } from "./helpers/certs.js";
-import { manifestDir, serviceYaml, startStandalone } from "./helpers/standalone.js";
+import { startStandalone, tlsManifestDir } from "./helpers/standalone.js";
 
 let dir: string;
 let running: RunningGateway;
@@ -21,27 +20,7 @@ const cert = selfSigned("chat.example.com");
 
 beforeAll(async () => {
   backend = await startEchoBackend();
-  dir = manifestDir("proxy-tls");
-  writeFileSync(
-    join(dir, "chat.yaml"),
-    `${serviceYaml("echo", backend.port)}---
-apiVersion: v1
-kind: Secret
-metadata: { name: chat-tls, namespace: apps }
-type: kubernetes.io/tls
-data:
-  tls.crt: ${Buffer.from(cert.certPem).toString("base64")}
-  tls.key: ${Buffer.from(cert.keyPem).toString("base64")}
----
-apiVersion: wsgate.io/v1alpha1
-kind: WebSocketRoute
-metadata: { name: chat, namespace: apps }
-spec:
-  hostnames: [chat.example.com]
-  tls: { secretName: chat-tls }
-  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
-`,
-  );
+  dir = tlsManifestDir("proxy-tls", "chat.example.com", cert, backend.port);
   running = await startStandalone(dir, ["--proxy-protocol"]);
 });
 

@@ -15,6 +15,7 @@ import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { serviceWithEndpoints, simpleRoute } from "./helpers/objects.js";
 import { eventually } from "./helpers/raw-peers.js";
 import { ReconnectingClients } from "./helpers/reconnecting-clients.js";
+import { GATEWAY_YAML } from "./helpers/gateway-api.js";
 
 let gw: TestGateway | undefined;
 let backends: EchoBackend[] = [];
@@ -233,19 +234,7 @@ describe("rebalancing an HTTPRoute", () => {
     gw = await startTestGateway();
     backends = await Promise.all(Array.from({ length: 2 }, () => startEchoBackend()));
     const gatewayApi = (rebalance: string) => {
-      const parsed = parseManifestText(`
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: wsgate }
-spec: { controllerName: wsgate.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web, namespace: apps }
-spec:
-  gatewayClassName: wsgate
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
+      const parsed = parseManifestText(`${GATEWAY_YAML}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: chat, namespace: apps }

@@ -4,26 +4,12 @@
  * must be the ones `/metrics` exports, and it must follow new traffic by itself.
  * Saves a screenshot to test-output/status-page.png.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser/chromium.js";
 import { scrape, startOperatorScene, type OperatorScene } from "./helpers/operator-scene.js";
-
-/** Debian's `chromium` (`.ci/run` installs it), or WSGATE_CHROMIUM. */
-function chromiumPath(): string {
-  if (process.env.WSGATE_CHROMIUM) return process.env.WSGATE_CHROMIUM;
-  try {
-    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], {
-      encoding: "utf8",
-    }).trim();
-  } catch (err) {
-    throw new Error("no Chromium: apt-get install chromium (.ci/run does), or set WSGATE_CHROMIUM", {
-      cause: err,
-    });
-  }
-}
 
 let scene: OperatorScene | undefined;
 let browser: Browser | undefined;
@@ -47,7 +33,7 @@ describe("status page in Chromium", () => {
       await s.refuse("nowhere.example.com", "/y", 404);
       await s.terminateB();
 
-      browser = await chromium.launch({ executablePath: chromiumPath() });
+      browser = await launchChromium();
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const problems: string[] = [];
       const foreign: string[] = [];

@@ -12,23 +12,7 @@ import WebSocket from "ws";
 import type { RunningGateway } from "../../src/cli/serve.js";
 import { startEchoBackend, type EchoBackend } from "./backends.js";
 import { connect, expectRefusal } from "./gateway.js";
-import { manifestDir, startStandalone } from "./standalone.js";
-
-/** A Service `name` in `apps` with one endpoint 127.0.0.1:`port`, `terminating` on demand. */
-function serviceYaml(name: string, port: number, terminating = false): string {
-  return `apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: apps }
-spec: { ports: [{ name: ws, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ${name}-1, namespace: apps, labels: { kubernetes.io/service-name: ${name} } }
-addressType: IPv4
-ports: [{ name: ws, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], conditions: { ready: ${!terminating}, terminating: ${terminating} } }]
-`;
-}
+import { manifestDir, serviceYaml, startStandalone } from "./standalone.js";
 
 const ROUTES = `apiVersion: wsgate.io/v1alpha1
 kind: WebSocketRoute

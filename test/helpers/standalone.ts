@@ -2,15 +2,18 @@
  * `wsgate serve --manifests DIR` for tests: manifest text builders and a gateway
  * composed exactly as the CLI does it, every listener on 127.0.0.1 port 0.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServe, type RunningGateway } from "../../src/cli/serve.js";
 import { parseServeConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/observability/logger.js";
 
-/** A Service `name` in `apps` (port 80 "ws") with one EndpointSlice: 127.0.0.1:`port`. */
-export function serviceYaml(name: string, port: number): string {
+/**
+ * A Service `name` in `apps` (port 80 "ws") with one EndpointSlice: 127.0.0.1:`port`,
+ * ready — or `terminating` (and not ready), as a Pod being deleted.
+ */
+export function serviceYaml(name: string, port: number, terminating = false): string {
   return `apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: apps }
@@ -21,7 +24,7 @@ kind: EndpointSlice
 metadata: { name: ${name}-1, namespace: apps, labels: { kubernetes.io/service-name: ${name} } }
 addressType: IPv4
 ports: [{ name: ws, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
+endpoints: [{ addresses: [127.0.0.1], conditions: { ready: ${!terminating}, terminating: ${terminating} } }]
 `;
 }
 
@@ -40,6 +43,50 @@ spec:
 /** A fresh manifest directory. */
 export function manifestDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `wsgate-${prefix}-`));
+}
+
+/** A `kubernetes.io/tls` Secret `name` in `namespace` carrying `cert`. */
+export function tlsSecretYaml(
+  name: string,
+  cert: { readonly certPem: string; readonly keyPem: string },
+  namespace = "apps",
+): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: ${name}, namespace: ${namespace} }
+type: kubernetes.io/tls
+data:
+  tls.crt: ${Buffer.from(cert.certPem).toString("base64")}
+  tls.key: ${Buffer.from(cert.keyPem).toString("base64")}
+`;
+}
+
+/**
+ * A fresh manifest directory for the HTTPS listener's tests: Service `echo` on
+ * 127.0.0.1:`backendPort`, the Secret `chat-tls` with `cert`, and the WebSocketRoute
+ * `chat` serving `host` (every path) with that certificate by SNI.
+ */
+export function tlsManifestDir(
+  prefix: string,
+  host: string,
+  cert: { readonly certPem: string; readonly keyPem: string },
+  backendPort: number,
+): string {
+  const dir = manifestDir(prefix);
+  writeFileSync(
+    join(dir, "chat.yaml"),
+    `${serviceYaml("echo", backendPort)}---
+${tlsSecretYaml("chat-tls", cert)}---
+apiVersion: wsgate.io/v1alpha1
+kind: WebSocketRoute
+metadata: { name: chat, namespace: apps }
+spec:
+  hostnames: [${host}]
+  tls: { secretName: chat-tls }
+  rules: [{ backendRefs: [{ name: echo, port: 80 }] }]
+`,
+  );
+  return dir;
 }
 
 /**
