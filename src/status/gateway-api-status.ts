@@ -1,15 +1,17 @@
 /**
  * The Gateway API status writer (leader only): GatewayClass `Accepted`/`SupportedVersion`;
  * Gateway `Accepted`/`Programmed` with per-listener conditions, `supportedKinds` and
- * `attachedRoutes`; HTTPRoute `status.parents[]` and BackendTLSPolicy `status.ancestors[]`
- * entries of wsgate's controller — each
- * from compile()'s {@link GatewayApiDiagnostics}, as Gateway API specifies.
+ * `attachedRoutes`; WebSocketPolicy conditions; HTTPRoute `status.parents[]` and
+ * BackendTLSPolicy `status.ancestors[]` entries of wsgate's controller (the latter made in
+ * backend-tls-policy-status.ts) — each from compile()'s {@link GatewayApiDiagnostics}, as
+ * Gateway API specifies.
  *
  * Same discipline as the WebSocketRoute writer: get → mutate → skip if equal → update
  * through the status subresource, retried on conflict; `lastTransitionTime` kept while a
  * condition's status holds; `observedGeneration` on every condition; what the API server
  * is known to show is remembered, so an unchanged publication costs no request. Entries
- * of other controllers in an HTTPRoute's `status.parents` are left as they are.
+ * of other controllers in an HTTPRoute's `status.parents` (a BackendTLSPolicy's
+ * `status.ancestors`) are left as they are.
  */
 import { GATEWAY_GROUP, GATEWAY_VERSION } from "../api/gateway-api.js";
 import { ROUTE_API_VERSION } from "../api/route.js";
@@ -17,9 +19,19 @@ import { POLICY_PLURAL } from "../api/websocket-policy.js";
 import { serviceAddresses } from "./ingress-status.js";
 import { isConflict, isNotFound, type KubeRest } from "../kube/rest.js";
 import { WritePasses, type PassOutcome } from "./write-passes.js";
-import type { GatewayApiDiagnostics, GatewayCondition } from "../routing/gateway-api/conditions.js";
+import type { GatewayApiDiagnostics } from "../routing/gateway-api/conditions.js";
+import { BACKEND_TLS_POLICY_KIND, backendTlsPolicyItems } from "./backend-tls-policy-status.js";
+import {
+  canonical,
+  mergeControllerEntries,
+  type LiveObject,
+  type StampedCondition,
+  type StampFn,
+  type StatusItem as Item,
+} from "./status-items.js";
 
 const BASE = `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}`;
+const HTTP_ROUTE_KIND = "HTTPRoute";
 
 export interface GatewayApiStatusOptions {
   /** Consulted before every write: a replica that lost its lease stops at once. */
@@ -39,42 +51,6 @@ export interface GatewayApiStatusOptions {
   readonly now?: () => Date;
 }
 
-interface StampedCondition extends GatewayCondition {
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-interface LiveObject {
-  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string };
-  status?: Record<string, unknown>;
-  [field: string]: unknown;
-}
-
-/** One object's wanted status: how to compute it from the live one. */
-interface Item {
-  readonly key: string;
-  readonly path: string;
-  readonly generation?: number;
-  /** What compile() wants shown, without times: equal prints need no request. */
-  readonly print: string;
-  status(live: LiveObject, stamp: StampFn): Record<string, unknown>;
-}
-
-type StampFn = (
-  previous: unknown,
-  verdicts: readonly GatewayCondition[],
-  generation?: number,
-) => StampedCondition[];
-
-/** JSON with object keys sorted: the API server returns custom resources' fields in its own order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}
-
 export interface GatewayApiStatusStats {
   writes: number;
   unchanged: number;
@@ -87,10 +63,14 @@ export class GatewayApiStatusWriter {
   readonly #options: GatewayApiStatusOptions;
   readonly #now: () => Date;
   #desired: GatewayApiDiagnostics | undefined;
-  /** HTTPRoutes we wrote a parent entry to: when one drops out, our entries are removed. */
-  readonly #routesWritten = new Set<string>();
-  /** BackendTLSPolicies we wrote an ancestor entry to (same rule as for HTTPRoutes). */
-  readonly #backendTlsWritten = new Set<string>();
+  /**
+   * By kind (HTTPRoute, BackendTLSPolicy), the `namespace/name` of objects we wrote entries
+   * to in a list shared with other controllers: when one drops out, our entries are removed.
+   */
+  readonly #written = new Map([
+    [HTTP_ROUTE_KIND, new Set<string>()],
+    [BACKEND_TLS_POLICY_KIND, new Set<string>()],
+  ]);
   readonly #confirmed = new Map<string, string>();
   readonly #passes: WritePasses;
   /** The published Service's addresses as Gateway addresses; undefined until read. */
@@ -214,10 +194,16 @@ export class GatewayApiStatusWriter {
         }),
       });
     }
-    items.push(...this.#backendTlsItems(d));
+    items.push(
+      ...backendTlsPolicyItems(
+        d.backendTlsPolicies,
+        this.#writtenOf(BACKEND_TLS_POLICY_KIND),
+        this.#options.controllerName,
+      ),
+    );
     const current = new Set(d.httpRoutes.map((r) => `${r.namespace}/${r.name}`));
     // Routes no longer attached to any of our Gateways: our entries go.
-    const gone = [...this.#routesWritten].filter((k) => !current.has(k));
+    const gone = [...this.#writtenOf(HTTP_ROUTE_KIND)].filter((k) => !current.has(k));
     const routes = [
       ...d.httpRoutes,
       ...gone.map((k) => {
@@ -228,80 +214,21 @@ export class GatewayApiStatusWriter {
     for (const r of routes) {
       const generation = "generation" in r ? r.generation : undefined;
       items.push({
-        key: `HTTPRoute ${r.namespace}/${r.name}`,
+        key: `${HTTP_ROUTE_KIND} ${r.namespace}/${r.name}`,
         path: `${BASE}/namespaces/${r.namespace}/httproutes/${r.name}`,
         ...(generation === undefined ? {} : { generation }),
         print: JSON.stringify([generation, r.parents]),
-        status: (live, stamp) => {
-          const liveParents = ((live.status as { parents?: Record<string, unknown>[] })?.parents ?? []) as {
-            controllerName?: string;
-            parentRef?: unknown;
-            conditions?: unknown;
-          }[];
-          const others = liveParents.filter((p) => p.controllerName !== this.#options.controllerName);
-          const ours = r.parents.map((p) => ({
-            parentRef: { ...p.parentRef },
-            controllerName: this.#options.controllerName,
-            conditions: stamp(
-              liveParents.find(
-                (x) =>
-                  x.controllerName === this.#options.controllerName &&
-                  canonical(x.parentRef) === canonical(p.parentRef),
-              )?.conditions,
-              p.conditions,
-              generation,
-            ),
-          }));
-          return { ...live.status, parents: [...others, ...ours] };
-        },
-      });
-    }
-    return items;
-  }
-
-  /**
-   * BackendTLSPolicy `status.ancestors`: our entries (one per Gateway of our class reaching a
-   * targeted Service), other controllers' kept. A policy with no ancestor of ours is not
-   * read at all, unless we wrote to it before (then our entries go).
-   */
-  #backendTlsItems(d: GatewayApiDiagnostics): Item[] {
-    const items: Item[] = [];
-    const wanted = (d.backendTlsPolicies ?? []).filter(
-      (p) => p.ancestors.length > 0 || this.#backendTlsWritten.has(`${p.namespace}/${p.name}`),
-    );
-    const present = new Set((d.backendTlsPolicies ?? []).map((p) => `${p.namespace}/${p.name}`));
-    const gone = [...this.#backendTlsWritten]
-      .filter((k) => !present.has(k))
-      .map((k) => {
-        const [namespace, name] = k.split("/") as [string, string];
-        return { namespace, name, ancestors: [] };
-      });
-    for (const p of [...wanted, ...gone]) {
-      const generation = "generation" in p ? p.generation : undefined;
-      items.push({
-        key: `BackendTLSPolicy ${p.namespace}/${p.name}`,
-        path: `${BASE}/namespaces/${p.namespace}/backendtlspolicies/${p.name}`,
-        ...(generation === undefined ? {} : { generation }),
-        print: JSON.stringify([generation, p.ancestors]),
-        status: (live, stamp) => {
-          const liveAncestors = ((live.status as { ancestors?: Record<string, unknown>[] })?.ancestors ??
-            []) as { controllerName?: string; ancestorRef?: unknown; conditions?: unknown }[];
-          const others = liveAncestors.filter((a) => a.controllerName !== this.#options.controllerName);
-          const ours = p.ancestors.map((a) => ({
-            ancestorRef: { ...a.ancestorRef },
-            controllerName: this.#options.controllerName,
-            conditions: stamp(
-              liveAncestors.find(
-                (x) =>
-                  x.controllerName === this.#options.controllerName &&
-                  canonical(x.ancestorRef) === canonical(a.ancestorRef),
-              )?.conditions,
-              a.conditions,
-              generation,
-            ),
-          }));
-          return { ...live.status, ancestors: [...others, ...ours] };
-        },
+        status: (live, stamp) => ({
+          ...live.status,
+          parents: mergeControllerEntries(
+            live.status?.parents,
+            "parentRef",
+            r.parents.map((p) => ({ ref: p.parentRef, conditions: p.conditions })),
+            this.#options.controllerName,
+            stamp,
+            generation,
+          ),
+        }),
       });
     }
     return items;
@@ -368,7 +295,7 @@ export class GatewayApiStatusWriter {
       if (canonical(status) === canonical(live.status ?? {})) {
         this.stats.unchanged++;
         this.#confirmed.set(item.key, item.print);
-        this.#noteRoute(item);
+        this.#noteWritten(item);
         return;
       }
       if (!this.#options.isLeader()) return;
@@ -387,7 +314,7 @@ export class GatewayApiStatusWriter {
       }
       this.stats.writes++;
       this.#confirmed.set(item.key, item.print);
-      this.#noteRoute(item);
+      this.#noteWritten(item);
       this.#options.log.debug(
         { object: item.key, generation: item.generation },
         "Gateway API status written",
@@ -400,23 +327,23 @@ export class GatewayApiStatusWriter {
     );
   }
 
-  #noteRoute(item: Item): void {
-    if (item.key.startsWith("BackendTLSPolicy ")) {
-      const key = item.key.slice("BackendTLSPolicy ".length);
-      if (item.print.endsWith(",[]]")) this.#backendTlsWritten.delete(key);
-      else this.#backendTlsWritten.add(key);
-      return;
-    }
-    if (!item.key.startsWith("HTTPRoute ")) return;
-    const key = item.key.slice("HTTPRoute ".length);
-    if (item.print.endsWith(",[]]")) this.#routesWritten.delete(key);
-    else this.#routesWritten.add(key);
+  /** The objects of `kind` we wrote entries to. */
+  #writtenOf(kind: string): Set<string> {
+    return this.#written.get(kind) ?? new Set();
+  }
+
+  /** Remembers whether we now have entries in `item`'s shared list (an empty print: none). */
+  #noteWritten(item: Item): void {
+    const [kind, key] = item.key.split(" ") as [string, string];
+    const written = this.#written.get(kind);
+    if (!written) return;
+    if (item.print.endsWith(",[]]")) written.delete(key);
+    else written.add(key);
   }
 
   #forget(item: Item): void {
     this.#confirmed.delete(item.key);
-    if (item.key.startsWith("HTTPRoute ")) this.#routesWritten.delete(item.key.slice("HTTPRoute ".length));
-    if (item.key.startsWith("BackendTLSPolicy "))
-      this.#backendTlsWritten.delete(item.key.slice("BackendTLSPolicy ".length));
+    const [kind, key] = item.key.split(" ") as [string, string];
+    this.#written.get(kind)?.delete(key);
   }
 }
