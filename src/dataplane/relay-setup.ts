@@ -4,9 +4,9 @@
  * options once the backend answered 101. Kept apart from the gateway so the
  * message-limit policy lives in one place.
  */
-import type { IncomingMessage } from "node:http";
 import type { RouteSettings } from "../routing/table.js";
 import type { RelayOptions } from "./relay.js";
+import { answeredExtensions, type BackendHead } from "./upstream/response-head.js";
 
 /**
  * The upstream handshake headers for a route. On a route with `maxMessageBytes`
@@ -55,11 +55,10 @@ export const STALL_TIMEOUT_MS = 60_000;
 /** The relay's options for a connection the backend accepted with `response`. */
 export function relayOptionsFor(
   settings: RouteSettings,
-  response: IncomingMessage,
+  response: BackendHead,
   base: Pick<RelayOptions, "closeTimeoutMs" | "clock" | "stallTimeoutMs">,
 ): RelayOptions {
-  const header = response.headers["sec-websocket-extensions"] ?? "";
-  const extensions = Array.isArray(header) ? header.join(", ") : header;
+  const extensions = answeredExtensions(response);
   const maxMessageBytes = settings.limits.maxMessageBytes ?? 0;
   // Inflate whenever deflate was negotiated on a limited route: with `Inflate` by choice,
   // with `Strip` only if a backend answered an extension it was never offered.
