@@ -42,6 +42,11 @@ export interface RequestServices {
   readonly tracer?: RequestTracer;
   /** Signs and reads session affinity cookies; without it, affinity routes pin nothing. */
   readonly affinityKey?: AffinityKey;
+  /**
+   * True once the gateway is stopping (SIGTERM): the listeners no longer accept, but a
+   * kept-alive connection or an open HTTP/2 session can still bring a request.
+   */
+  shuttingDown?(): boolean;
 }
 
 /** The client headers a table lets through (see forwarded.ts). */

@@ -78,6 +78,10 @@ export type RejectionReason =
   | "auth_denied"
   /** 503: auth cannot be enforced — unresolved key Secret, key set or auth service unreachable, timeout. */
   | "auth_unavailable"
+  /**
+   * 503 + Retry-After: a handshake that arrived while the gateway was stopping (on a
+   * kept-alive connection or an open HTTP/2 session, after SIGTERM closed the listeners).
+   */
   | "shutting_down"
   /**
    * 400 (501 for a transfer coding other than chunked): a request with no canonical form —

@@ -77,6 +77,23 @@ export function matchRoute(
 }
 
 /**
+ * The refusal of a handshake that arrives while the gateway is stopping (on a kept-alive
+ * connection or an open HTTP/2 session: the listeners no longer accept). A WebSocket
+ * started now would only be cut by the shutdown drain; 503 with `Retry-After` sends the
+ * client to a replica that stays, and the answer closes the connection.
+ */
+export function shutdownRefusal(retryAfter: string): Refusal {
+  return {
+    namespace: "",
+    route: "",
+    status: 503,
+    reason: "shutting_down",
+    message: "the gateway is shutting down; retry",
+    headers: { "Retry-After": retryAfter },
+  };
+}
+
+/**
  * The route's `sourceRanges` verdict on the client, for upgrades and plain HTTP alike:
  * `undefined` when the client may use the route.
  */

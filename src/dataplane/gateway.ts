@@ -119,6 +119,8 @@ export class Gateway {
   readonly #upgrades: UpgradeHandler;
   readonly #http: HttpForwarder;
   readonly #rebalancer: Rebalancer;
+  /** Set by {@link drainAll}: from then on handshakes are refused (503 `shutting_down`). */
+  #shuttingDown = false;
 
   constructor(options: GatewayOptions) {
     this.states = options.states ?? new EndpointStates();
@@ -139,6 +141,7 @@ export class Gateway {
       forwardingContext: (req, proto) => this.forwardingContext(req, proto),
       ...(options.tracer ? { tracer: options.tracer } : {}),
       affinityKey: options.affinityKey ?? AffinityKey.generate(),
+      shuttingDown: () => this.#shuttingDown,
     };
     this.#upgrades = new UpgradeHandler({
       ...services,
@@ -193,6 +196,10 @@ export class Gateway {
     });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (peerOf(req.socket as PeerSocket) === undefined) return void req.socket.destroy();
+      // A plain request on a kept-alive connection while stopping is still served (it ends
+      // soon by itself), but closes its connection: the client's next request goes to a
+      // replica that stays, instead of racing the listener's close.
+      if (this.#shuttingDown && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
       // HTTP/2 (an HTTPS listener with --http2): the same request, read as HTTP/1.1.
       if (req.httpVersionMajor === 2) presentAsHttp1(req);
       this.#http.handle(req, res, proto).catch(() => res.destroy());
@@ -235,10 +242,13 @@ export class Gateway {
   }
 
   /**
-   * Shutdown: closes every connection with 1001, spread over `windowMs`; resolves
+   * Shutdown: refuses handshakes from now on (503 `shutting_down`: they arrive on kept-alive
+   * connections and HTTP/2 sessions the closed listeners still serve), and closes every
+   * connection with 1001, spread over `windowMs`; resolves
    * when all are closed or the window (plus the close timeout) has passed.
    */
   async drainAll(windowMs: number): Promise<void> {
+    this.#shuttingDown = true;
     planShutdownDrain(this.connections, windowMs, Date.now());
     this.#sweeper.start();
     let timer: NodeJS.Timeout | undefined;

@@ -25,7 +25,7 @@ import { enter, headerPolicy, type Proto, type RequestServices } from "./entry.j
 import { httpVersionOf } from "./h2/extended-connect.js";
 import { publishRejection, channels, type ConnectionClosed, type ConnectionOpened } from "./events.js";
 import { upstreamHeaders, type ForwardingContext } from "./forwarded.js";
-import { admitUpgrade, type Refusal } from "./gates.js";
+import { admitUpgrade, shutdownRefusal, type Refusal } from "./gates.js";
 import { Lease } from "./lease.js";
 import { RelayedConnection, type RelayEnd } from "./relay.js";
 import { offeredHeaders, relayOptionsFor } from "./relay-setup.js";
@@ -167,6 +167,8 @@ export class UpgradeHandler {
     }
     const request = entry.request;
     h.path = request.path;
+    if (this.#s.shuttingDown?.())
+      return { ok: false, kind: "refused", refusal: shutdownRefusal(this.#s.retryAfter) };
     const table = this.#s.tables.current;
     const admission = admitUpgrade(req, request, h.client, table, this.#s.limits, h.lease, proto);
     if (!admission.ok) return { ok: false, kind: "refused", refusal: admission };

@@ -1,0 +1,192 @@
+/**
+ * What arrives while a real `wsgate serve` child process stops (the built CLI: `npm run
+ * build` first). After SIGTERM the listeners accept nothing new, but a kept-alive HTTP/1.1
+ * connection whose request was in flight stays open and may bring one more request.
+ */
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
+import { closeClient, connect, roundTrip } from "./helpers/gateway.js";
+import { eventually } from "./helpers/raw-peers.js";
+import { upgradeRequest } from "./helpers/raw-http.js";
+import { spawnServe, type ServeProcess } from "./helpers/serve-process.js";
+import { manifestDir, routeYaml, serviceYaml } from "./helpers/standalone.js";
+
+/** A backend whose `/slow` requests wait for `release()`; it echoes WebSocket messages. */
+interface HoldingBackend {
+  readonly port: number;
+  /** Plain requests to `/slow` now waiting. */
+  readonly held: http.ServerResponse[];
+  /** WebSocket connections accepted, and still open. */
+  readonly upgrades: { accepted: number; open: number };
+  release(): void;
+  close(): Promise<void>;
+}
+
+async function startHoldingBackend(): Promise<HoldingBackend> {
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === "/slow") held.push(res);
+    else res.end(`served ${req.url}`);
+  });
+  const upgrades = { accepted: 0, open: 0 };
+  const wss = new WebSocketServer({ server });
+  wss.on("connection", (ws) => {
+    upgrades.accepted++;
+    upgrades.open++;
+    ws.on("close", () => upgrades.open--);
+    ws.on("message", (data, binary) => ws.send(data, { binary }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    held,
+    upgrades,
+    release: () => held.splice(0).forEach((res) => res.end("slow done")),
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface Answer {
+  readonly status: number;
+  /** Header names in lower case. */
+  readonly headers: Map<string, string>;
+  readonly body: string;
+}
+
+/** A client connection that stays open across requests, reading one answer at a time. */
+class KeptAlive {
+  readonly #socket: net.Socket;
+  #buffer = "";
+  #wake: (() => void) | undefined;
+  readonly closed: Promise<void>;
+
+  constructor(port: number) {
+    this.#socket = net.connect(port, "127.0.0.1");
+    this.#socket.setEncoding("latin1");
+    this.#socket.on("data", (chunk: string) => {
+      this.#buffer += chunk;
+      this.#wake?.();
+    });
+    this.#socket.on("error", () => {});
+    this.closed = new Promise((resolve) => this.#socket.once("close", () => resolve()));
+    void this.closed.then(() => this.#wake?.());
+  }
+
+  get open(): boolean {
+    return !this.#socket.destroyed;
+  }
+
+  send(request: string): void {
+    this.#socket.write(request, "latin1");
+  }
+
+  /** The next complete answer (its body framed by Content-Length). */
+  async answer(): Promise<Answer> {
+    for (;;) {
+      const end = this.#buffer.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const [statusLine = "", ...lines] = this.#buffer.slice(0, end).split("\r\n");
+        const headers = new Map(
+          lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+        );
+        const length = Number(headers.get("content-length") ?? 0);
+        if (this.#buffer.length >= end + 4 + length) {
+          const body = this.#buffer.slice(end + 4, end + 4 + length);
+          this.#buffer = this.#buffer.slice(end + 4 + length);
+          return { status: Number(statusLine.split(" ")[1]), headers, body };
+        }
+      }
+      if (this.#socket.destroyed)
+        throw new Error(`connection closed; received ${JSON.stringify(this.#buffer)}`);
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+const HOST = "chat.example.com";
+const keepAliveGet = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+
+let gw: ServeProcess | undefined;
+let backend: HoldingBackend | undefined;
+let dir: string | undefined;
+const clients: KeptAlive[] = [];
+
+afterEach(async () => {
+  gw?.proc.kill("SIGKILL");
+  for (const c of clients.splice(0)) c.destroy();
+  await backend?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  gw = backend = dir = undefined;
+});
+
+// One data-plane thread, and two: each worker refuses on its own.
+it.for(["1", "2"])(
+  "answers a handshake that a kept-alive connection sends during the shutdown drain with 503 shutting_down, so that the client reconnects to a replica that stays instead of opening a WebSocket the drain must cut (--workers %s)",
+  { timeout: 60_000 },
+  async (workers) => {
+    backend = await startHoldingBackend();
+    dir = manifestDir("shutdown-handshake");
+    writeFileSync(
+      join(dir, "echo.yaml"),
+      `${serviceYaml("echo", backend.port)}---\n${routeYaml("echo", "/")}`,
+    );
+    const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
+    const listening = await serve.event("listening");
+    const port = Number(String(listening.http).split(":").at(-1));
+
+    // The control: before SIGTERM the same route opens WebSockets.
+    const control = await connect(`ws://127.0.0.1:${port}/ws`);
+    expect((await roundTrip(control, "before")).data.toString()).toBe("before");
+    await closeClient(control);
+    await eventually(() => backend!.upgrades.open === 0, "the control WebSocket to end", 20_000);
+
+    // Two kept-alive connections, each with a request in flight when SIGTERM comes.
+    const upgrading = new KeptAlive(port);
+    const plain = new KeptAlive(port);
+    clients.push(upgrading, plain);
+    upgrading.send(keepAliveGet("/slow"));
+    plain.send(keepAliveGet("/slow"));
+    await eventually(() => backend!.held.length === 2, "both requests to reach the backend", 20_000);
+    serve.proc.kill("SIGTERM");
+    await serve.event("draining");
+    backend.release();
+    expect((await upgrading.answer()).status).toBe(200);
+    expect((await plain.answer()).status).toBe(200);
+    expect(upgrading.open && plain.open).toBe(true);
+
+    upgrading.send(upgradeRequest("/ws", HOST));
+    const refused = await upgrading.answer();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("connection")).toBe("close");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    await upgrading.closed;
+    expect(backend.upgrades.accepted).toBe(1);
+    const logged = await serve.logLine((l) => l.event === "handshake_rejected");
+    expect(logged).toMatchObject({ status: 503, reason: "shutting_down", path: "/ws" });
+    const metrics = await (await fetch(`http://${String(listening.admin)}/metrics`)).text();
+    expect(metrics).toMatch(/^wsgate_handshake_rejections_total\{[^}]*reason="shutting_down"[^}]*\} 1$/m);
+
+    // A plain request is still served, but closes its connection: the next one goes elsewhere.
+    plain.send(keepAliveGet("/after"));
+    const served = await plain.answer();
+    expect(served).toMatchObject({ status: 200, body: "served /after" });
+    expect(served.headers.get("connection")).toBe("close");
+    await plain.closed;
+
+    // Nothing is left open: the process ends its drain and exits cleanly.
+    expect(await serve.exited).toBe(0);
+  },
+);
