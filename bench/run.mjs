@@ -11,6 +11,8 @@
 //          --compare DIR (add P: another wsgate build, e.g. a src/ prototype, to the same run)
 //          --compare-node-flags="FLAGS" (P runs with these Node/V8 flags; without --compare,
 //          P is this build: e.g. "--max-semi-space-size=16" to measure a V8 setting)
+//          --compare-args="ARGS" (P's `wsgate serve` gets these extra arguments; without --compare,
+//          P is this build: e.g. "--http2=false" to measure a wsgate setting)
 // --only W9 runs bench/w9.mjs (WebSockets over HTTP/2 vs HTTP/1.1 through wsgate alone).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
     wsgate: { type: "string", default: repo },
     compare: { type: "string" },
     "compare-node-flags": { type: "string" },
+    "compare-args": { type: "string" },
     install: { type: "boolean", default: true },
     "no-install": { type: "boolean", default: false },
     write: { type: "boolean", default: true },
@@ -55,7 +58,12 @@ const rounds = Number(args.rounds ?? (quick ? 1 : 3));
 const nice = Number(args.nice);
 const root = resolve(args.wsgate);
 const compareNodeFlags = args["compare-node-flags"]?.split(/\s+/).filter(Boolean) ?? [];
-const compare = args.compare ? resolve(args.compare) : compareNodeFlags.length > 0 ? root : undefined;
+const compareArgs = args["compare-args"]?.split(/\s+/).filter(Boolean) ?? [];
+const compare = args.compare
+  ? resolve(args.compare)
+  : compareNodeFlags.length > 0 || compareArgs.length > 0
+    ? root
+    : undefined;
 const started = Date.now();
 const log = (text) => process.stderr.write(`bench: ${text}\n`);
 
@@ -285,6 +293,7 @@ async function main() {
     dir,
     root,
     compare,
+    compareArgs,
     peers,
     certificate,
     certPem,

@@ -291,6 +291,7 @@ export function defineSystems({
   dir,
   root,
   compare,
+  compareArgs = [],
   peers,
   certificate,
   certPem,
@@ -372,11 +373,15 @@ export function defineSystems({
       port: PORTS.prototype,
       tlsPort: other.https ? PORTS.prototypeTls : undefined,
       ...proxy(
-        wsgateArgs(join(compare, "dist"), other, {
-          http: PORTS.prototype,
-          https: PORTS.prototypeTls,
-          admin: PORTS.prototypeAdmin,
-        }),
+        [
+          ...wsgateArgs(join(compare, "dist"), other, {
+            http: PORTS.prototype,
+            https: PORTS.prototypeTls,
+            admin: PORTS.prototypeAdmin,
+          }),
+          // --compare-args: extra `wsgate serve` arguments for P only (e.g. --http2=false).
+          ...compareArgs,
+        ],
         "wsgate (compared build)",
       ),
     };
