@@ -11,7 +11,7 @@ import {
   type Secret,
   type Service,
 } from "../api/objects.js";
-import type { WebSocketRoute } from "../api/route.js";
+import type { RouteRule, WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
 import {
   BackendTlsPolicies,
@@ -21,7 +21,17 @@ import {
   type CaSources,
 } from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
-import { countEndpoints, programmedByEndpoints, resolveEndpoints, type EndpointCounts } from "./endpoints.js";
+import {
+  derived,
+  memoEndpoints,
+  routeMemo,
+  sameBackend,
+  sameDiagnostics,
+  sameRoute,
+  sameRule,
+  type RouteMemo,
+} from "./compile-memo.js";
+import { countEndpoints, programmedByEndpoints, type EndpointCounts } from "./endpoints.js";
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
@@ -40,6 +50,8 @@ import {
   buildTable,
   canonicalPrefix,
   type Backend,
+  type Endpoint,
+  type PathMatch,
   type Route,
   type RouteDiagnostics,
   type RoutingTable,
@@ -143,6 +155,15 @@ class Lookup implements CaSources {
   }
   readonly slicesByService = new Map<string, EndpointSlice[]>();
 
+  /**
+   * The endpoints of backend `key` (`namespace/service:port`) of Service `service`, its slice
+   * port named `portName`: resolved once per set of slices (compile-memo.ts), as rules often
+   * name one Service port with other weights and most slices did not change since last time.
+   */
+  endpointsOf(key: string, service: string, portName: string, weight: number): readonly Endpoint[] {
+    return memoEndpoints(key, portName, weight, this.slicesByService.get(service) ?? NO_SLICES);
+  }
+
   constructor(snapshot: Snapshot) {
     for (const s of snapshot.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     for (const s of snapshot.secrets) this.secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
@@ -160,6 +181,8 @@ class Lookup implements CaSources {
   }
 }
 
+const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+
 interface ResolvedBackends extends EndpointCounts {
   rules: Rule[];
   missing: string[];
@@ -171,7 +194,11 @@ interface ResolvedBackends extends EndpointCounts {
  * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
  * that name in the Service's EndpointSlices.
  */
-function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackends {
+function resolveBackends(
+  route: WebSocketRoute,
+  lookup: Lookup,
+  memo: RouteMemo | undefined,
+): ResolvedBackends {
   const ns = route.metadata.namespace;
   const routeKey = `${ns}/${route.metadata.name}`;
   const missing: string[] = [];
@@ -186,7 +213,8 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
     const resolveRef = (ref: (typeof rule.backendRefs)[number]): boolean => {
       // Translated routes may name another namespace's Service (a ReferenceGrant allowed it).
       const refNs = backendNamespace(ref, ns);
-      const service = lookup.services.get(`${refNs}/${ref.name}`);
+      const serviceKey = `${refNs}/${ref.name}`;
+      const service = lookup.services.get(serviceKey);
       if (!service) {
         missing.push(`Service ${refNs}/${ref.name} not found`);
         return false;
@@ -196,9 +224,8 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
         missing.push(`Service ${refNs}/${ref.name} has no TCP port ${ref.port}`);
         return false;
       }
-      const key = `${refNs}/${ref.name}:${ref.port}`;
-      const slices = lookup.slicesByService.get(key.slice(0, key.lastIndexOf(":"))) ?? [];
-      const endpoints = resolveEndpoints(key, servicePort.name ?? "", ref.weight, slices);
+      const key = `${serviceKey}:${ref.port}`;
+      const endpoints = lookup.endpointsOf(key, serviceKey, servicePort.name ?? "", ref.weight);
       // The backendRef's own backendTLS, else a BackendTLSPolicy of the port, else appProtocol wss.
       const request = ref.backendTLS
         ? requestOf(ref.backendTLS)
@@ -211,25 +238,41 @@ function resolveBackends(route: WebSocketRoute, lookup: Lookup): ResolvedBackend
         tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
         return false;
       }
-      backends.push(Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) }));
+      const backend = Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) });
+      backends.push(memo ? (previous[refIndex] = sameBackend(previous[refIndex], backend)) : backend);
       return true;
     };
+    // The backends this rule's refs compiled to last time (by ref position).
+    const previous = memo ? (memo.backends[index] ??= []) : [];
+    let refIndex = 0;
     let unresolved = unresolvedByRule?.[index] ?? 0;
-    for (const ref of rule.backendRefs) if (!resolveRef(ref)) unresolved += ref.weight;
-    return Object.freeze({
+    for (; refIndex < rule.backendRefs.length; refIndex++) {
+      const ref = rule.backendRefs[refIndex] as (typeof rule.backendRefs)[number];
+      if (!resolveRef(ref)) unresolved += ref.weight;
+    }
+    const compiled: Rule = Object.freeze({
       key: `${routeKey}#${index}`,
-      matches: Object.freeze(
-        matchesOf(rule).map((m, j) => {
-          const conditions = conditionsOf(route, index, j);
-          return Object.freeze({ ...m.path, ...(conditions ? { conditions } : {}) });
-        }),
-      ),
+      matches: memo
+        ? (memo.matches[index] ??= matchesOfRule(route, rule, index))
+        : matchesOfRule(route, rule, index),
       backends: Object.freeze(backends),
       ...(filters?.[index] ? { filters: filters[index] } : {}),
       ...(unresolvedByRule && unresolved > 0 ? { unresolvedWeight: unresolved } : {}),
     });
+    return memo ? sameRule(memo.rules[index], compiled) : compiled;
   });
+  if (memo) memo.rules = rules;
   return { rules, missing, tlsProblems, ...countEndpoints(rules) };
+}
+
+/** A rule's path matches as the table holds them, with their conditions (HTTPRoutes). */
+function matchesOfRule(route: WebSocketRoute, rule: RouteRule, index: number): readonly PathMatch[] {
+  return Object.freeze(
+    matchesOf(rule).map((m, j) => {
+      const conditions = conditionsOf(route, index, j);
+      return Object.freeze({ ...m.path, ...(conditions ? { conditions } : {}) });
+    }),
+  );
 }
 
 /**
@@ -379,7 +422,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       continue;
     }
 
-    const resolved = resolveBackends(route, lookup);
+    // Stored routes keep what they compiled to (compile-memo.ts); translated ones are new every time.
+    const memo = isTranslated(route) ? undefined : routeMemo(route);
+    const resolved = resolveBackends(route, lookup, memo);
     const refProblems: { reason: Reason; message: string }[] = resolved.missing.map((message) => ({
       reason: Reason.BackendNotFound,
       message,
@@ -424,8 +469,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           );
 
     let accepted: ConditionVerdict;
-    const problems = semanticProblems(route);
-    const claims = claimsOf(route);
+    const problems = derived(memo, "problems", () => semanticProblems(route));
+    const claims = derived(memo, "claims", () => claimsOf(route));
     const conflict = claims.find((c) => claimedBy.has(c));
     // A route of another namespace cannot take part of an older route's path by adding a
     // method, header or query match (one that holds for most requests would take it all).
@@ -491,17 +536,20 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       }
       if (certificate)
         for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
-      served.push(
-        Object.freeze({
-          namespace,
-          name,
-          key,
-          hostnames: Object.freeze([...route.spec.hostnames]),
-          rules: Object.freeze(ruled.rules),
-          settings: routeSettings(route, auth.auth),
-          ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
-        }),
-      );
+      const compiled: Route = Object.freeze({
+        namespace,
+        name,
+        key,
+        hostnames: derived(memo, "hostnames", () => Object.freeze([...route.spec.hostnames])),
+        rules: Object.freeze(ruled.rules),
+        // Settings with resolved auth keys are made anew: the keys come from Secrets.
+        settings:
+          auth.auth === undefined
+            ? derived(memo, "settings", () => routeSettings(route, undefined))
+            : routeSettings(route, auth.auth),
+        ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
+      });
+      served.push(memo ? (memo.route = sameRoute(memo.route, compiled)) : compiled);
     }
 
     const programmed =
@@ -525,19 +573,16 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           )
         : undefined;
 
-    diagnostics.push({
+    const d: RouteDiagnostics = {
       ...base,
       claimed: true,
       conditions: [accepted, resolvedRefs, refusing ?? programmed],
       endpoints: { ready: resolved.ready, total: resolved.total },
-    });
+    };
+    diagnostics.push(memo ? (memo.diagnostics = sameDiagnostics(memo.diagnostics, d)) : d);
   }
 
-  diagnostics.sort((a, b) => {
-    const ka = `${a.namespace}/${a.name}`;
-    const kb = `${b.namespace}/${b.name}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
+  sortByKey(diagnostics);
   // Gateway listeners' certificates serve the hostnames no WebSocketRoute has one for.
   for (const [host, certificate] of gatewayApi.certificates)
     if (!tlsHosts.has(host)) tlsHosts.set(host, certificate);
@@ -561,6 +606,13 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     ingress: ingressDiagnostics(ingress, diagnostics),
     ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
   };
+}
+
+/** Sorts status by `namespace/name`, each key built once rather than once per comparison. */
+function sortByKey(diagnostics: RouteDiagnostics[]): void {
+  const keyed = diagnostics.map((d) => ({ key: `${d.namespace}/${d.name}`, d }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  keyed.forEach(({ d }, i) => (diagnostics[i] = d));
 }
 
 /** Gateway API status: the translation's verdicts, with compile()'s on each translated route. */

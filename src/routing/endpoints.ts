@@ -7,11 +7,85 @@ import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.
 import type { EndpointSlice } from "../api/objects.js";
 import type { Endpoint, Rule } from "./table.js";
 
+/** One endpoint of a backend before its weight is shared out. */
 interface Found {
-  address: string;
-  port: number;
-  ready: boolean;
-  terminating: boolean;
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly ready: boolean;
+  readonly terminating: boolean;
+}
+
+/**
+ * A backend's endpoints whatever the backendRef's weight: what every backendRef of the
+ * same backend has in common (two rules often name one Service port with other weights).
+ */
+export interface BackendEndpoints {
+  /** Sorted by id, one per address. */
+  readonly found: readonly Found[];
+  /** How many of them are ready. */
+  readonly ready: number;
+}
+
+/**
+ * kube-proxy's resolution, from the ServicePort on: the endpoints of `slices` on the port
+ * named `portName`, one per address, sorted by id. `backend` is `namespace/service:servicePort`.
+ */
+export function backendEndpoints(
+  backend: string,
+  portName: string,
+  slices: readonly EndpointSlice[],
+): BackendEndpoints {
+  const byId = new Map<string, Found>();
+  for (const slice of slices) {
+    if (slice.addressType === "FQDN") continue;
+    const slicePort = slice.ports.find(
+      (p) => (p.name ?? "") === portName && p.protocol === "TCP" && p.port !== undefined,
+    );
+    if (!slicePort) continue;
+    const port = slicePort.port as number;
+    for (const ep of slice.endpoints) {
+      const address = ep.addresses[0] as string;
+      const terminating = ep.conditions.terminating === true;
+      const ready = ep.conditions.ready !== false && !terminating;
+      const id = `${backend}@${address.includes(":") ? `[${address}]` : address}:${port}`;
+      const seen = byId.get(id);
+      // The same address may sit in two slices while they hand over; readiness wins, and
+      // between two not-ready copies terminating sticks — whatever order the slices come in.
+      if (!seen || (ready && !seen.ready) || (ready === seen.ready && terminating && !seen.terminating)) {
+        byId.set(id, { id, address, port, ready, terminating });
+      }
+    }
+  }
+  const found = [...byId.values()];
+  // Ids are unique; `<` compares UTF-16 code units, as the default sort does.
+  if (found.length > 1) found.sort((a, b) => (a.id < b.id ? -1 : 1));
+  let ready = 0;
+  for (const e of found) if (e.ready) ready++;
+  return { found, ready };
+}
+
+/** The endpoints of `resolved` (see {@link backendEndpoints}), each with its share of `weight` among the ready ones. */
+export function weighEndpoints(
+  backend: string,
+  resolved: BackendEndpoints,
+  weight: number,
+): readonly Endpoint[] {
+  const share = resolved.ready > 0 ? weight / resolved.ready : 0;
+  const endpoints = new Array<Endpoint>(resolved.found.length);
+  for (let i = 0; i < endpoints.length; i++) {
+    const e = resolved.found[i] as Found;
+    endpoints[i] = Object.freeze({
+      id: e.id,
+      backend,
+      address: e.address,
+      port: e.port,
+      ready: e.ready,
+      terminating: e.terminating,
+      weight: e.ready ? share : 0,
+    });
+  }
+  return Object.freeze(endpoints);
 }
 
 /**
@@ -25,39 +99,7 @@ export function resolveEndpoints(
   weight: number,
   slices: readonly EndpointSlice[],
 ): readonly Endpoint[] {
-  const byAddress = new Map<string, Found>();
-  for (const slice of slices) {
-    if (slice.addressType === "FQDN") continue;
-    const slicePort = slice.ports.find(
-      (p) => (p.name ?? "") === portName && p.protocol === "TCP" && p.port !== undefined,
-    );
-    if (!slicePort) continue;
-    for (const ep of slice.endpoints) {
-      const address = ep.addresses[0] as string;
-      const terminating = ep.conditions.terminating === true;
-      const ready = ep.conditions.ready !== false && !terminating;
-      const id = `${backend}@${address.includes(":") ? `[${address}]` : address}:${slicePort.port}`;
-      const seen = byAddress.get(id);
-      // The same address may sit in two slices while they hand over; readiness wins, and
-      // between two not-ready copies terminating sticks — whatever order the slices come in.
-      if (!seen || (ready && !seen.ready) || (ready === seen.ready && terminating && !seen.terminating)) {
-        byAddress.set(id, { address, port: slicePort.port as number, ready, terminating });
-      }
-    }
-  }
-  const ids = [...byAddress.keys()].sort();
-  const readyCount = ids.filter((id) => byAddress.get(id)?.ready).length;
-  return Object.freeze(
-    ids.map((id) => {
-      const e = byAddress.get(id) as Found;
-      return Object.freeze({
-        id,
-        backend,
-        ...e,
-        weight: e.ready && readyCount > 0 ? weight / readyCount : 0,
-      });
-    }),
-  );
+  return weighEndpoints(backend, backendEndpoints(backend, portName, slices), weight);
 }
 
 /** A route's endpoints, counted once each however many rules and backends list them. */
@@ -68,21 +110,34 @@ export interface EndpointCounts {
   readonly routable: number;
 }
 
-/** Counts the endpoints of a route's resolved rules. */
+/**
+ * Counts the endpoints of a route's resolved rules. An endpoint's id starts with its
+ * backend's key, and backends of one key have the same endpoints (only their weights
+ * differ): so each backend key is counted once, its ready endpoints routable when any
+ * backendRef of that key has a weight above 0.
+ */
 export function countEndpoints(rules: readonly Rule[]): EndpointCounts {
-  const ready = new Set<string>();
-  const routable = new Set<string>();
-  const all = new Set<string>();
+  let ready = 0;
+  let total = 0;
+  let routable = 0;
+  // Backend key → whether its ready endpoints were already counted as routable.
+  const seen = new Map<string, boolean>();
   for (const rule of rules) {
     for (const backend of rule.backends) {
-      for (const e of backend.endpoints) {
-        all.add(e.id);
-        if (e.ready) ready.add(e.id);
-        if (e.ready && backend.weight > 0) routable.add(e.id);
+      const counted = seen.get(backend.key);
+      const routes = backend.weight > 0;
+      if (counted === true || (counted === false && !routes)) continue;
+      let readyHere = 0;
+      for (const e of backend.endpoints) if (e.ready) readyHere++;
+      if (counted === undefined) {
+        total += backend.endpoints.length;
+        ready += readyHere;
       }
+      if (routes) routable += readyHere;
+      seen.set(backend.key, routes);
     }
   }
-  return { ready: ready.size, total: all.size, routable: routable.size };
+  return { ready, total, routable };
 }
 
 /** The Programmed condition of an accepted route, from its endpoints. */

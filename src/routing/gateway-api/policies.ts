@@ -50,6 +50,8 @@ export class PolicyAttachments {
   readonly diagnostics: PolicyDiagnostics[] = [];
 
   constructor(snapshot: Snapshot) {
+    // Without policies there is nothing to attach: no key of every Service to build.
+    if ((snapshot.webSocketPolicies ?? []).length === 0) return;
     const exists = new Set<string>([
       ...(snapshot.httpRoutes ?? []).map((r) =>
         targetKey(r.metadata.namespace, { kind: "HTTPRoute", name: r.metadata.name }),

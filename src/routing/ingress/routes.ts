@@ -47,7 +47,9 @@ export function translateIngresses(
 ): IngressTranslationResult {
   const filter = new IngressClassFilter(snapshot.ingressClasses ?? [], options);
   const services = new Map<string, Service>();
-  for (const s of snapshot.services) services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+  // Indexed only when there are Ingresses: compile() runs for every change, mostly without any.
+  if ((snapshot.ingresses ?? []).length > 0)
+    for (const s of snapshot.services) services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
   const routes: TranslatedRoute[] = [];
   const ingresses: ServedIngress[] = [];
   // Sorted here, not trusted from the snapshot: the result must not depend on its order.
@@ -84,6 +86,8 @@ export function ingressDiagnostics(
   translation: IngressTranslationResult,
   diagnostics: readonly RouteDiagnostics[],
 ): IngressDiagnostics[] {
+  // No Ingress served: no key of 10,000 routes' diagnostics to build.
+  if (translation.ingresses.length === 0) return [];
   const byKey = new Map(diagnostics.map((d) => [`${d.namespace}/${d.name}`, d]));
   return translation.ingresses.map((ingress) => {
     const notices: { reason: string; message: string }[] = ingress.notices.map(({ reason, message }) => ({
