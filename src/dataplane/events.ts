@@ -53,6 +53,11 @@ export type RejectionReason =
   | "malformed"
   | "unsupported_version"
   | "no_route"
+  /**
+   * 503 + Retry-After: the gateway has no routing table yet (it is starting; in cluster mode,
+   * the informers' initial sync is not complete), so no route can be matched or refused.
+   */
+  | "starting"
   | "misdirected"
   | "origin"
   /** 403: the client address is in the route's `sourceRanges.deny`, or outside a non-empty `allow`. */

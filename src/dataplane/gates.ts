@@ -38,6 +38,19 @@ export function matchRequestOf(req: http.IncomingMessage, request: CanonicalRequ
 }
 
 /**
+ * The refusal of every request before the first routing table is published. `Retry-After`
+ * is short: the table comes with the initial sync, in seconds, not when a pod gets ready.
+ */
+const NO_TABLE_YET: Refusal = Object.freeze({
+  namespace: "",
+  route: "",
+  status: 503,
+  reason: "starting",
+  message: "the gateway is starting: no routing table yet; retry",
+  headers: Object.freeze({ "Retry-After": "1" }),
+});
+
+/**
  * The route for a canonical request, if it accepts the request's path and is served on the
  * `listener` the request came in on (an HTTPRoute attached only to HTTPS listeners is not
  * served on the http listener, and the other way round).
@@ -48,6 +61,9 @@ export function matchRoute(
   conditions?: MatchRequest,
   listener?: ListenerKind,
 ): Admission {
+  // Before the first table (cluster mode: until the informers' initial sync) there is no
+  // verdict on any route yet: a 404 would tell clients and monitors the route is gone.
+  if (table.generation === 0) return { ok: false, ...NO_TABLE_YET };
   const found = table.match(request.hostname, request.path, conditions);
   const match = found && listener && found.route.listeners?.includes(listener) === false ? undefined : found;
   if (!match) {

@@ -29,7 +29,20 @@ export interface ServeProcess {
 
 /** Spawns `wsgate serve` on manifest directory `dir` (listeners as {@link serveArgs} sets them). */
 export function spawnServe(dir: string, extra: readonly string[] = []): ServeProcess {
-  const proc = spawn(process.execPath, ["dist/cli/main.js", "serve", ...serveArgs(dir, extra)], {
+  return spawnServeWith(serveArgs(dir, extra));
+}
+
+/**
+ * Spawns `wsgate serve` in cluster mode with `kubeconfig`, every listener on an ephemeral
+ * loopback port, and `extra` arguments.
+ */
+export function spawnClusterServe(kubeconfig: string, extra: readonly string[] = []): ServeProcess {
+  const listeners = ["--http-listen", "--https-listen", "--admin-listen"].flatMap((f) => [f, "127.0.0.1:0"]);
+  return spawnServeWith(["--kubeconfig", kubeconfig, "--workers", "1", ...listeners, ...extra]);
+}
+
+function spawnServeWith(args: readonly string[]): ServeProcess {
+  const proc = spawn(process.execPath, ["dist/cli/main.js", "serve", ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const seen: LogLine[] = [];
