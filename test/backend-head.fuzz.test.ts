@@ -157,6 +157,18 @@ describe("the backend's answer", () => {
     expect(gateway).toEqual({ kind: "timeout" });
   });
 
+  it("keeps the handshake deadline after the connect budget passed on a connected socket, so that one timer serves both", async () => {
+    const budgets = (): Partial<AttemptOptions> => ({
+      connectTimeoutMs: 50,
+      handshakeDeadline: Date.now() + 300,
+    });
+    backend.script = { chunks: [], end: false };
+    const node = await observeNodeClient(await nodeClientAttempt(options(budgets())));
+    const gateway = await observe(await attemptHandshake(options(budgets())));
+    expect(gateway).toEqual(node);
+    expect(gateway).toEqual({ kind: "timeout" });
+  });
+
   it("fails like Node's client when the backend closes mid-head, so that the attempt stays retryable", async () => {
     const { gateway, node } = await bothPaths(
       once("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"),

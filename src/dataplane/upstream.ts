@@ -71,17 +71,11 @@ class Attempt {
     const head = upgradeRequestHead(options.path, options.headers);
     const socket = connectEndpoint(endpoint, options.tls);
     this.#socket = socket;
+    // One timer per attempt: armed for the connect budget (which never ends after the
+    // handshake deadline); if it fires once connected, it is re-armed for the deadline.
     // An infinite budget (a route timeout of 0s) sets no timer at all.
     if (Number.isFinite(options.connectTimeoutMs)) {
-      this.#timer = setTimeout(
-        () =>
-          this.#abandon({
-            kind: "unreachable",
-            error: new Error(`connect to ${endpoint.id} timed out`),
-            timedOut: true,
-          }),
-        Math.max(1, options.connectTimeoutMs),
-      );
+      this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, options.connectTimeoutMs));
     }
     if (options.tls) socket.once("secureConnect", () => (this.#secured = true));
     socket.once("connect", () => this.#onConnect());
@@ -95,10 +89,31 @@ class Attempt {
 
   #onConnect(): void {
     this.#connected = true;
-    clearTimeout(this.#timer);
+    if (this.#timer === undefined) this.#armHandshakeTimer();
+  }
+
+  #onTimer(): void {
+    if (this.#connected) {
+      this.#armHandshakeTimer();
+      return;
+    }
+    const { endpoint } = this.#options;
+    this.#abandon({
+      kind: "unreachable",
+      error: new Error(`connect to ${endpoint.id} timed out`),
+      timedOut: true,
+    });
+  }
+
+  /** Connected: the backend must answer by the handshake deadline (none when it is infinite). */
+  #armHandshakeTimer(): void {
     const deadline = this.#options.handshakeDeadline;
-    if (!Number.isFinite(deadline)) return;
-    this.#timer = setTimeout(() => this.#abandon({ kind: "timeout" }), Math.max(1, deadline - Date.now()));
+    if (!Number.isFinite(deadline)) {
+      this.#timer = undefined;
+      return;
+    }
+    const left = deadline - Date.now();
+    this.#timer = setTimeout(() => this.#abandon({ kind: "timeout" }), Math.max(1, left));
   }
 
   #read(chunk: Buffer): void {
