@@ -5,7 +5,7 @@
  * is handed to Node's own HTTP client parser by replay (see `replay.ts`), so answers,
  * bodies, framing and errors keep Node's behaviour exactly and this reader never has to
  * get framing right. It only says "upgraded, with these headers" where Node's client
- * would say the very same: `test/backend-head.fuzz.test.ts` feeds both the same bytes.
+ * would say the very same: `test/fuzz/backend-head.fuzz.test.ts` feeds both the same bytes.
  */
 import http from "node:http";
 

@@ -10,10 +10,11 @@
 import fc from "fast-check";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { attemptHandshake, type AttemptOptions } from "../src/dataplane/upstream.js";
-import { nodeClientAttempt } from "./upstream/node-client-attempt.js";
-import { observe, observeNodeClient, type Observed } from "./upstream/outcomes.js";
-import { startScriptedBackend, type Script, type ScriptedBackend } from "./upstream/scripted-backend.js";
+import { attemptHandshake, type AttemptOptions } from "../../src/dataplane/upstream.js";
+import { nodeClientAttempt } from "../upstream/node-client-attempt.js";
+import { observe, observeNodeClient, type Observed } from "../upstream/outcomes.js";
+import { startScriptedBackend, type Script, type ScriptedBackend } from "../upstream/scripted-backend.js";
+import { fuzz, fuzzSettings, Tally } from "./harness.js";
 
 let backend: ScriptedBackend;
 beforeAll(async () => {
@@ -323,46 +324,52 @@ function chunked(text: string, cuts: number[]): Buffer[] {
   return out;
 }
 
+/** 300 cases per property in the test tier; `npm run fuzz` runs FUZZ_RUNS (5000). */
+const settings = fuzzSettings(300);
+
 describe("fuzzed answers", () => {
   it("end the same way on both paths, whatever the backend sends, so that the fast path changes nothing but cost", async () => {
     const seen = { fastPath: 0, replayedUpgrade: 0, answered: 0, unreachable: 0 };
-    await fc.assert(
-      fc.asyncProperty(
-        answerHead,
-        afterHead,
-        fc.array(fc.nat(), { maxLength: 4 }),
-        async (head, after, cuts) => {
-          const text = head + after;
-          const { gateway, node, fastPath } = await bothPaths({ chunks: chunked(text, cuts), end: true });
-          expect(gateway).toEqual(node);
-          if (fastPath) seen.fastPath++;
-          else if (gateway.kind === "upgraded") seen.replayedUpgrade++;
-          else if (gateway.kind === "answered" || gateway.kind === "unreachable") seen[gateway.kind]++;
-        },
-      ),
-      { numRuns: Number(process.env.BACKEND_HEAD_RUNS ?? 300) },
+    const tally = new Tally();
+    await fuzz(
+      "backend answers",
+      fc.tuple(answerHead, afterHead, fc.array(fc.nat(), { maxLength: 4 })),
+      async ([head, after, cuts]) => {
+        const { gateway, node, fastPath } = await bothPaths({
+          chunks: chunked(head + after, cuts),
+          end: true,
+        });
+        expect(gateway).toEqual(node);
+        const kind = fastPath ? "fastPath" : gateway.kind === "upgraded" ? "replayedUpgrade" : gateway.kind;
+        tally.add(kind);
+        if (kind in seen) seen[kind as keyof typeof seen]++;
+      },
+      settings,
+      tally,
     );
     // The generator must exercise every way, the fast path most.
-    expect(seen.fastPath).toBeGreaterThan(60);
+    const share = settings.runs / 300;
+    expect(seen.fastPath).toBeGreaterThan(60 * share);
     expect(seen.replayedUpgrade).toBeGreaterThan(0);
-    expect(seen.answered).toBeGreaterThan(10);
-    expect(seen.unreachable).toBeGreaterThan(10);
+    expect(seen.answered).toBeGreaterThan(10 * share);
+    expect(seen.unreachable).toBeGreaterThan(10 * share);
   });
 
   it("end the same way for heads around the size limit, so that the bound is Node's bound", async () => {
     const base = CLEAN_101.length + "X-Pad: \r\n".length;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: -64, max: 64 }),
-        fc.array(fc.nat(), { maxLength: 2 }),
-        async (delta, cuts) => {
-          const pad = "p".repeat(http.maxHeaderSize - base + delta);
-          const text = CLEAN_101.replace("\r\n\r\n", `\r\nX-Pad: ${pad}\r\n\r\n`);
-          const { gateway, node } = await bothPaths({ chunks: chunked(text, cuts), end: true });
-          expect(gateway).toEqual(node);
-        },
-      ),
-      { numRuns: 40 },
+    const tally = new Tally();
+    await fuzz(
+      "backend heads near the limit",
+      fc.tuple(fc.integer({ min: -64, max: 64 }), fc.array(fc.nat(), { maxLength: 2 })),
+      async ([delta, cuts]) => {
+        const pad = "p".repeat(http.maxHeaderSize - base + delta);
+        const text = CLEAN_101.replace("\r\n\r\n", `\r\nX-Pad: ${pad}\r\n\r\n`);
+        const { gateway, node } = await bothPaths({ chunks: chunked(text, cuts), end: true });
+        expect(gateway).toEqual(node);
+        tally.add(gateway.kind);
+      },
+      { ...settings, runs: Math.max(1, Math.round(settings.runs / 8)) },
+      tally,
     );
   });
 });
