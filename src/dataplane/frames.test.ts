@@ -175,6 +175,70 @@ describe("FrameScanner", () => {
     );
   });
 
+  it("counts every frame and message once per scan without a handler call per data frame, and reports control frames where they end, for any chunking (property)", () => {
+    // The relay's fast path (no limit, no inflater): a missed boundary would count a
+    // message twice or never, and a missed control frame would lose a Close code or a Pong.
+    fc.assert(
+      fc.property(
+        fc.array(messageArb, { minLength: 1, maxLength: 5 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, fromClient, cuts) => {
+          const frames = messages.flat();
+          const encoded = frames.map((f) => encode(f, fromClient));
+          const stream = Buffer.concat(encoded);
+          const controls: { opcode: number; end: number }[] = [];
+          let offset = 0;
+          for (const [i, f] of frames.entries()) {
+            offset += (encoded[i] as Buffer).length;
+            if (f.opcode >= 8) controls.push({ opcode: f.opcode, end: offset });
+          }
+          const seen: { opcode: number; end: number }[] = [];
+          let base = 0;
+          const scanner = new FrameScanner(
+            { fromClient, allowRsv1: false, allowRsv23: false, headers: false },
+            {
+              header: () => {
+                throw new Error("header called without headers");
+              },
+              end: (f, end) => {
+                if (f.opcode < 8) throw new Error("end of a data frame while dataEnds is off");
+                seen.push({ opcode: f.opcode, end: base + end });
+              },
+            },
+          );
+          scanner.dataEnds = false;
+          let started = 0;
+          let ended = 0;
+          for (const chunk of splitAt(stream, cuts)) {
+            expect(scanner.scan(chunk)).toBe(true);
+            started += scanner.framesStarted;
+            ended += scanner.messagesEnded;
+            base += chunk.length;
+          }
+          expect(started).toBe(frames.length);
+          expect(ended).toBe(messages.length);
+          expect(seen).toEqual(controls);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reports data frames' ends again from the scan after dataEnds is turned on, so a frame waiting for a boundary is injected at the next one", () => {
+    const frame = encode({ fin: true, opcode: Opcode.Binary, payload: Buffer.alloc(10) }, false);
+    const ends: number[] = [];
+    const scanner = new FrameScanner(
+      { fromClient: false, allowRsv1: false, allowRsv23: false, headers: false },
+      { header: () => undefined, end: (_f, end) => void ends.push(end) },
+    );
+    scanner.dataEnds = false;
+    expect(scanner.scan(frame.subarray(0, 5))).toBe(true);
+    scanner.dataEnds = true;
+    expect(scanner.scan(Buffer.concat([frame.subarray(5), frame]))).toBe(true);
+    expect(ends).toEqual([frame.length - 5, 2 * frame.length - 5]);
+  });
+
   it("reads the close code of a masked Close frame split byte by byte", () => {
     const frame = closeFrame(4001, "bye", false);
     const chunks = [...frame].map((b) => Buffer.from([b]));
@@ -247,6 +311,14 @@ describe("FrameScanner", () => {
     const result = scanAll([bytes], fromClient);
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(message);
+    // The same without a handler call per frame (the relay's path on a route without limits).
+    const quiet = new FrameScanner(
+      { fromClient, allowRsv1: false, allowRsv23: false, headers: false },
+      { header: () => undefined, end: () => undefined },
+    );
+    quiet.dataEnds = false;
+    expect(quiet.scan(bytes)).toBe(false);
+    expect(quiet.error).toMatch(message);
   });
 
   it("counts message bytes across fragments for the size limit", () => {

@@ -214,23 +214,9 @@ export class RelayedConnection implements FrameObserver {
     this.#backend.destroy();
   }
 
-  /** {@link FrameObserver}: a frame began, which is activity for the idle and keepalive clocks. */
-  frameStarted(fromClient: boolean): void {
-    const now = this.#options.clock.now;
-    this.lastFrameAt = now;
-    if (fromClient) this.lastClientFrameAt = now;
-  }
-
-  /** {@link FrameObserver}: a frame ended; counts messages, sees Close codes, swallows our keepalive's Pong. */
+  /** {@link FrameObserver}: a control frame ended; sees Close codes, swallows our keepalive's Pong. */
   frameEnded(fromClient: boolean, frame: Readonly<FrameInfo>): boolean {
     const op = frame.opcode;
-    if (op < 8) {
-      if (frame.fin) {
-        if (fromClient) this.stats.messagesFromClient++;
-        else this.stats.messagesToClient++;
-      }
-      return false;
-    }
     if (op === Opcode.Close) {
       if (this.#closeCode === undefined) {
         this.#closeCode = closeCodeOf(frame.controlPayload);
@@ -260,10 +246,24 @@ export class RelayedConnection implements FrameObserver {
     );
   }
 
-  /** {@link FrameObserver}: counts relayed bytes. */
-  relayed(fromClient: boolean, bytes: number): void {
-    if (fromClient) this.stats.bytesFromClient += bytes;
-    else this.stats.bytesToClient += bytes;
+  /**
+   * {@link FrameObserver}: counts relayed bytes and messages; a frame that began is
+   * activity for the idle and keepalive clocks.
+   */
+  relayed(fromClient: boolean, bytes: number, frames: number, messages: number): void {
+    const stats = this.stats;
+    if (fromClient) {
+      stats.bytesFromClient += bytes;
+      stats.messagesFromClient += messages;
+    } else {
+      stats.bytesToClient += bytes;
+      stats.messagesToClient += messages;
+    }
+    if (frames > 0) {
+      const now = this.#options.clock.now;
+      this.lastFrameAt = now;
+      if (fromClient) this.lastClientFrameAt = now;
+    }
   }
 
   #wire(): void {
