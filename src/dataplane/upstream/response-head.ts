@@ -108,51 +108,49 @@ export class BackendHeadReader {
 
 /**
  * The head in `bytes[0, end)` (ending CRLF CRLF, no bare LF), when it is a 101 Node's
- * client takes as an upgrade with exactly these headers; undefined otherwise.
+ * client takes as an upgrade with exactly these headers; undefined otherwise. Decoded
+ * once (one latin1 string; a decode per name and value cost more than the parse).
  */
 function parseHead(bytes: Buffer, end: number): BackendHead | undefined {
-  let lineEnd = bytes.indexOf(CR, STATUS_LINE.length);
+  const text = bytes.toString("latin1", 0, end);
+  let lineEnd = text.indexOf("\r", STATUS_LINE.length);
   // Every CR must end a line (a lone CR is Node's to judge).
-  if (bytes[lineEnd + 1] !== LF) return undefined;
+  if (text.charCodeAt(lineEnd + 1) !== LF) return undefined;
   // The reason phrase: printable ASCII only (HTAB and obs-text go to Node).
   for (let i = STATUS_LINE.length; i < lineEnd; i++) {
-    const b = bytes[i] as number;
-    if (b < SP || b > 0x7e) return undefined;
+    const c = text.charCodeAt(i);
+    if (c < SP || c > 0x7e) return undefined;
   }
-  const statusMessage = bytes.toString("latin1", STATUS_LINE.length, lineEnd);
+  const statusMessage = text.slice(STATUS_LINE.length, lineEnd);
   const rawHeaders: string[] = [];
   let upgrade = false;
   let connectionUpgrade = false;
   let start = lineEnd + 2;
   const last = end - 2; // the empty line
   while (start < last) {
-    lineEnd = bytes.indexOf(CR, start);
-    if (bytes[lineEnd + 1] !== LF) return undefined;
+    lineEnd = text.indexOf("\r", start);
+    if (text.charCodeAt(lineEnd + 1) !== LF) return undefined;
     // The name: one or more tchar, then a colon at once (no space before it).
     let i = start;
-    while (i < lineEnd && TCHAR[bytes[i] as number] === 1) i++;
-    if (i === start || i === lineEnd || bytes[i] !== COLON) return undefined;
-    const name = bytes.toString("latin1", start, i);
+    while (i < lineEnd && TCHAR[text.charCodeAt(i)] === 1) i++;
+    if (i === start || i === lineEnd || text.charCodeAt(i) !== COLON) return undefined;
+    const name = text.slice(start, i);
     i++;
-    while (i < lineEnd && (bytes[i] === SP || bytes[i] === HTAB)) i++;
+    let c = text.charCodeAt(i);
+    while (i < lineEnd && (c === SP || c === HTAB)) c = text.charCodeAt(++i);
     let valueEnd = lineEnd;
-    while (valueEnd > i && (bytes[valueEnd - 1] === SP || bytes[valueEnd - 1] === HTAB)) valueEnd--;
+    c = text.charCodeAt(valueEnd - 1);
+    while (valueEnd > i && (c === SP || c === HTAB)) c = text.charCodeAt(--valueEnd - 1);
     for (let j = i; j < valueEnd; j++) {
-      const b = bytes[j] as number;
-      if ((b < SP && b !== HTAB) || b > 0x7e) return undefined;
+      c = text.charCodeAt(j);
+      if ((c < SP && c !== HTAB) || c > 0x7e) return undefined;
     }
-    const value = bytes.toString("latin1", i, valueEnd);
+    const value = text.slice(i, valueEnd);
     const lower = name.length >= 7 && name.length <= 17 ? name.toLowerCase() : "";
     if (lower === "upgrade") upgrade = true;
     else if (lower === "connection") {
       if (!TOKEN_LIST.test(value)) return undefined;
-      if (
-        value
-          .toLowerCase()
-          .split(",")
-          .some((t: string) => t.trim() === "upgrade")
-      )
-        connectionUpgrade = true;
+      if (hasUpgradeToken(value)) connectionUpgrade = true;
     } else if (lower === "content-length" || lower === "transfer-encoding" || lower === "proxy-connection") {
       // Framing headers (and llhttp's alias of Connection): Node decides what they mean.
       return undefined;
@@ -164,6 +162,14 @@ function parseHead(bytes: Buffer, end: number): BackendHead | undefined {
   // Without both, Node's client does not take a 101 as an upgrade.
   if (!upgrade || !connectionUpgrade) return undefined;
   return { statusCode: 101, statusMessage, rawHeaders };
+}
+
+/** True when a token list (already checked by TOKEN_LIST) names `upgrade`, in any case. */
+function hasUpgradeToken(list: string): boolean {
+  for (const token of list.split(",")) {
+    if (token.trim().toLowerCase() === "upgrade") return true;
+  }
+  return false;
 }
 
 /**
@@ -178,5 +184,7 @@ export function answeredExtensions(head: BackendHead): string {
     if (name.length !== 24 || name.toLowerCase() !== "sec-websocket-extensions") continue;
     out = out === undefined ? (raw[i + 1] as string) : `${out}, ${raw[i + 1] as string}`;
   }
-  return out ?? "";
+  // A fresh string: the relay keeps it for the connection's life, and a slice of the
+  // fast path's head would keep the whole head alive with it.
+  return out === undefined ? "" : Buffer.from(out, "latin1").toString("latin1");
 }
