@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The long fuzz run: builds the CLI, then runs test/fuzz/ with FUZZ_RUNS cases per
-# property (default 5000) against real `wsgate serve` child processes. Prints the
+# property (default 5000) against real `wsgate serve` child processes, with one
+# data-plane thread (edge.fuzz.test.ts) and with two (edge-workers.fuzz.test.ts). Prints the
 # seed and, per property, what the cases provoked; on a failure, the shrunk
 # counterexample and the command that replays it (FUZZ_SEED, FUZZ_PATH).
 # Extra arguments go to vitest, e.g. `npm run fuzz -- -t "frame streams:"`.

@@ -321,7 +321,13 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(): Promise<Fixture> {
+export interface FixtureOptions {
+  /** `--workers` of every gateway process (default 1: one data-plane thread). */
+  readonly workers?: number;
+}
+
+export async function startFixture(options: FixtureOptions = {}): Promise<Fixture> {
+  const workers = ["--workers", String(options.workers ?? 1)];
   const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: "fuzz", alg: "ES256", use: "sig" };
   const tokens = await mintTokens(privateKey);
@@ -342,15 +348,15 @@ export async function startFixture(): Promise<Fixture> {
       auth.url,
     ),
   );
-  const plain = new GatewayProcess("plain", serveArgs(dir));
+  const plain = new GatewayProcess("plain", serveArgs(dir, workers));
   const proxied = new GatewayProcess(
     "proxied",
-    serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "127.0.0.1"]),
+    serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "127.0.0.1", ...workers]),
     Buffer.from("PROXY TCP4 203.0.113.9 127.0.0.1 40000 8080\r\n"),
   );
   const untrusted = new GatewayProcess(
     "untrusted-peer",
-    serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "10.9.9.9"]),
+    serveArgs(dir, ["--proxy-protocol", "--trusted-proxies", "10.9.9.9", ...workers]),
   );
   await Promise.all([plain.start(), proxied.start(), untrusted.start()]);
   return {
