@@ -68,6 +68,8 @@ export class TlsContexts {
   readonly #cache = new Map<string, tls.SecureContext | undefined>();
   /** compile() makes new certificate objects on every publish; hash each one once. */
   readonly #keys = new WeakMap<TlsCertificate, string>();
+  /** The certificate-less context handshakes start with when there is no default certificate. */
+  #bare: tls.SecureContext | undefined;
   #prunedFor: RoutingTable | undefined;
   #reportedGeneration = -1;
   #defaultKey: string | undefined;
@@ -96,6 +98,21 @@ export class TlsContexts {
     }
     if (!context) this.#reportMissing(table, servername);
     return context;
+  }
+
+  /**
+   * The context a handshake on a socket made outside the server starts with (the PROXY
+   * protocol handoff): the default certificate's, else one certificate-less context made
+   * once — never a new one per connection, which costs an OpenSSL context build per
+   * handshake and gives each connection its own session-ticket keys, so no client could
+   * resume. Unlike {@link contextFor} it reports nothing: the SNI name is not known yet,
+   * and a client that sends one gets its certificate from `SNICallback`.
+   */
+  initialContext(): tls.SecureContext {
+    const table = this.#tables.current;
+    if (table !== this.#prunedFor) this.#prune(table);
+    const context = table.defaultCertificate && this.#context(table.defaultCertificate);
+    return context ?? (this.#bare ??= tls.createSecureContext({ minVersion: MIN_TLS_VERSION }));
   }
 
   /**

@@ -181,9 +181,7 @@ export function proxiedTlsHandoff(
       isServer: true,
       SNICallback: contexts.SNICallback,
       ALPNProtocols: alpnProtocols(http2Of(server) !== undefined),
-      ...(contexts.contextFor(undefined)
-        ? { secureContext: contexts.contextFor(undefined) as tls.SecureContext }
-        : {}),
+      secureContext: contexts.initialContext(),
     }) as TLSSocket & { proxiedAddress?: string; secureConnecting?: boolean };
     // A LOCAL/UNKNOWN header names no client: the peer is the load balancer itself (a
     // TLSSocket over a stream has no remoteAddress of its own).
