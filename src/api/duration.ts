@@ -18,6 +18,8 @@ export function isDuration(text: string): boolean {
  * @throws Error when `text` is not a Duration; validate first with {@link isDuration}.
  */
 export function durationToMs(text: string): number {
+  const known = PARSED.get(text);
+  if (known !== undefined) return known;
   if (!isDuration(text)) {
     throw new Error(`"${text}" is not a duration; use forms like 30s, 1m30s, 500ms or 1h`);
   }
@@ -25,5 +27,13 @@ export function durationToMs(text: string): number {
   for (const match of text.matchAll(PART_RE)) {
     total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
   }
+  if (PARSED.size < MAX_PARSED) PARSED.set(text, total);
   return total;
 }
+
+/**
+ * Durations already converted: compile() converts about eight per route (a regular
+ * expression each), and routes repeat a few values. Bounded, as the texts come from users.
+ */
+const PARSED = new Map<string, number>();
+const MAX_PARSED = 1024;

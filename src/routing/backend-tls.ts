@@ -215,6 +215,8 @@ export class BackendTlsPolicies {
 
   /** The policy that applies to a Service port, if any. */
   policyFor(target: PolicyTargetPort): BackendTlsPolicyLike | undefined {
+    // Asked for every backendRef of every compile; most clusters have no policy at all.
+    if (this.#byTarget.size === 0) return undefined;
     const service = `${target.namespace}/${target.service}`;
     return (
       (target.portName ? this.#byTarget.get(`${service}#${target.portName}`) : undefined) ??

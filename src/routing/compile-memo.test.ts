@@ -17,7 +17,14 @@ import { parseObject } from "../api/parse.js";
 import { compile, type CompileResult } from "./compile.js";
 import { backendEndpoints, countEndpoints, resolveEndpoints, weighEndpoints } from "./endpoints.js";
 import { ObjectStore, type Snapshot, type StoredObject } from "./store.js";
-import type { Backend, Endpoint, RoutingTable, Rule } from "./table.js";
+import {
+  buildTable,
+  type Backend,
+  type Endpoint,
+  type Route,
+  type RoutingTable,
+  type Rule,
+} from "./table.js";
 
 const OPTIONS = { ingressClass: "wsgate" } as const;
 const NAMESPACES = ["a", "b"] as const;
@@ -157,6 +164,28 @@ function copied(snapshot: Snapshot): Snapshot {
   ) as unknown as Snapshot;
 }
 
+/**
+ * Makes the next table build its matcher anew: buildTable() reuses the last one for routes
+ * of the same shape, and the reference must not share what is under test.
+ */
+function forgetMatcher(): void {
+  buildTable(0, [FORGET_ROUTE], new Map());
+}
+
+const FORGET_ROUTE: Route = {
+  namespace: "forget-matcher",
+  name: "r",
+  key: "forget-matcher/r",
+  hostnames: ["forget.test"],
+  rules: [],
+  settings: {
+    policy: "LeastConnections",
+    timeouts: { connectMs: 1, handshakeMs: 1, idleMs: 1, maxLifetimeMs: 1 },
+    limits: {} as Route["settings"]["limits"],
+    drain: { windowMs: 1, closeCode: 1001 },
+  },
+};
+
 /** What a table serves: its routes (deep), certificates, and where each probe leads. */
 function served(table: RoutingTable): unknown {
   const probes: unknown[] = [];
@@ -253,6 +282,7 @@ describe("compile()'s memo of unchanged objects", () => {
             generation++;
             const snapshot = store.snapshot();
             const memoized = compile(snapshot, { ...OPTIONS, generation });
+            forgetMatcher();
             const fresh = compile(copied(snapshot), { ...OPTIONS, generation });
             expect(comparable(memoized)).toEqual(comparable(fresh));
             compiles++;

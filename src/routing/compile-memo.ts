@@ -15,7 +15,7 @@
 import type { EndpointSlice } from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
 import { backendEndpoints, weighEndpoints, type BackendEndpoints } from "./endpoints.js";
-import type { Backend, Endpoint, PathMatch, Route, RouteDiagnostics, Rule } from "./table.js";
+import type { Backend, Endpoint, PathMatch, Route, RouteDiagnostics, RouteSettings, Rule } from "./table.js";
 
 /** One backend's endpoints from one set of slices, for one slice port name, by weight. */
 interface BackendMemo {
@@ -85,10 +85,13 @@ export function memoEndpoints(
  * its last compiled pieces, handed out again when they come out equal.
  */
 export interface RouteMemo {
-  /** Per rule, its path matches, compiled (they depend on the route alone). */
+  /** Per rule, its path matches, compiled. */
   readonly matches: (readonly PathMatch[])[];
-  /** Anything else that depends on the route alone, by name (claims, problems, settings). */
-  readonly derived: Map<string, unknown>;
+  claims?: readonly string[];
+  problems?: readonly string[];
+  hostnames?: readonly string[];
+  /** Its settings without auth (with auth they hold keys from Secrets: made anew). */
+  settings?: RouteSettings;
   /** Per rule, per backendRef: the backend compiled last time. */
   readonly backends: (Backend | undefined)[][];
   rules: readonly Rule[];
@@ -102,26 +105,10 @@ const ROUTES = new WeakMap<WebSocketRoute, RouteMemo>();
 export function routeMemo(route: WebSocketRoute): RouteMemo {
   let memo = ROUTES.get(route);
   if (!memo) {
-    memo = {
-      matches: [],
-      derived: new Map(),
-      backends: [],
-      rules: [],
-      route: undefined,
-      diagnostics: undefined,
-    };
+    memo = { matches: [], backends: [], rules: [], route: undefined, diagnostics: undefined };
     ROUTES.set(route, memo);
   }
   return memo;
-}
-
-/** `derive()` of the route, computed once per route object. */
-export function derived<T>(memo: RouteMemo | undefined, name: string, derive: () => T): T {
-  if (!memo) return derive();
-  if (memo.derived.has(name)) return memo.derived.get(name) as T;
-  const value = derive();
-  memo.derived.set(name, value);
-  return value;
 }
 
 /** `backend`, or the equal one compiled last time (same key, weight and endpoints; no TLS). */

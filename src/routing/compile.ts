@@ -22,7 +22,6 @@ import {
 } from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
 import {
-  derived,
   memoEndpoints,
   routeMemo,
   sameBackend,
@@ -265,6 +264,10 @@ function resolveBackends(
   return { rules, missing, tlsProblems, ...countEndpoints(rules) };
 }
 
+function hostnamesOf(route: WebSocketRoute): readonly string[] {
+  return Object.freeze([...route.spec.hostnames]);
+}
+
 /** A rule's path matches as the table holds them, with their conditions (HTTPRoutes). */
 function matchesOfRule(route: WebSocketRoute, rule: RouteRule, index: number): readonly PathMatch[] {
   return Object.freeze(
@@ -469,8 +472,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           );
 
     let accepted: ConditionVerdict;
-    const problems = derived(memo, "problems", () => semanticProblems(route));
-    const claims = derived(memo, "claims", () => claimsOf(route));
+    const problems = memo ? (memo.problems ??= semanticProblems(route)) : semanticProblems(route);
+    const claims = memo ? (memo.claims ??= claimsOf(route)) : claimsOf(route);
     const conflict = claims.find((c) => claimedBy.has(c));
     // A route of another namespace cannot take part of an older route's path by adding a
     // method, header or query match (one that holds for most requests would take it all).
@@ -540,12 +543,12 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
         namespace,
         name,
         key,
-        hostnames: derived(memo, "hostnames", () => Object.freeze([...route.spec.hostnames])),
+        hostnames: memo ? (memo.hostnames ??= hostnamesOf(route)) : hostnamesOf(route),
         rules: Object.freeze(ruled.rules),
         // Settings with resolved auth keys are made anew: the keys come from Secrets.
         settings:
-          auth.auth === undefined
-            ? derived(memo, "settings", () => routeSettings(route, undefined))
+          auth.auth === undefined && memo
+            ? (memo.settings ??= routeSettings(route, undefined))
             : routeSettings(route, auth.auth),
         ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
       });

@@ -34,9 +34,17 @@ export interface ForeignClaim {
 }
 
 /** The hostname claim keys of a route, lower-cased; `[""]` for any host. */
-export function hostnameKeys(route: WebSocketRoute): string[] {
-  return route.spec.hostnames.length > 0 ? route.spec.hostnames.map((h) => h.toLowerCase()) : [ANY_HOST];
+export function hostnameKeys(route: WebSocketRoute): readonly string[] {
+  let keys = KEYS.get(route);
+  if (keys === undefined) {
+    keys = route.spec.hostnames.length > 0 ? route.spec.hostnames.map((h) => h.toLowerCase()) : [ANY_HOST];
+    KEYS.set(route, keys);
+  }
+  return keys;
 }
+
+/** Keys already made: every compile asks twice per route, and stored routes never change in place. */
+const KEYS = new WeakMap<WebSocketRoute, readonly string[]>();
 
 /** A hostname claim key for messages. */
 export function describeHostname(hostname: string): string {

@@ -4,6 +4,7 @@
  * Live state (connection counts, health, drain) is keyed by {@link Endpoint.id}
  * and lives outside, so a swap never touches an established connection.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { ConditionVerdict } from "../api/conditions.js";
 import type { HealthCheck, Origins, RouteLimits, SourceRanges } from "../api/route.js";
 import type { CompiledAffinity } from "./affinity-settings.js";
@@ -493,7 +494,75 @@ export function buildTable(
   options: TableOptions = {},
 ): RoutingTable {
   const frozen = Object.freeze([...routes]);
-  return tableOf(generation, frozen, buildMatcher(frozen, options), certificates, defaultCertificate);
+  return tableOf(generation, frozen, matcherFor(frozen, options), certificates, defaultCertificate);
+}
+
+/**
+ * The last matcher built and the routes it was built from. A recompile whose routes came
+ * back as the same objects (routing/compile-memo.ts), or as routes of the same shape at
+ * the same positions (a route's timeouts, limits or backends edited), reuses it, as
+ * {@link withEndpoints} does: building it is most of a table's cost at 10,000 routes.
+ * One matcher at most is held here, the one the newest table most likely uses anyway.
+ */
+let lastMatcher:
+  | { readonly routes: readonly Route[]; readonly crossNamespace: boolean; readonly matcher: Matcher }
+  | undefined;
+
+function matcherFor(routes: readonly Route[], options: TableOptions): Matcher {
+  const crossNamespace = options.crossNamespaceFallthrough === true;
+  const last = lastMatcher;
+  if (
+    last !== undefined &&
+    last.crossNamespace === crossNamespace &&
+    last.routes.length === routes.length &&
+    last.routes.every((route, i) => route === routes[i] || sameShape(route, routes[i] as Route))
+  ) {
+    lastMatcher = { routes, crossNamespace, matcher: last.matcher };
+    return last.matcher;
+  }
+  const matcher = buildMatcher(routes, options);
+  lastMatcher = routes.length > 0 ? { routes, crossNamespace, matcher } : undefined;
+  return matcher;
+}
+
+function sameStrings(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether `b` gives the matcher what `a` did: what {@link buildMatcher} reads — namespace,
+ * hostnames, each rule's matches (path and conditions) and whether it has settings of its
+ * own, and the identity headers the conditions and the table strip.
+ */
+function sameShape(a: Route, b: Route): boolean {
+  if (
+    a.namespace !== b.namespace ||
+    a.rules.length !== b.rules.length ||
+    !sameStrings(a.hostnames, b.hostnames) ||
+    !sameStrings(a.settings.identityHeaders, b.settings.identityHeaders)
+  )
+    return false;
+  for (let i = 0; i < a.rules.length; i++) {
+    const ra = a.rules[i] as Rule;
+    const rb = b.rules[i] as Rule;
+    if (
+      (ra.settings === undefined) !== (rb.settings === undefined) ||
+      !sameStrings(ra.settings?.identityHeaders, rb.settings?.identityHeaders)
+    )
+      return false;
+    if (ra.matches === rb.matches) continue;
+    if (ra.matches.length !== rb.matches.length) return false;
+    for (let j = 0; j < ra.matches.length; j++) {
+      const ma = ra.matches[j] as PathMatch;
+      const mb = rb.matches[j] as PathMatch;
+      if (ma.type !== mb.type || ma.value !== mb.value || !isDeepStrictEqual(ma.conditions, mb.conditions))
+        return false;
+    }
+  }
+  return true;
 }
 
 /**
