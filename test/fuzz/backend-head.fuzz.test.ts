@@ -158,6 +158,21 @@ describe("the backend's answer", () => {
     expect(gateway).toEqual({ kind: "timeout" });
   });
 
+  it("waits like Node's client after a 1xx interim answer, then times out, so that an interim answer is never taken for the answer", async () => {
+    const deadline = (): Partial<AttemptOptions> => ({ handshakeDeadline: Date.now() + 300 });
+    backend.script = { chunks: [bytes("HTTP/1.1 100 Continue\r\n\r\n")], end: false };
+    const node = await observeNodeClient(await nodeClientAttempt(options(deadline())));
+    const gateway = await observe(await attemptHandshake(options(deadline())));
+    expect(gateway).toEqual(node);
+    expect(gateway).toEqual({ kind: "timeout" });
+  });
+
+  it("takes the 101 that follows a 1xx interim answer like Node's client, so that the interim answer is skipped", async () => {
+    const { gateway, node } = await bothPaths(once(`HTTP/1.1 102 Processing\r\n\r\n${CLEAN_101}\x81\x00`));
+    expect(gateway).toEqual(node);
+    expect(gateway).toMatchObject({ kind: "upgraded", stream: "\x81\x00" });
+  });
+
   it("keeps the handshake deadline after the connect budget passed on a connected socket, so that one timer serves both", async () => {
     const budgets = (): Partial<AttemptOptions> => ({
       connectTimeoutMs: 50,
