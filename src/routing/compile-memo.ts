@@ -12,9 +12,16 @@
  * (workers/table-transfer.ts sends routes by identity). compile() stays a function of its
  * snapshot: the same inputs give a deep-equal result, memo or not (compile-memo.test.ts).
  */
+import type { ConditionVerdict } from "../api/conditions.js";
 import type { EndpointSlice } from "../api/objects.js";
 import type { WebSocketRoute } from "../api/route.js";
-import { backendEndpoints, weighEndpoints, type BackendEndpoints } from "./endpoints.js";
+import {
+  backendEndpoints,
+  countEndpoints,
+  weighEndpoints,
+  type BackendEndpoints,
+  type EndpointCounts,
+} from "./endpoints.js";
 import type { Backend, Endpoint, PathMatch, Route, RouteDiagnostics, RouteSettings, Rule } from "./table.js";
 
 /** One backend's endpoints from one set of slices, for one slice port name, by weight. */
@@ -42,7 +49,7 @@ const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 /** A Service's slices are memoized under the first of them (sorted, so always the same one). */
 const BY_FIRST_SLICE = new WeakMap<EndpointSlice, SlicesMemo>();
 
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+export function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -80,6 +87,41 @@ export function memoEndpoints(
   return endpoints;
 }
 
+/** `namespace/name` of stored objects, made once: a compile looks up every Service, Secret and slice. */
+const KEYS = new WeakMap<object, string>();
+
+/** `namespace/name` of a stored object. */
+export function keyOf(object: {
+  readonly metadata: { readonly namespace: string; readonly name: string };
+}): string {
+  let key = KEYS.get(object);
+  if (key === undefined) {
+    key = `${object.metadata.namespace}/${object.metadata.name}`;
+    KEYS.set(object, key);
+  }
+  return key;
+}
+
+/** A backendRef's Service (`namespace/name`) and backend (`namespace/name:port`) keys. */
+export interface RefKeys {
+  readonly namespace: string;
+  readonly service: string;
+  readonly backend: string;
+}
+
+const REF_KEYS = new WeakMap<object, RefKeys>();
+
+/** The keys of a backendRef of a stored route, its Service in `namespace`, made once. */
+export function refKeys(ref: { readonly name: string; readonly port: number }, namespace: string): RefKeys {
+  let keys = REF_KEYS.get(ref);
+  if (keys === undefined || keys.namespace !== namespace) {
+    const service = `${namespace}/${ref.name}`;
+    keys = { namespace, service, backend: `${service}:${ref.port}` };
+    REF_KEYS.set(ref, keys);
+  }
+  return keys;
+}
+
 /**
  * What compile() made of one stored WebSocketRoute: what depends on the route alone, and
  * its last compiled pieces, handed out again when they come out equal.
@@ -87,7 +129,15 @@ export function memoEndpoints(
 export interface RouteMemo {
   /** Per rule, its path matches, compiled. */
   readonly matches: (readonly PathMatch[])[];
+  /** Per rule, its key (`namespace/name#index`). */
+  readonly ruleKeys: string[];
   claims?: readonly string[];
+  /** Per claim, its host+path without conditions. */
+  claimPaths?: readonly string[];
+  /** The route as the owner of a path it claims. */
+  owner?: { readonly namespace: string; readonly route: string };
+  /** The endpoint counts of `rules`, when they were counted. */
+  counts?: { readonly rules: readonly Rule[]; readonly counts: EndpointCounts };
   problems?: readonly string[];
   hostnames?: readonly string[];
   /** Its settings without auth (with auth they hold keys from Secrets: made anew). */
@@ -105,7 +155,7 @@ const ROUTES = new WeakMap<WebSocketRoute, RouteMemo>();
 export function routeMemo(route: WebSocketRoute): RouteMemo {
   let memo = ROUTES.get(route);
   if (!memo) {
-    memo = { matches: [], backends: [], rules: [], route: undefined, diagnostics: undefined };
+    memo = { matches: [], ruleKeys: [], backends: [], rules: [], route: undefined, diagnostics: undefined };
     ROUTES.set(route, memo);
   }
   return memo;
@@ -154,30 +204,67 @@ export function sameDiagnostics(
   previous: RouteDiagnostics | undefined,
   d: RouteDiagnostics,
 ): RouteDiagnostics {
-  if (
-    previous === undefined ||
-    previous.namespace !== d.namespace ||
-    previous.name !== d.name ||
-    previous.generation !== d.generation ||
-    previous.claimed !== d.claimed ||
-    previous.origin !== d.origin ||
-    previous.endpoints.ready !== d.endpoints.ready ||
-    previous.endpoints.total !== d.endpoints.total ||
-    previous.conditions.length !== d.conditions.length
-  )
-    return d;
-  for (let i = 0; i < d.conditions.length; i++) {
-    const a = previous.conditions[i];
-    const b = d.conditions[i];
-    if (
-      a === undefined ||
-      b === undefined ||
-      a.type !== b.type ||
-      a.status !== b.status ||
-      a.reason !== b.reason ||
-      a.message !== b.message
-    )
-      return d;
+  return previous !== undefined &&
+    previous.namespace === d.namespace &&
+    previous.name === d.name &&
+    previous.generation === d.generation &&
+    previous.claimed === d.claimed &&
+    previous.origin === d.origin &&
+    sameStatus(previous, d.conditions, d.endpoints.ready, d.endpoints.total)
+    ? previous
+    : d;
+}
+
+/** The endpoint counts of a route's rules, counted again only when a rule changed. */
+export function memoCounts(memo: RouteMemo | undefined, rules: readonly Rule[]): EndpointCounts {
+  if (!memo) return countEndpoints(rules);
+  if (memo.counts && sameItems(memo.counts.rules, rules)) return memo.counts.counts;
+  const counts = countEndpoints(rules);
+  memo.counts = { rules, counts };
+  return counts;
+}
+
+/**
+ * An index built from a list of stored objects, built again only when the list holds other
+ * objects than last time: a route edit recompiles with the same 10,000 Services and slices.
+ * Holds the last list and its index only; the index must not be changed by its users.
+ */
+export class LastIndex<T, I> {
+  readonly #build: (items: readonly T[]) => I;
+  #items: readonly T[] | undefined;
+  #index: I | undefined;
+
+  constructor(build: (items: readonly T[]) => I) {
+    this.#build = build;
   }
-  return previous;
+
+  of(items: readonly T[]): I {
+    if (this.#items !== undefined && sameItems(this.#items, items)) return this.#index as I;
+    const index = this.#build(items);
+    this.#items = items;
+    this.#index = index;
+    return index;
+  }
+}
+
+/** Whether `previous` says what a route's status now says: the same conditions and endpoint counts. */
+export function sameStatus(
+  previous: RouteDiagnostics,
+  conditions: readonly ConditionVerdict[],
+  ready: number,
+  total: number,
+): boolean {
+  if (
+    previous.endpoints.ready !== ready ||
+    previous.endpoints.total !== total ||
+    previous.conditions.length !== conditions.length
+  )
+    return false;
+  for (let i = 0; i < conditions.length; i++) {
+    const a = previous.conditions[i] as ConditionVerdict;
+    const b = conditions[i] as ConditionVerdict;
+    if (a.type !== b.type || a.status !== b.status || a.reason !== b.reason || a.message !== b.message)
+      return false;
+  }
+  return true;
 }

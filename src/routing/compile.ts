@@ -22,15 +22,19 @@ import {
 } from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
 import {
+  keyOf,
+  LastIndex,
+  memoCounts,
   memoEndpoints,
+  refKeys,
   routeMemo,
   sameBackend,
-  sameDiagnostics,
+  sameStatus,
   sameRoute,
   sameRule,
   type RouteMemo,
 } from "./compile-memo.js";
-import { countEndpoints, programmedByEndpoints, type EndpointCounts } from "./endpoints.js";
+import { programmedByEndpoints, type EndpointCounts } from "./endpoints.js";
 import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
@@ -140,9 +144,9 @@ function condition(
 
 /** Indexes of the snapshot the compiler looks things up in. */
 class Lookup implements CaSources {
-  readonly services = new Map<string, Service>();
-  readonly secrets = new Map<string, Secret>();
-  readonly configMaps = new Map<string, ConfigMap>();
+  readonly services: ReadonlyMap<string, Service>;
+  readonly secrets: ReadonlyMap<string, Secret>;
+  readonly configMaps: ReadonlyMap<string, ConfigMap>;
   readonly backendTlsPolicies: BackendTlsPolicies;
 
   secretData(key: string): Readonly<Record<string, string>> | undefined {
@@ -152,7 +156,7 @@ class Lookup implements CaSources {
   configMapData(key: string): Readonly<Record<string, string>> | undefined {
     return this.configMaps.get(key)?.data;
   }
-  readonly slicesByService = new Map<string, EndpointSlice[]>();
+  readonly slicesByService: ReadonlyMap<string, readonly EndpointSlice[]>;
 
   /**
    * The endpoints of backend `key` (`namespace/service:port`) of Service `service`, its slice
@@ -164,23 +168,56 @@ class Lookup implements CaSources {
   }
 
   constructor(snapshot: Snapshot) {
-    for (const s of snapshot.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    for (const s of snapshot.secrets) this.secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    for (const c of snapshot.configMaps ?? [])
-      this.configMaps.set(`${c.metadata.namespace}/${c.metadata.name}`, c);
+    this.services = SERVICES.of(snapshot.services);
+    this.secrets = SECRETS.of(snapshot.secrets);
+    this.configMaps = CONFIG_MAPS.of(snapshot.configMaps ?? []);
     this.backendTlsPolicies = new BackendTlsPolicies(snapshot.backendTLSPolicies ?? []);
-    for (const slice of snapshot.endpointSlices) {
-      const service = slice.metadata.labels[SERVICE_NAME_LABEL];
-      if (!service) continue;
-      const key = `${slice.metadata.namespace}/${service}`;
-      const list = this.slicesByService.get(key) ?? [];
-      list.push(slice);
-      this.slicesByService.set(key, list);
-    }
+    this.slicesByService = SLICES.of(snapshot.endpointSlices);
   }
 }
 
+/** Stored objects by `namespace/name`. */
+function byKey<T extends { readonly metadata: { readonly namespace: string; readonly name: string } }>(
+  objects: readonly T[],
+): ReadonlyMap<string, T> {
+  const map = new Map<string, T>();
+  for (const o of objects) map.set(keyOf(o), o);
+  return map;
+}
+
+/** EndpointSlices by the `namespace/name` of their Service (unlabelled ones left out). */
+function slicesByService(slices: readonly EndpointSlice[]): ReadonlyMap<string, readonly EndpointSlice[]> {
+  const map = new Map<string, EndpointSlice[]>();
+  for (const slice of slices) {
+    const service = slice.metadata.labels[SERVICE_NAME_LABEL];
+    if (!service) continue;
+    const key = serviceKeyOf(slice, service);
+    const list = map.get(key);
+    if (list) list.push(slice);
+    else map.set(key, [slice]);
+  }
+  return map;
+}
+
+// The indexes of the last compile, kept while the snapshot holds the same objects.
+const SERVICES = new LastIndex<Service, ReadonlyMap<string, Service>>(byKey);
+const SECRETS = new LastIndex<Secret, ReadonlyMap<string, Secret>>(byKey);
+const CONFIG_MAPS = new LastIndex<ConfigMap, ReadonlyMap<string, ConfigMap>>(byKey);
+const SLICES = new LastIndex(slicesByService);
+
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+
+/** `namespace/service` of a slice's Service, made once per slice. */
+function serviceKeyOf(slice: EndpointSlice, service: string): string {
+  let key = SLICE_SERVICE.get(slice);
+  if (key === undefined) {
+    key = `${slice.metadata.namespace}/${service}`;
+    SLICE_SERVICE.set(slice, key);
+  }
+  return key;
+}
+
+const SLICE_SERVICE = new WeakMap<EndpointSlice, string>();
 
 interface ResolvedBackends extends EndpointCounts {
   rules: Rule[];
@@ -212,7 +249,8 @@ function resolveBackends(
     const resolveRef = (ref: (typeof rule.backendRefs)[number]): boolean => {
       // Translated routes may name another namespace's Service (a ReferenceGrant allowed it).
       const refNs = backendNamespace(ref, ns);
-      const serviceKey = `${refNs}/${ref.name}`;
+      const keys = memo ? refKeys(ref, refNs) : undefined;
+      const serviceKey = keys ? keys.service : `${refNs}/${ref.name}`;
       const service = lookup.services.get(serviceKey);
       if (!service) {
         missing.push(`Service ${refNs}/${ref.name} not found`);
@@ -223,7 +261,7 @@ function resolveBackends(
         missing.push(`Service ${refNs}/${ref.name} has no TCP port ${ref.port}`);
         return false;
       }
-      const key = `${serviceKey}:${ref.port}`;
+      const key = keys ? keys.backend : `${serviceKey}:${ref.port}`;
       const endpoints = lookup.endpointsOf(key, serviceKey, servicePort.name ?? "", ref.weight);
       // The backendRef's own backendTLS, else a BackendTLSPolicy of the port, else appProtocol wss.
       const request = ref.backendTLS
@@ -237,8 +275,14 @@ function resolveBackends(
         tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
         return false;
       }
+      const last = previous[refIndex];
+      if (last && !tls && last.tls === undefined && last.endpoints === endpoints && last.key === key) {
+        // Unchanged (the weight comes from the route, which is the same object).
+        backends.push(last);
+        return true;
+      }
       const backend = Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) });
-      backends.push(memo ? (previous[refIndex] = sameBackend(previous[refIndex], backend)) : backend);
+      backends.push(memo ? (previous[refIndex] = sameBackend(last, backend)) : backend);
       return true;
     };
     // The backends this rule's refs compiled to last time (by ref position).
@@ -250,7 +294,7 @@ function resolveBackends(
       if (!resolveRef(ref)) unresolved += ref.weight;
     }
     const compiled: Rule = Object.freeze({
-      key: `${routeKey}#${index}`,
+      key: memo ? (memo.ruleKeys[index] ??= `${routeKey}#${index}`) : `${routeKey}#${index}`,
       matches: memo
         ? (memo.matches[index] ??= matchesOfRule(route, rule, index))
         : matchesOfRule(route, rule, index),
@@ -261,7 +305,7 @@ function resolveBackends(
     return memo ? sameRule(memo.rules[index], compiled) : compiled;
   });
   if (memo) memo.rules = rules;
-  return { rules, missing, tlsProblems, ...countEndpoints(rules) };
+  return { rules, missing, tlsProblems, ...memoCounts(memo, rules) };
 }
 
 function hostnamesOf(route: WebSocketRoute): readonly string[] {
@@ -375,7 +419,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
 
   for (const route of oldestFirst) {
     const { namespace, name, generation } = route.metadata;
-    const key = `${namespace}/${name}`;
+    const key = isTranslated(route) ? `${namespace}/${name}` : keyOf(route);
     const base = {
       namespace,
       name,
@@ -477,8 +521,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     const conflict = claims.find((c) => claimedBy.has(c));
     // A route of another namespace cannot take part of an older route's path by adding a
     // method, header or query match (one that holds for most requests would take it all).
-    const foreignPath = claims.find((c) => {
-      const owner = pathClaimedBy.get(pathOfClaim(c));
+    const claimPaths = memo ? (memo.claimPaths ??= claims.map(pathOfClaim)) : claims.map(pathOfClaim);
+    const foreignPath = claims.find((_, i) => {
+      const owner = pathClaimedBy.get(claimPaths[i] as string);
       return owner !== undefined && owner.namespace !== namespace;
     });
     // Tenants stay in their namespace; with the opt-out, certificates still come from the owner's.
@@ -532,11 +577,12 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       );
     } else {
       accepted = condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted");
-      for (const c of claims) {
+      const owner = memo ? (memo.owner ??= { namespace, route: key }) : { namespace, route: key };
+      claims.forEach((c, i) => {
         claimedBy.set(c, key);
-        const path = pathOfClaim(c);
-        if (!pathClaimedBy.has(path)) pathClaimedBy.set(path, { namespace, route: key });
-      }
+        const path = claimPaths[i] as string;
+        if (!pathClaimedBy.has(path)) pathClaimedBy.set(path, owner);
+      });
       if (certificate)
         for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
       const compiled: Route = Object.freeze({
@@ -576,13 +622,21 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
           )
         : undefined;
 
+    const conditions = [accepted, resolvedRefs, refusing ?? programmed];
+    // A stored route's status as last time (same route: same name, generation, claimed) is kept.
+    const last = memo?.diagnostics;
+    if (last?.claimed && sameStatus(last, conditions, resolved.ready, resolved.total)) {
+      diagnostics.push(last);
+      continue;
+    }
     const d: RouteDiagnostics = {
       ...base,
       claimed: true,
-      conditions: [accepted, resolvedRefs, refusing ?? programmed],
+      conditions,
       endpoints: { ready: resolved.ready, total: resolved.total },
     };
-    diagnostics.push(memo ? (memo.diagnostics = sameDiagnostics(memo.diagnostics, d)) : d);
+    if (memo) memo.diagnostics = d;
+    diagnostics.push(d);
   }
 
   sortByKey(diagnostics);
@@ -613,10 +667,29 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
 
 /** Sorts status by `namespace/name`, each key built once rather than once per comparison. */
 function sortByKey(diagnostics: RouteDiagnostics[]): void {
-  const keyed = diagnostics.map((d) => ({ key: `${d.namespace}/${d.name}`, d }));
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  keyed.forEach(({ d }, i) => (diagnostics[i] = d));
+  const keys = diagnostics.map(diagnosticsKey);
+  // Positions break ties: the sort stays stable, as a sort of the objects is.
+  const order = keys.map((_, i) => i);
+  order.sort((a, b) => {
+    const ka = keys[a] as string;
+    const kb = keys[b] as string;
+    return ka < kb ? -1 : ka > kb ? 1 : a - b;
+  });
+  const sorted = order.map((i) => diagnostics[i] as RouteDiagnostics);
+  sorted.forEach((d, i) => (diagnostics[i] = d));
 }
+
+/** `namespace/name` of a route's status, made once per status object (they are reused). */
+function diagnosticsKey(d: RouteDiagnostics): string {
+  let key = DIAGNOSTICS_KEYS.get(d);
+  if (key === undefined) {
+    key = `${d.namespace}/${d.name}`;
+    DIAGNOSTICS_KEYS.set(d, key);
+  }
+  return key;
+}
+
+const DIAGNOSTICS_KEYS = new WeakMap<RouteDiagnostics, string>();
 
 /** Gateway API status: the translation's verdicts, with compile()'s on each translated route. */
 function gatewayApiDiagnostics(

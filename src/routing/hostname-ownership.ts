@@ -43,6 +43,19 @@ export function hostnameKeys(route: WebSocketRoute): readonly string[] {
   return keys;
 }
 
+/** A route as the owner of its hostnames, made once per route (stored routes never change in place). */
+function ownerOf(route: WebSocketRoute): HostnameOwner {
+  let owner = OWNERS.get(route);
+  if (owner === undefined) {
+    const { namespace, name } = route.metadata;
+    owner = { namespace, route: `${namespace}/${name}` };
+    OWNERS.set(route, owner);
+  }
+  return owner;
+}
+
+const OWNERS = new WeakMap<WebSocketRoute, HostnameOwner>();
+
 /** Keys already made: every compile asks twice per route, and stored routes never change in place. */
 const KEYS = new WeakMap<WebSocketRoute, readonly string[]>();
 
@@ -58,10 +71,8 @@ export class HostnameOwnership {
   /** @param routesOldestFirst the routes that count for ownership, oldest first. */
   constructor(routesOldestFirst: readonly WebSocketRoute[]) {
     for (const route of routesOldestFirst) {
-      const { namespace, name } = route.metadata;
       for (const hostname of hostnameKeys(route)) {
-        if (!this.#owners.has(hostname))
-          this.#owners.set(hostname, { namespace, route: `${namespace}/${name}` });
+        if (!this.#owners.has(hostname)) this.#owners.set(hostname, ownerOf(route));
       }
     }
   }
