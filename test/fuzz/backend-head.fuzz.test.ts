@@ -174,13 +174,13 @@ describe("the backend's answer", () => {
   });
 
   it("keeps the handshake deadline after the connect budget passed on a connected socket, so that one timer serves both", async () => {
-    // A loopback connect takes far less than the budget; the deadline is well after it.
-    const budgets = options({ connectTimeoutMs: 200, handshakeDeadline: Date.now() + 1500 });
+    const budgets = (): Partial<AttemptOptions> => ({
+      connectTimeoutMs: 50,
+      handshakeDeadline: Date.now() + 300,
+    });
     backend.script = { chunks: [], end: false };
-    const [node, gateway] = await Promise.all([
-      nodeClientAttempt(budgets).then(observeNodeClient),
-      attemptHandshake(budgets).then(observe),
-    ]);
+    const node = await observeNodeClient(await nodeClientAttempt(options(budgets())));
+    const gateway = await observe(await attemptHandshake(options(budgets())));
     expect(gateway).toEqual(node);
     expect(gateway).toEqual({ kind: "timeout" });
   });
@@ -362,13 +362,11 @@ describe("fuzzed answers", () => {
       settings,
       tally,
     );
-    // The generator must exercise every way. Per 300 cases about 64 fast-path upgrades,
-    // 24 replayed ones, 27 answers and 185 failures are expected (2,000 cases: 425, 159,
-    // 179, 1,237); the bounds sit ~5 standard deviations below, so no seed trips them.
+    // The generator must exercise every way, the fast path most.
     const share = settings.runs / 300;
-    expect(seen.fastPath).toBeGreaterThan(30 * share);
+    expect(seen.fastPath).toBeGreaterThan(60 * share);
     expect(seen.replayedUpgrade).toBeGreaterThan(0);
-    expect(seen.answered).toBeGreaterThan(5 * share);
+    expect(seen.answered).toBeGreaterThan(10 * share);
     expect(seen.unreachable).toBeGreaterThan(10 * share);
   });
 

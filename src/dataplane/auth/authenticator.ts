@@ -8,7 +8,7 @@ import type { CompiledAuth } from "../../routing/auth-contract.js";
 import type { CanonicalRequest } from "../canonical.js";
 import type { ForwardingContext } from "../forwarded.js";
 import { ForwardAuthClient } from "./forward-auth.js";
-import { RemoteKeySets, verifyJwt, type RemoteKeySetOptions } from "./jwt.js";
+import { RemoteKeySets, verifyJwt, type KeySetSource, type RemoteKeySetOptions } from "./jwt.js";
 import type { AuthVerdict } from "./verdict.js";
 
 export interface AuthenticatorOptions {
@@ -16,15 +16,20 @@ export interface AuthenticatorOptions {
   readonly clockSkewSeconds?: number;
   /** Fetching and caching of `jwksUri` key sets. */
   readonly jwks?: RemoteKeySetOptions;
+  /**
+   * Where key sets come from instead of this thread's own fetches: a data-plane worker asks
+   * the main thread, so that a process fetches each key set once (shared-key-sets.ts).
+   */
+  readonly keySets?: KeySetSource;
 }
 
 export class Authenticator {
-  readonly #remote: RemoteKeySets;
+  readonly #remote: KeySetSource;
   readonly #forward = new ForwardAuthClient();
   readonly #clockSkewSeconds: number;
 
   constructor(options: AuthenticatorOptions = {}) {
-    this.#remote = new RemoteKeySets(options.jwks);
+    this.#remote = options.keySets ?? new RemoteKeySets(options.jwks);
     this.#clockSkewSeconds = options.clockSkewSeconds ?? 30;
   }
 

@@ -10,6 +10,8 @@ import {
   createRemoteJWKSet,
   type CryptoKey,
   decodeProtectedHeader,
+  type FlattenedJWSInput,
+  type JWSHeaderParameters,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyResult,
@@ -31,6 +33,17 @@ export interface RemoteKeySetOptions {
 
 type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
 
+/** The key of a token's header, from a key set (jose's resolver shape: it throws jose's codes). */
+export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/**
+ * Where `jwksUri` key sets come from: fetched by this thread ({@link RemoteKeySets}), or
+ * asked of the main thread by a data-plane worker (shared-key-sets.ts).
+ */
+export interface KeySetSource {
+  get(uri: string): KeyResolver;
+}
+
 /** The key set could not be fetched or read: the request is refused with 503, never let through. */
 class KeySetUnavailable extends Error {}
 
@@ -38,7 +51,7 @@ class KeySetUnavailable extends Error {}
  * Remote JWKS documents by URI, shared by every route that names the same URI:
  * cached, fetched again on an unknown `kid` at most once per cooldown.
  */
-export class RemoteKeySets {
+export class RemoteKeySets implements KeySetSource {
   readonly #sets = new Map<string, RemoteKeySet>();
   readonly #options: RemoteKeySetOptions;
 
@@ -61,7 +74,7 @@ export class RemoteKeySets {
 }
 
 export interface JwtVerifierOptions {
-  readonly remote: RemoteKeySets;
+  readonly remote: KeySetSource;
   /** Tolerance for `exp` and `nbf`, in seconds. */
   readonly clockSkewSeconds: number;
 }
@@ -156,7 +169,7 @@ async function verifyWithSecretKeys(
 
 async function verifyWithRemoteKeys(
   token: string,
-  set: RemoteKeySet,
+  set: KeyResolver,
   options: JWTVerifyOptions,
 ): Promise<JWTVerifyResult> {
   const keys: JWTVerifyGetKey = async (header, jws) => {
