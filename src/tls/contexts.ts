@@ -64,6 +64,8 @@ function contentKey(certificate: TlsCertificate): string {
 
 export class TlsContexts {
   readonly #tables: CertificateTables;
+  /** Session-ticket keys of the contexts a handshake starts with (the PROXY handoff's). */
+  readonly #ticketKeys: Buffer | undefined;
   /** `secret@sha256` → context; `undefined` records a certificate OpenSSL refused. */
   readonly #cache = new Map<string, tls.SecureContext | undefined>();
   /** compile() makes new certificate objects on every publish; hash each one once. */
@@ -74,8 +76,9 @@ export class TlsContexts {
   #reportedGeneration = -1;
   #defaultKey: string | undefined;
 
-  constructor(tables: CertificateTables) {
+  constructor(tables: CertificateTables, ticketKeys?: Uint8Array) {
     this.#tables = tables;
+    this.#ticketKeys = ticketKeys && Buffer.from(ticketKeys);
   }
 
   /** Node's `SNICallback`: chooses a context from the table in force at this handshake. */
@@ -112,7 +115,13 @@ export class TlsContexts {
     const table = this.#tables.current;
     if (table !== this.#prunedFor) this.#prune(table);
     const context = table.defaultCertificate && this.#context(table.defaultCertificate);
-    return context ?? (this.#bare ??= tls.createSecureContext({ minVersion: MIN_TLS_VERSION }));
+    return (
+      context ??
+      (this.#bare ??= tls.createSecureContext({
+        minVersion: MIN_TLS_VERSION,
+        ...(this.#ticketKeys ? { ticketKeys: this.#ticketKeys } : {}),
+      }))
+    );
   }
 
   /**
@@ -166,6 +175,8 @@ export class TlsContexts {
         minVersion: MIN_TLS_VERSION,
         cert: certificate.certPem,
         key: certificate.keyPem,
+        // Used when this is the default certificate a PROXY handoff starts with.
+        ...(this.#ticketKeys ? { ticketKeys: this.#ticketKeys } : {}),
       });
     } catch (err) {
       this.#publishFailure(certificate, err);

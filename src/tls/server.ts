@@ -7,6 +7,7 @@
  * and HTTP/2 announces extended CONNECT (RFC 8441) for WebSockets. Without it, an
  * `https.Server` offering `http/1.1` only.
  */
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
@@ -30,6 +31,20 @@ export interface HttpsServerOptions {
   readonly headerTimeoutMs?: number;
   /** `--http2`: offer `h2` next to `http/1.1` (default true). */
   readonly http2?: boolean;
+  /**
+   * The 48 bytes that encrypt session tickets (see {@link newTicketKeys}). Every data-plane
+   * worker gets the same keys, so a returning client resumes its TLS session on whichever
+   * worker the kernel hands its connection to. Default: new keys for this server.
+   */
+  readonly ticketKeys?: Uint8Array;
+}
+
+/**
+ * Session-ticket keys (Node's `ticketKeys`: 16 bytes of name, 16 of HMAC key, 16 of AES
+ * key), made once per process and shared by its listeners; they live only in memory.
+ */
+export function newTicketKeys(): Uint8Array {
+  return randomBytes(48);
 }
 
 /**
@@ -78,8 +93,10 @@ function createHttp2Server(
   options: HttpsServerOptions,
   contexts: TlsContexts,
   headerTimeoutMs: number,
+  ticketKeys: Uint8Array,
 ): https.Server {
   const server = http2.createSecureServer({
+    ticketKeys: Buffer.from(ticketKeys),
     SNICallback: contexts.SNICallback,
     minVersion: MIN_TLS_VERSION,
     ALPNProtocols: alpnProtocols(true),
@@ -127,11 +144,15 @@ export function createHttpsServer(options: HttpsServerOptions): {
   server: https.Server;
   contexts: TlsContexts;
 } {
-  const contexts = new TlsContexts(options.tables);
+  // Explicit keys also survive setSecureContext() (a new default certificate): Node keeps
+  // them, where it would draw new random ones and void every ticket issued so far.
+  const ticketKeys = options.ticketKeys ?? newTicketKeys();
+  const contexts = new TlsContexts(options.tables, ticketKeys);
   const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
   const server =
     options.http2 === false
       ? https.createServer({
+          ticketKeys: Buffer.from(ticketKeys),
           SNICallback: contexts.SNICallback,
           minVersion: MIN_TLS_VERSION,
           ALPNProtocols: alpnProtocols(false),
@@ -139,7 +160,7 @@ export function createHttpsServer(options: HttpsServerOptions): {
           handshakeTimeout: headerTimeoutMs,
           ...headerTimeoutOptions(headerTimeoutMs),
         })
-      : createHttp2Server(options, contexts, headerTimeoutMs);
+      : createHttp2Server(options, contexts, headerTimeoutMs, ticketKeys);
   contexts.applyDefault(server);
   const unsubscribe = options.onPublish(() => contexts.applyDefault(server));
   server.once("close", unsubscribe);

@@ -24,6 +24,8 @@ export interface ListenerSources {
   readonly trustedProxies: TrustedProxies;
   readonly tables: { readonly current: RoutingTable };
   onPublish(listener: () => void): () => void;
+  /** Session-ticket keys shared by every worker's HTTPS listener (tls/server.ts `newTicketKeys`). */
+  readonly ticketKeys?: Uint8Array;
 }
 
 export interface TrafficListeners {
@@ -79,6 +81,7 @@ export function createTrafficListeners(sources: ListenerSources): TrafficListene
     onPublish: (l) => sources.onPublish(l),
     headerTimeoutMs: headerTimeout,
     http2: config.http2 !== false,
+    ...(sources.ticketKeys ? { ticketKeys: sources.ticketKeys } : {}),
   });
   gateway.attach(httpsServer, "https");
   const httpsListener: net.Server = config.proxyProtocol

@@ -14,7 +14,6 @@ import { Worker } from "node:worker_threads";
 import { pino } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
-import { KeySetBroker } from "../dataplane/auth/shared-key-sets.js";
 import { channels } from "../dataplane/events.js";
 import { CombinedEpisodes } from "../dataplane/rebalance/episodes.js";
 import { rebalanceChannels, type RebalanceStateChanged } from "../dataplane/rebalance/events.js";
@@ -22,6 +21,7 @@ import type { HealthView } from "../dataplane/balancer.js";
 import type { AffinityKey } from "../dataplane/affinity/token.js";
 import type { Logger } from "../observability/logger.js";
 import type { RoutingTable } from "../routing/table.js";
+import { newTicketKeys } from "../tls/server.js";
 import type { FromWorker, ToWorker, WorkerStart, WorkerStats } from "./protocol.js";
 import {
   SharedEndpointStates,
@@ -87,6 +87,8 @@ export class WorkerPool {
   readonly #logger: Logger;
   readonly #health: HealthView;
   readonly #affinityKey: AffinityKey | undefined;
+  /** One set for every worker (restarted ones too): TLS sessions resume on any worker. */
+  readonly #ticketKeys = newTicketKeys();
   readonly #endpoints: EndpointMemory;
   readonly #limitsMemory: LimitsMemory;
   readonly #allocator: SlotAllocator;
@@ -99,8 +101,6 @@ export class WorkerPool {
   readonly #encoder = new TableEncoder();
   /** The workers' rebalancing reports, folded into one start and end per route. */
   readonly #episodes = new CombinedEpisodes();
-  /** `jwksUri` key sets, fetched here once for every worker. */
-  readonly #keySets = new KeySetBroker();
   #ports: { http: number; https: number } | undefined;
   #stopping = false;
   #ready = false;
@@ -331,6 +331,7 @@ export class WorkerPool {
       endpoints: this.#endpoints,
       limits: this.#limitsMemory,
       ...(this.#affinityKey ? { affinityKey: this.#affinityKey.memory } : {}),
+      ticketKeys: this.#ticketKeys,
       ...(this.#table
         ? { table: { table: tableToMessage(this.#table), slots: [...this.#allocator.slots] } }
         : {}),
@@ -378,13 +379,6 @@ export class WorkerPool {
               rebalanceChannels.state.publish({ ...routeEvent, worker: index });
             return;
           }
-          case "jwks":
-            void this.#keySets.answer(m).then((answer) => {
-              // A worker that exited meanwhile has no one to answer: its handshakes are gone.
-              if (this.#workers[index] === slot && !slot.exiting)
-                worker.postMessage({ type: "jwks", id: m.id, answer } satisfies ToWorker);
-            });
-            return;
           case "stats": {
             const waiter = this.#statsWaiters.get(m.id);
             this.#statsWaiters.delete(m.id);
