@@ -88,16 +88,18 @@ describe("the request head", () => {
     }
   });
 
-  it("refuses, as Node's client did, a header Node would not send, so that no malformed request reaches a backend", async () => {
-    for (const headers of [
-      [...HEADERS, "X-Bad", "a\r\nInjected: 1"],
-      [...HEADERS, "Bad Name", "1"],
-    ]) {
-      const node = await nodeClientAttempt(options({ headers })).then(
+  it("refuses, as Node's client did, a header or target Node would not send, so that no malformed request reaches a backend", async () => {
+    const refused: Partial<AttemptOptions>[] = [
+      { headers: [...HEADERS, "X-Bad", "a\r\nInjected: 1"] },
+      { headers: [...HEADERS, "Bad Name", "1"] },
+      { path: "/chat room\r\nX: 1" },
+    ];
+    for (const overrides of refused) {
+      const node = await nodeClientAttempt(options(overrides)).then(
         () => "resolved",
         (error: NodeJS.ErrnoException) => error.code,
       );
-      const gateway = await attemptHandshake(options({ headers })).then(
+      const gateway = await attemptHandshake(options(overrides)).then(
         () => "resolved",
         (error: NodeJS.ErrnoException) => error.code,
       );
@@ -174,13 +176,13 @@ describe("the backend's answer", () => {
   });
 
   it("keeps the handshake deadline after the connect budget passed on a connected socket, so that one timer serves both", async () => {
-    const budgets = (): Partial<AttemptOptions> => ({
-      connectTimeoutMs: 50,
-      handshakeDeadline: Date.now() + 300,
-    });
+    // A loopback connect takes far less than the budget; the deadline is well after it.
+    const budgets = options({ connectTimeoutMs: 200, handshakeDeadline: Date.now() + 1500 });
     backend.script = { chunks: [], end: false };
-    const node = await observeNodeClient(await nodeClientAttempt(options(budgets())));
-    const gateway = await observe(await attemptHandshake(options(budgets())));
+    const [node, gateway] = await Promise.all([
+      nodeClientAttempt(budgets).then(observeNodeClient),
+      attemptHandshake(budgets).then(observe),
+    ]);
     expect(gateway).toEqual(node);
     expect(gateway).toEqual({ kind: "timeout" });
   });
@@ -362,11 +364,13 @@ describe("fuzzed answers", () => {
       settings,
       tally,
     );
-    // The generator must exercise every way, the fast path most.
+    // The generator must exercise every way. Per 300 cases about 64 fast-path upgrades,
+    // 24 replayed ones, 27 answers and 185 failures are expected (2,000 cases: 425, 159,
+    // 179, 1,237); the bounds sit ~5 standard deviations below, so no seed trips them.
     const share = settings.runs / 300;
-    expect(seen.fastPath).toBeGreaterThan(60 * share);
+    expect(seen.fastPath).toBeGreaterThan(30 * share);
     expect(seen.replayedUpgrade).toBeGreaterThan(0);
-    expect(seen.answered).toBeGreaterThan(10 * share);
+    expect(seen.answered).toBeGreaterThan(5 * share);
     expect(seen.unreachable).toBeGreaterThan(10 * share);
   });
 
