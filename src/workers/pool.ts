@@ -14,6 +14,7 @@ import { Worker } from "node:worker_threads";
 import { pino } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
+import { KeySetBroker } from "../dataplane/auth/shared-key-sets.js";
 import { channels } from "../dataplane/events.js";
 import { CombinedEpisodes } from "../dataplane/rebalance/episodes.js";
 import { rebalanceChannels, type RebalanceStateChanged } from "../dataplane/rebalance/events.js";
@@ -101,6 +102,8 @@ export class WorkerPool {
   readonly #encoder = new TableEncoder();
   /** The workers' rebalancing reports, folded into one start and end per route. */
   readonly #episodes = new CombinedEpisodes();
+  /** `jwksUri` key sets, fetched here once for every worker. */
+  readonly #keySets = new KeySetBroker();
   #ports: { http: number; https: number } | undefined;
   #stopping = false;
   #ready = false;
@@ -379,6 +382,13 @@ export class WorkerPool {
               rebalanceChannels.state.publish({ ...routeEvent, worker: index });
             return;
           }
+          case "jwks":
+            void this.#keySets.answer(m).then((answer) => {
+              // A worker that exited meanwhile has no one to answer: its handshakes are gone.
+              if (this.#workers[index] === slot && !slot.exiting)
+                worker.postMessage({ type: "jwks", id: m.id, answer } satisfies ToWorker);
+            });
+            return;
           case "stats": {
             const waiter = this.#statsWaiters.get(m.id);
             this.#statsWaiters.delete(m.id);

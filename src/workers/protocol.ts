@@ -3,6 +3,7 @@
  * structured-cloned; the `SharedArrayBuffer`s inside the memories are shared, not copied.
  */
 import type { ServeConfig } from "../config/config.js";
+import type { KeySetAnswer, KeySetRequest } from "../dataplane/auth/shared-key-sets.js";
 import type { EndpointMemory } from "./shared-endpoints.js";
 import type { LimitsMemory } from "./shared-limits.js";
 import type { TableMessage } from "./table-transfer.js";
@@ -36,7 +37,9 @@ export interface WorkerTable {
 export type ToWorker =
   | ({ readonly type: "table" } & WorkerTable)
   | { readonly type: "stats"; readonly id: number }
-  | { readonly type: "drain"; readonly windowMs: number };
+  | { readonly type: "drain"; readonly windowMs: number }
+  /** The main thread's answer to a worker's `jwks` request. */
+  | { readonly type: "jwks"; readonly id: number; readonly answer: KeySetAnswer };
 
 /** A worker's answer to `stats`: its metrics (prom-client JSON) and live connections. */
 export interface WorkerStats {
@@ -55,4 +58,6 @@ export type FromWorker =
   | { readonly type: "drained" }
   /** A route's rebalancing started or ended in the worker (a RebalanceStateChanged): the main thread records the Event. */
   | { readonly type: "rebalance"; readonly event: unknown }
+  /** A `jwksUri` key set the worker needs: the main thread fetches it once for the process. */
+  | ({ readonly type: "jwks"; readonly id: number } & KeySetRequest)
   | { readonly type: "failed"; readonly error: string };

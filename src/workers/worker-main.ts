@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
 import { AffinityKey } from "../dataplane/affinity/token.js";
+import { SharedKeySets, type KeySetAnswer } from "../dataplane/auth/shared-key-sets.js";
 import { TrustedProxies } from "../dataplane/client-identity.js";
 import { channels } from "../dataplane/events.js";
 import { Gateway } from "../dataplane/gateway.js";
@@ -75,6 +76,18 @@ const tracing =
         ).version,
       });
 
+// jwksUri key sets: asked of the main thread, which fetches each once for the process.
+const keySetAnswers = new Map<number, (answer: KeySetAnswer) => void>();
+let nextKeySetRequest = 1;
+const keySets = new SharedKeySets(
+  (request) =>
+    new Promise((resolve) => {
+      const id = nextKeySetRequest++;
+      keySetAnswers.set(id, resolve);
+      post({ type: "jwks", id, ...request });
+    }),
+);
+
 const states = new SharedEndpointStates(start.endpoints, index);
 let slots: ReadonlyMap<string, number> = new Map();
 const gateway = new Gateway({
@@ -89,6 +102,7 @@ const gateway = new Gateway({
   ...(start.affinityKey ? { affinityKey: new AffinityKey(start.affinityKey) } : {}),
   // Counts are global; each worker moves its own connections within its part of the rate.
   workerShare: { index, count: start.endpoints.workers },
+  auth: { keySets },
 });
 const registry = new Registry();
 new Metrics(
@@ -180,6 +194,10 @@ port.on("message", (message: ToWorker) => {
       return;
     case "drain":
       void drain(message.windowMs);
+      return;
+    case "jwks":
+      keySetAnswers.get(message.id)?.(message.answer);
+      keySetAnswers.delete(message.id);
       return;
   }
 });
