@@ -19,8 +19,8 @@ const READ_BYTES = 64 * 1024;
  * chunk may be held (a write queued behind a slow peer) long after this returns.
  */
 function delivered(this: Socket, nread: number, buffer: Buffer): boolean {
-  const chunk = Buffer.allocUnsafe(nread);
-  buffer.copy(chunk, 0, 0, nread);
+  // Buffer.from copies (from the pool when small); cheaper than allocUnsafe + copy().
+  const chunk = Buffer.from(buffer.subarray(0, nread));
   // Flowing with nothing buffered: what Readable would do, without its detour.
   if (this.readableFlowing === true && this.readableLength === 0) {
     this.emit("data", chunk);
