@@ -213,6 +213,11 @@ export class BackendTlsPolicies {
     return this.#byTarget.get(`${namespace}/${service}${sectionName === undefined ? "" : `#${sectionName}`}`);
   }
 
+  /** How many Services and Service ports a policy targets. */
+  get size(): number {
+    return this.#byTarget.size;
+  }
+
   /** The policy that applies to a Service port, if any. */
   policyFor(target: PolicyTargetPort): BackendTlsPolicyLike | undefined {
     // Asked for every backendRef of every compile; most clusters have no policy at all.

@@ -136,6 +136,12 @@ export interface RouteMemo {
   claimPaths?: readonly string[];
   /** The route as the owner of a path it claims. */
   owner?: { readonly namespace: string; readonly route: string };
+  /**
+   * What the backends were resolved from last time — per backendRef, in order, its Service
+   * and that Service's slice list (undefined: none) — and what they resolved to; set only
+   * when no backend needed TLS (its Secrets and ConfigMaps are not in this list).
+   */
+  resolvedFrom?: { readonly inputs: readonly unknown[]; readonly resolved: unknown };
   /** The endpoint counts of `rules`, when they were counted. */
   counts?: { readonly rules: readonly Rule[]; readonly counts: EndpointCounts };
   problems?: readonly string[];

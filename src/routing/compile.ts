@@ -29,6 +29,7 @@ import {
   refKeys,
   routeMemo,
   sameBackend,
+  sameItems,
   sameStatus,
   sameRoute,
   sameRule,
@@ -231,6 +232,44 @@ interface ResolvedBackends extends EndpointCounts {
  * that name in the Service's EndpointSlices.
  */
 function resolveBackends(
+  route: WebSocketRoute,
+  lookup: Lookup,
+  memo: RouteMemo | undefined,
+): ResolvedBackends {
+  if (!memo) return resolveBackendsAnew(route, lookup, undefined);
+  // A stored route whose Services and slice lists are the objects of last time resolves as
+  // it did then — unless TLS is involved, whose Secrets and ConfigMaps are not compared.
+  const inputs = backendInputs(route, lookup);
+  const last = memo.resolvedFrom;
+  if (last !== undefined && inputs !== undefined && sameItems(last.inputs, inputs))
+    return last.resolved as ResolvedBackends;
+  const resolved = resolveBackendsAnew(route, lookup, memo);
+  memo.resolvedFrom =
+    inputs !== undefined && resolved.tlsProblems.length === 0 && !usesTls(resolved.rules)
+      ? { inputs, resolved }
+      : undefined;
+  return resolved;
+}
+
+/** Per backendRef of a stored route: its Service and slice list; undefined when TLS may be involved. */
+function backendInputs(route: WebSocketRoute, lookup: Lookup): unknown[] | undefined {
+  if (lookup.backendTlsPolicies.size > 0) return undefined;
+  const inputs: unknown[] = [];
+  for (const rule of route.spec.rules) {
+    for (const ref of rule.backendRefs) {
+      if (ref.backendTLS) return undefined;
+      const keys = refKeys(ref, backendNamespace(ref, route.metadata.namespace));
+      inputs.push(lookup.services.get(keys.service), lookup.slicesByService.get(keys.service));
+    }
+  }
+  return inputs;
+}
+
+function usesTls(rules: readonly Rule[]): boolean {
+  return rules.some((rule) => rule.backends.some((b) => b.tls !== undefined));
+}
+
+function resolveBackendsAnew(
   route: WebSocketRoute,
   lookup: Lookup,
   memo: RouteMemo | undefined,
