@@ -144,8 +144,7 @@ it.for(["1", "2"])(
       `${serviceYaml("echo", backend.port)}---\n${routeYaml("echo", "/")}`,
     );
     const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
-    const listening = await serve.event("listening");
-    const port = Number(String(listening.http).split(":").at(-1));
+    const { http: port, admin } = await serve.listening();
 
     // The control: before SIGTERM the same route opens WebSockets.
     const control = await connect(`ws://127.0.0.1:${port}/ws`);
@@ -176,7 +175,7 @@ it.for(["1", "2"])(
     expect(backend.upgrades.accepted).toBe(1);
     const logged = await serve.logLine((l) => l.event === "handshake_rejected");
     expect(logged).toMatchObject({ status: 503, reason: "shutting_down", path: "/ws" });
-    const metrics = await (await fetch(`http://${String(listening.admin)}/metrics`)).text();
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
     expect(metrics).toMatch(/^wsgate_handshake_rejections_total\{[^}]*reason="shutting_down"[^}]*\} 1$/m);
 
     // A plain request is still served, but closes its connection: the next one goes elsewhere.

@@ -3,15 +3,15 @@
  * at once, connections are closed with 1001 spread over --shutdown-drain, and the
  * process exits 0.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterEach, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect } from "./helpers/gateway.js";
-import { manifestDir, routeYaml, serveArgs, serviceYaml } from "./helpers/standalone.js";
+import { spawnServe } from "./helpers/serve-process.js";
+import { manifestDir, routeYaml, serviceYaml } from "./helpers/standalone.js";
 
 let child: ChildProcess | undefined;
 let backend: EchoBackend | undefined;
@@ -23,39 +23,14 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface LogLine {
-  event?: string;
-  http?: string;
-  admin?: string;
-}
-
 it("drains connections with 1001 over --shutdown-drain on SIGTERM and exits 0", async () => {
   backend = await startEchoBackend();
   dir = manifestDir("sigterm");
   writeFileSync(join(dir, "echo.yaml"), serviceYaml("echo", backend.port) + "---\n" + routeYaml("echo", "/"));
-  const proc = spawn(
-    process.execPath,
-    ["dist/cli/main.js", "serve", ...serveArgs(dir, ["--shutdown-drain", "1s"])],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  child = proc;
-  const lines = createInterface({ input: proc.stdout! });
-  const waitFor = (event: string): Promise<LogLine> =>
-    new Promise((resolve) => {
-      const onLine = (line: string): void => {
-        const parsed = JSON.parse(line) as LogLine;
-        if (parsed.event === event) {
-          lines.off("line", onLine);
-          resolve(parsed);
-        }
-      };
-      lines.on("line", onLine);
-    });
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-
-  const listening = await waitFor("listening");
-  const url = `ws://${listening.http}/`;
-  const admin = `http://${listening.admin}`;
+  const serve = spawnServe(dir, ["--shutdown-drain", "1s"]);
+  child = serve.proc;
+  const { http: port, admin } = await serve.listening();
+  const url = `ws://127.0.0.1:${port}/`;
   const clients: WebSocket[] = [];
   for (let i = 0; i < 20; i++) clients.push(await connect(url));
   const closes = clients.map(
@@ -65,14 +40,13 @@ it("drains connections with 1001 over --shutdown-drain on SIGTERM and exits 0", 
       ),
   );
 
-  const draining = waitFor("draining");
-  proc.kill("SIGTERM");
-  await draining;
+  serve.proc.kill("SIGTERM");
+  await serve.event("draining");
   expect((await fetch(`${admin}/readyz`)).status).toBe(503);
 
   const results = await Promise.all(closes);
   expect(results.map((r) => r.code)).toEqual(Array(20).fill(1001));
   const spreadMs = Math.max(...results.map((r) => r.at)) - Math.min(...results.map((r) => r.at));
   expect(spreadMs).toBeGreaterThanOrEqual(600);
-  expect(await exited).toBe(0);
+  expect(await serve.exited).toBe(0);
 });

@@ -44,9 +44,7 @@ it.for(["1", "2"])(
     const file = join(dir, "kubeconfig");
     writeFileSync(file, kubeconfig(`http://127.0.0.1:${apiServer.port}`));
     const serve = (gw = spawnClusterServe(file, ["--workers", workers]));
-    const listening = await serve.event("listening");
-    const port = Number(String(listening.http).split(":").at(-1));
-    const admin = `http://${String(listening.admin)}`;
+    const { http: port, admin } = await serve.listening();
 
     const upgrade = await rawRequest(port, upgradeRequest("/chat", "chat.example.com"));
     expect(upgrade.status).toBe(503);

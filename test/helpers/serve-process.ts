@@ -25,6 +25,8 @@ export interface ServeProcess {
   logLine(matches: (line: LogLine) => boolean): Promise<LogLine>;
   /** The first log line of `event`. */
   event(event: string): Promise<LogLine>;
+  /** Once it listens: the traffic ports and the admin listener's base URL. */
+  listening(): Promise<{ readonly http: number; readonly https: number; readonly admin: string }>;
 }
 
 /** Spawns `wsgate serve` on manifest directory `dir` (listeners as {@link serveArgs} sets them). */
@@ -62,5 +64,18 @@ function spawnServeWith(args: readonly string[]): ServeProcess {
     if (earlier) return Promise.resolve(earlier);
     return new Promise((resolve) => waiting.add({ matches, resolve }));
   };
-  return { proc, exited, logLine, event: (event) => logLine((l) => l.event === event) };
+  const event = (name: string): Promise<LogLine> => logLine((l) => l.event === name);
+  const port = (address: unknown): number => Number(String(address).split(":").at(-1));
+  return {
+    proc,
+    exited,
+    logLine,
+    event,
+    listening: () =>
+      event("listening").then((l) => ({
+        http: port(l.http),
+        https: port(l.https),
+        admin: `http://${String(l.admin)}`,
+      })),
+  };
 }
