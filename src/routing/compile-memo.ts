@@ -237,20 +237,50 @@ export function memoCounts(memo: RouteMemo | undefined, rules: readonly Rule[]):
  */
 export class LastIndex<T, I> {
   readonly #build: (items: readonly T[]) => I;
+  readonly #same: ((a: T, b: T) => boolean) | undefined;
   #items: readonly T[] | undefined;
   #index: I | undefined;
 
-  constructor(build: (items: readonly T[]) => I) {
+  /** `same`: when two different objects count as the same for the index (default: none do). */
+  constructor(build: (items: readonly T[]) => I, same?: (a: T, b: T) => boolean) {
     this.#build = build;
+    this.#same = same;
+    LAST_INDEXES.push(this);
+  }
+
+  /** Drops the last list and index: the next one is built. */
+  forget(): void {
+    this.#items = undefined;
+    this.#index = undefined;
   }
 
   of(items: readonly T[]): I {
-    if (this.#items !== undefined && sameItems(this.#items, items)) return this.#index as I;
+    const last = this.#items;
+    if (last !== undefined && last.length === items.length) {
+      const same = this.#same;
+      let i = 0;
+      while (i < items.length && (last[i] === items[i] || (same?.(last[i] as T, items[i] as T) ?? false)))
+        i++;
+      if (i === items.length) {
+        this.#items = items;
+        return this.#index as I;
+      }
+    }
     const index = this.#build(items);
     this.#items = items;
     this.#index = index;
     return index;
   }
+}
+
+const LAST_INDEXES: { forget(): void }[] = [];
+
+/**
+ * Makes every {@link LastIndex} build anew, as in a process that never compiled: what a test
+ * compares the memoized compile() with.
+ */
+export function forgetLastIndexes(): void {
+  for (const index of LAST_INDEXES) index.forget();
 }
 
 /** Whether `previous` says what a route's status now says: the same conditions and endpoint counts. */

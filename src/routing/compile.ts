@@ -36,7 +36,12 @@ import {
   type RouteMemo,
 } from "./compile-memo.js";
 import { programmedByEndpoints, type EndpointCounts } from "./endpoints.js";
-import { HostnameOwnership, describeHostname, type ForeignClaim } from "./hostname-ownership.js";
+import {
+  HostnameOwnership,
+  describeHostname,
+  hostnameKeys,
+  type ForeignClaim,
+} from "./hostname-ownership.js";
 import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import { backendTlsPolicyDiagnostics } from "./gateway-api/backend-tls-status.js";
@@ -142,6 +147,34 @@ function condition(
 ): ConditionVerdict {
   return { type, status, reason, message };
 }
+
+/**
+ * Positions of routes oldest first; last time's when every position holds a route of the
+ * same name and age (a route edit), so that a recompile does not sort 10,000 routes again.
+ */
+const AGE_ORDER = new LastIndex<AnyRoute, readonly number[]>(
+  (routes) =>
+    routes.map((_, i) => i).sort((a, b) => byAge(routes[a] as AnyRoute, routes[b] as AnyRoute) || a - b),
+  (a, b) =>
+    a.metadata.namespace === b.metadata.namespace &&
+    a.metadata.name === b.metadata.name &&
+    createdAt(a) === createdAt(b),
+);
+
+/** Hostname owners; last time's when every position holds a route of the same namespace, name and hostnames. */
+const OWNERSHIP = new LastIndex<WebSocketRoute, HostnameOwnership>(
+  (routes) => new HostnameOwnership(routes),
+  (a, b) =>
+    a.metadata.namespace === b.metadata.namespace &&
+    a.metadata.name === b.metadata.name &&
+    sameItems(hostnameKeys(a), hostnameKeys(b)),
+);
+
+// The verdicts of most routes, one object each (conditions are never changed in place).
+const ACCEPTED = Object.freeze(condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted"));
+const RESOLVED_REFS = Object.freeze(
+  condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved"),
+);
 
 /** Indexes of the snapshot the compiler looks things up in. */
 class Lookup implements CaSources {
@@ -447,10 +480,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     ingressClass: options.ingressClass,
     watchIngressWithoutClass: options.watchIngressWithoutClass === true,
   });
-  const oldestFirst = [...snapshot.routes, ...gatewayApi.routes, ...ingress.routes].sort(byAge);
+  const all = [...snapshot.routes, ...gatewayApi.routes, ...ingress.routes];
+  const oldestFirst = AGE_ORDER.of(all).map((i) => all[i] as AnyRoute);
   // Hostname ownership by namespace is the tenancy rule of WebSocketRoutes and Ingresses;
   // Gateway API routes are admitted by their listeners' allowedRoutes instead, the admin's tool for that.
-  const ownership = new HostnameOwnership(
+  const ownership = OWNERSHIP.of(
     oldestFirst.filter(
       (r): r is WebSocketRoute => !isInvalidRoute(r) && tenantRoute(r) && isOurClass(r, options),
     ),
@@ -546,7 +580,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     for (const p of ruled.problems) refProblems.push({ ...p, reason: Reason[p.reason] });
     const resolvedRefs =
       refProblems.length === 0
-        ? condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved")
+        ? RESOLVED_REFS
         : condition(
             ConditionType.ResolvedRefs,
             "False",
@@ -615,7 +649,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
         `hostname ${tlsConflict} already has the TLS Secret ${tlsHosts.get(tlsConflict)?.secret} from an older route`,
       );
     } else {
-      accepted = condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted");
+      accepted = ACCEPTED;
       const owner = memo ? (memo.owner ??= { namespace, route: key }) : { namespace, route: key };
       claims.forEach((c, i) => {
         claimedBy.set(c, key);
@@ -624,20 +658,26 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       });
       if (certificate)
         for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
-      const compiled: Route = Object.freeze({
-        namespace,
-        name,
-        key,
-        hostnames: memo ? (memo.hostnames ??= hostnamesOf(route)) : hostnamesOf(route),
-        rules: Object.freeze(ruled.rules),
-        // Settings with resolved auth keys are made anew: the keys come from Secrets.
-        settings:
-          auth.auth === undefined && memo
-            ? (memo.settings ??= routeSettings(route, undefined))
-            : routeSettings(route, auth.auth),
-        ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
-      });
-      served.push(memo ? (memo.route = sameRoute(memo.route, compiled)) : compiled);
+      const settings =
+        auth.auth === undefined && memo
+          ? (memo.settings ??= routeSettings(route, undefined))
+          : routeSettings(route, auth.auth);
+      const last = memo?.route;
+      if (last !== undefined && last.settings === settings && sameItems(last.rules, ruled.rules)) {
+        served.push(last);
+      } else {
+        const compiled: Route = Object.freeze({
+          namespace,
+          name,
+          key,
+          hostnames: memo ? (memo.hostnames ??= hostnamesOf(route)) : hostnamesOf(route),
+          rules: Object.freeze(ruled.rules),
+          // Settings with resolved auth keys are made anew: the keys come from Secrets.
+          settings,
+          ...(isTranslated(route) && route.listeners ? { listeners: route.listeners } : {}),
+        });
+        served.push(memo ? (memo.route = sameRoute(memo.route, compiled)) : compiled);
+      }
     }
 
     const programmed =

@@ -143,12 +143,17 @@ export function countEndpoints(rules: readonly Rule[]): EndpointCounts {
 /** The Programmed condition of an accepted route, from its endpoints. */
 export function programmedByEndpoints(counts: EndpointCounts): ConditionVerdict {
   if (counts.routable > 0) {
-    return {
-      type: ConditionType.Programmed,
-      status: "True",
-      reason: Reason.Programmed,
-      message: `Serving with ${counts.ready} ready endpoint(s)`,
-    };
+    let serving = SERVING.get(counts.ready);
+    if (serving === undefined) {
+      serving = Object.freeze({
+        type: ConditionType.Programmed,
+        status: "True",
+        reason: Reason.Programmed,
+        message: `Serving with ${counts.ready} ready endpoint(s)`,
+      });
+      if (SERVING.size < MAX_SERVING) SERVING.set(counts.ready, serving);
+    }
+    return serving;
   }
   return {
     type: ConditionType.Programmed,
@@ -160,3 +165,7 @@ export function programmedByEndpoints(counts: EndpointCounts): ConditionVerdict 
         : "No ready endpoint; handshakes are answered 503 until one is ready",
   };
 }
+
+/** "Serving" verdicts by ready count, one object each: 10,000 routes mostly share a few counts. */
+const SERVING = new Map<number, ConditionVerdict>();
+const MAX_SERVING = 256;
