@@ -145,6 +145,32 @@ export function roundTrip(
   });
 }
 
+/** Sends `text` and resolves with the next message as text (an echo backend's answer). */
+export async function ask(ws: WebSocket, text: string): Promise<string> {
+  return String((await roundTrip(ws, text)).data);
+}
+
+/**
+ * Opens a client on the gateway's HTTP listener `port` for `host` and `path`, in `clients`
+ * (the test's list to terminate) from the start, so that a handshake that hangs is ended
+ * too; a refusal rejects with `HTTP <status>`.
+ */
+export function openAs(
+  port: number,
+  host: string,
+  path = "/",
+  clients: WebSocket[] = [],
+  headers: Record<string, string> = {},
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { Host: host, ...headers } });
+    clients.push(ws);
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
 /** Closes a client and resolves when its TCP connection is gone. */
 export function closeClient(ws: WebSocket, code = 1000): Promise<void> {
   return new Promise((resolve) => {

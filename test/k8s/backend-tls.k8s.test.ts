@@ -30,6 +30,7 @@ import {
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
+import { ask, openAs } from "../helpers/gateway.js";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const NS = "btls";
@@ -89,23 +90,7 @@ async function putPolicy(obj: Obj): Promise<void> {
 }
 
 function open(): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}/`, {
-      headers: { Host: "chat.btls.test" },
-    });
-    clients.push(ws);
-    ws.once("open", () => resolve(ws));
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-  });
-}
-
-function ask(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once("message", (data) => resolve(String(data)));
-    ws.once("error", reject);
-    ws.send(text);
-  });
+  return openAs(gw.httpAddress.port, "chat.btls.test", "/", clients);
 }
 
 const backendTlsHostname = (t: RoutingTable): string | undefined =>

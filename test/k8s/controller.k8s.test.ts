@@ -34,6 +34,7 @@ import {
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { spawnController } from "./harness/process.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
+import { ask, openAs } from "../helpers/gateway.js";
 
 let cp: ControlPlane;
 let gw: RunningGateway;
@@ -82,21 +83,7 @@ async function pod(ip: string): Promise<PodBackend> {
 
 /** Opens a client through the gateway; every test's routes use the host `<namespace>.test`. */
 function open(path: string, host: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}${path}`, { headers: { Host: host } });
-    clients.push(ws);
-    ws.once("open", () => resolve(ws));
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-  });
-}
-
-function ask(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once("message", (data) => resolve(String(data)));
-    ws.once("error", reject);
-    ws.send(text);
-  });
+  return openAs(gw.httpAddress.port, host, path, clients);
 }
 
 /** Sets up namespace, Service `echo` (port 80 "ws" → 8080) and its EndpointSlice. */

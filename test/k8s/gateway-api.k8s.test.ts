@@ -33,6 +33,7 @@ import {
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
+import { ask, openAs } from "../helpers/gateway.js";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const GW = "/apis/gateway.networking.k8s.io/v1";
@@ -182,21 +183,7 @@ async function echoBackend(ns: string, ip: string): Promise<void> {
 }
 
 function open(host: string, path = "/"): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}${path}`, { headers: { Host: host } });
-    clients.push(ws);
-    ws.once("open", () => resolve(ws));
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-  });
-}
-
-function ask(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once("message", (data) => resolve(String(data)));
-    ws.once("error", reject);
-    ws.send(text);
-  });
+  return openAs(gw.httpAddress.port, host, path, clients);
 }
 
 const served = (key: string) => (t: { routes: readonly { key: string }[] }) =>

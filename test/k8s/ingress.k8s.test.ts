@@ -30,6 +30,7 @@ import {
 } from "./harness/cluster.js";
 import { startControlPlane, type ControlPlane } from "./harness/control-plane.js";
 import { waitFor, waitForTable } from "./harness/wait.js";
+import { ask, openAs } from "../helpers/gateway.js";
 
 const N = "nginx.ingress.kubernetes.io/";
 const POD_IP = "10.244.13.1";
@@ -98,15 +99,7 @@ async function backend(ns: string): Promise<void> {
 const served = (host: string) => (t: RoutingTable) => t.match(host, "/") !== undefined;
 
 function open(host: string, headers: Record<string, string> = {}): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpAddress.port}/`, {
-      headers: { Host: host, ...headers },
-    });
-    clients.push(ws);
-    ws.once("open", () => resolve(ws));
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-  });
+  return openAs(gw.httpAddress.port, host, "/", clients, headers);
 }
 
 /** The status of a refused handshake. */
@@ -117,14 +110,6 @@ async function refusal(host: string, headers: Record<string, string> = {}): Prom
     return (err as Error).message;
   }
   throw new Error("handshake unexpectedly succeeded");
-}
-
-function ask(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once("message", (data) => resolve(String(data)));
-    ws.once("error", reject);
-    ws.send(text);
-  });
 }
 
 async function eventsOf(ns: string, name: string): Promise<{ reason: string; note: string; type: string }[]> {
