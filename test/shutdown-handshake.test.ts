@@ -175,8 +175,15 @@ it.for(["1", "2"])(
     expect(backend.upgrades.accepted).toBe(1);
     const logged = await serve.logLine((l) => l.event === "handshake_rejected");
     expect(logged).toMatchObject({ status: 503, reason: "shutting_down", path: "/ws" });
-    const metrics = await (await fetch(`${admin}/metrics`)).text();
-    expect(metrics).toMatch(/^wsgate_handshake_rejections_total\{[^}]*reason="shutting_down"[^}]*\} 1$/m);
+    // A worker's counters reach the main thread's /metrics a moment after its log line: poll.
+    const counted = /^wsgate_handshake_rejections_total\{[^}]*reason="shutting_down"[^}]*\} 1$/m;
+    const deadline = Date.now() + 20_000;
+    let metrics = "";
+    while (!counted.test(metrics) && Date.now() < deadline) {
+      metrics = await (await fetch(`${admin}/metrics`)).text();
+      if (!counted.test(metrics)) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(metrics).toMatch(counted);
 
     // A plain request is still served, but closes its connection: the next one goes elsewhere.
     plain.send(keepAliveGet("/after"));

@@ -55,6 +55,8 @@ interface Slot {
   listening: boolean;
   /** Set while the worker is being replaced or shut down: its exit is expected. */
   exiting: boolean;
+  /** Its metrics when its shutdown drain ended: /metrics still counts them after the thread is gone. */
+  finalMetrics?: unknown[];
   readonly startedAt: number;
   /** Restarts in a row of workers that died young (the back-off grows with it). */
   readonly attempt: number;
@@ -243,6 +245,16 @@ export class WorkerPool {
       this.#workers.map(
         (slot) =>
           new Promise<(WorkerStats & { worker: number }) | undefined>((resolve) => {
+            if (slot.finalMetrics) {
+              // Drained during shutdown: a scrape must not see its counters fall to nothing.
+              resolve({
+                worker: slot.index,
+                metrics: slot.finalMetrics,
+                connections: 0,
+                generation: slot.generation,
+              });
+              return;
+            }
             const id = this.#nextStatsId++;
             const timer = setTimeout(() => {
               this.#statsWaiters.delete(id);
@@ -280,7 +292,9 @@ export class WorkerPool {
               resolve();
             });
             slot.worker.on("message", (m: FromWorker) => {
-              if (m.type === "drained") void slot.worker.terminate();
+              if (m.type !== "drained") return;
+              slot.finalMetrics = m.metrics;
+              void slot.worker.terminate();
             });
             slot.worker.postMessage({ type: "drain", windowMs } satisfies ToWorker);
           }),

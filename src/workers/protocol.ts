@@ -55,7 +55,8 @@ export type FromWorker =
   | { readonly type: "served"; readonly generation: number }
   | { readonly type: "logs"; readonly lines: string }
   | ({ readonly type: "stats"; readonly id: number } & WorkerStats)
-  | { readonly type: "drained" }
+  /** The drain ended; its final metrics, so /metrics keeps its counts once the thread is gone. */
+  | { readonly type: "drained"; readonly metrics: unknown[] }
   /** A route's rebalancing started or ended in the worker (a RebalanceStateChanged): the main thread records the Event. */
   | { readonly type: "rebalance"; readonly event: unknown }
   /** A `jwksUri` key set the worker needs: the main thread fetches it once for the process. */

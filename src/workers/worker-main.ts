@@ -173,7 +173,12 @@ async function drain(windowMs: number): Promise<void> {
   flushLogs();
   // The buffered spans, the connections' close events among them.
   await tracing?.shutdown().catch(() => {});
-  post({ type: "drained" });
+  post({ type: "drained", metrics: await dataPlaneMetrics() });
+}
+
+/** This worker's own metrics (the main thread serves the others). */
+async function dataPlaneMetrics(): Promise<Awaited<ReturnType<typeof registry.getMetricsAsJSON>>> {
+  return (await registry.getMetricsAsJSON()).filter((m) => !MAIN_THREAD_METRICS.has(m.name));
 }
 
 port.on("message", (message: ToWorker) => {
@@ -181,11 +186,11 @@ port.on("message", (message: ToWorker) => {
     case "table":
       return install(message);
     case "stats":
-      registry.getMetricsAsJSON().then((metrics) =>
+      dataPlaneMetrics().then((metrics) =>
         post({
           type: "stats",
           id: message.id,
-          metrics: metrics.filter((m) => !MAIN_THREAD_METRICS.has(m.name)),
+          metrics,
           connections: gateway.connections.size,
           generation: current.generation,
           status: status.view(),
