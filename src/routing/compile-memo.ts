@@ -26,15 +26,21 @@ import type { Backend, Endpoint, PathMatch, Route, RouteDiagnostics, RouteSettin
 
 /** One backend's endpoints from one set of slices, for one slice port name, by weight. */
 interface BackendMemo {
+  readonly key: string;
   readonly portName: string;
   readonly resolved: BackendEndpoints;
-  readonly byWeight: Map<number, readonly Endpoint[]>;
+  /** The weights asked for, and at the same position their endpoints. */
+  readonly weights: number[];
+  readonly endpoints: (readonly Endpoint[])[];
 }
 
-/** What one Service's slices resolved to, by backend key (`namespace/service:port`). */
+/**
+ * What one Service's slices resolved to, per backend (`namespace/service:port` and slice port
+ * name). Short lists, searched in order: a Service has a port or two, a backend a weight or two.
+ */
 interface SlicesMemo {
   readonly slices: readonly EndpointSlice[];
-  readonly backends: Map<string, BackendMemo>;
+  readonly backends: BackendMemo[];
 }
 
 /**
@@ -69,21 +75,28 @@ export function memoEndpoints(
   const first = slices[0];
   if (first === undefined) return NO_ENDPOINTS;
   let memo = BY_FIRST_SLICE.get(first);
-  if (!memo || !sameItems(memo.slices, slices) || memo.backends.size >= MAX_BACKENDS_PER_SLICES) {
-    memo = { slices: [...slices], backends: new Map() };
+  if (!memo || !sameItems(memo.slices, slices) || memo.backends.length >= MAX_BACKENDS_PER_SLICES) {
+    memo = { slices: slices.length === 1 ? [first] : [...slices], backends: [] };
     BY_FIRST_SLICE.set(first, memo);
   }
-  let backend = memo.backends.get(key);
-  // The Service may have renamed its port while its slices stayed.
-  if (!backend || backend.portName !== portName || backend.byWeight.size >= MAX_WEIGHTS_PER_BACKEND) {
-    backend = { portName, resolved: backendEndpoints(key, portName, slices), byWeight: new Map() };
-    memo.backends.set(key, backend);
+  // The Service may have renamed its port while its slices stayed: the port name is part of it.
+  let backend = memo.backends.find((b) => b.key === key && b.portName === portName);
+  if (!backend || backend.weights.length >= MAX_WEIGHTS_PER_BACKEND) {
+    if (backend) memo.backends.splice(memo.backends.indexOf(backend), 1);
+    backend = {
+      key,
+      portName,
+      resolved: backendEndpoints(key, portName, slices),
+      weights: [],
+      endpoints: [],
+    };
+    memo.backends.push(backend);
   }
-  let endpoints = backend.byWeight.get(weight);
-  if (!endpoints) {
-    endpoints = weighEndpoints(key, backend.resolved, weight);
-    backend.byWeight.set(weight, endpoints);
-  }
+  const at = backend.weights.indexOf(weight);
+  if (at !== -1) return backend.endpoints[at] as readonly Endpoint[];
+  const endpoints = weighEndpoints(key, backend.resolved, weight);
+  backend.weights.push(weight);
+  backend.endpoints.push(endpoints);
   return endpoints;
 }
 
