@@ -307,7 +307,9 @@ describe("serving as PID 1, hardened", () => {
     const elapsed = Date.now() - t0;
     expect(await closed).toBe(1001);
     expect(exit.stdout.trim()).toBe("0");
-    // The drain window plus the process's own start-to-stop overhead.
-    expect(elapsed).toBeLessThan(DRAIN_MS + 2_000);
+    // The drain window plus the process's own start-to-stop overhead (3.2-3.3 s measured on a
+    // quiet machine; 7.1 s once at load 23 with docker). Still well under the drain window plus
+    // the 10 s after which the main thread ends a worker that never finished its drain.
+    expect(elapsed).toBeLessThan(DRAIN_MS + 5_000);
   });
 });
