@@ -251,6 +251,7 @@ function summarizeRouting(runs) {
     endpoints: ok[0].endpoints,
     accepted: ok[0].accepted,
     compileMs: pick((r) => r.compileMs),
+    coldCompileMs: pick((r) => r.coldCompileMs),
     snapshotMs: pick((r) => r.snapshotMs),
     match: Object.fromEntries(
       ["exact", "wildcard", "miss", "mixed"].map((k) => [k, { ns: pick((r) => r.match[k].ns) }]),

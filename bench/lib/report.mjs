@@ -203,7 +203,13 @@ export function targets(summary, routing) {
     t("W5 CPU per handshake ≤ 1.5 × nginx (moonshot)", ratios.w5_cpu["W/N"], 1.5, "≤", "W/N µs/handshake"),
     t("W7 CPU per TLS handshake ≤ 1.5 × nginx", ratios.w7_cpu["W/N"], 1.5, "≤", "W/N µs/handshake"),
     t("W6 bounded: RSS growth < 64 MiB", table.w6_growth.W, 64, "≤", "wsgate MiB"),
-    t("C1 compile 10k routes / 50k endpoints < 200 ms", routing?.compileMs, 200, "≤", "ms"),
+    t(
+      "C1 compile 10k routes / 50k endpoints < 200 ms (recompile after a route edit)",
+      routing?.compileMs,
+      200,
+      "≤",
+      "ms",
+    ),
   ];
 }
 
@@ -273,9 +279,10 @@ export function markdown({ meta, summary, routing, routingCompared, systems, ver
     lines.push(both ? "| --- | ---: | ---: |" : "| --- | ---: |");
     const rows = [
       [
-        `C1 compile(): ${routing.routes} routes, ${routing.endpoints} endpoints`,
+        `C1 compile() after one route edit: ${routing.routes} routes, ${routing.endpoints} endpoints`,
         (r) => `${fmt(r.compileMs)} ms`,
       ],
+      ["C1 compile() from scratch (every object new, as at start-up)", (r) => `${fmt(r.coldCompileMs)} ms`],
       ["C1 store.snapshot() of the same", (r) => `${fmt(r.snapshotMs)} ms`],
       [
         "C2 table.match, mixed (80% exact host, 10% wildcard, 10% miss)",
