@@ -4,6 +4,7 @@
  * deadlines, and scheduled drain closes. It also advances the coarse clock the relays read.
  */
 import type { ConnectionRegistry, DrainReason, LiveConnection } from "./connections.js";
+import { TCP_KEEPALIVE_MS } from "./relay.js";
 
 export interface SweepTarget {
   readonly connections: ConnectionRegistry;
@@ -15,6 +16,7 @@ export interface SweepTarget {
 export function sweepConnection(connection: LiveConnection, now: number): void {
   const relay = connection.relay;
   if (relay.closing) return;
+  if (!relay.tcpKeepAliveArmed && now - connection.openedAt >= TCP_KEEPALIVE_MS) relay.armTcpKeepAlive();
   const { timeouts, keepalive } = connection.settings;
   const stalledSince = relay.stalledSince;
   if (stalledSince !== undefined && relay.stallTimeoutMs > 0 && now - stalledSince >= relay.stallTimeoutMs) {
