@@ -4,38 +4,12 @@
  * route becomes conditions and every other route keeps working.
  */
 import { ConditionType, Reason, type ConditionVerdict } from "../api/conditions.js";
-import {
-  SERVICE_NAME_LABEL,
-  type ConfigMap,
-  type EndpointSlice,
-  type Secret,
-  type Service,
-} from "../api/objects.js";
-import type { RouteRule, WebSocketRoute } from "../api/route.js";
+import type { WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
-import {
-  BackendTlsPolicies,
-  requestOf,
-  resolveBackendTls,
-  type BackendTlsProblem,
-  type CaSources,
-} from "./backend-tls.js";
 import { checkCertificate } from "./certificate.js";
-import {
-  keyOf,
-  LastIndex,
-  memoCounts,
-  memoEndpoints,
-  refKeys,
-  routeMemo,
-  sameBackend,
-  sameItems,
-  sameStatus,
-  sameRoute,
-  sameRule,
-  type RouteMemo,
-} from "./compile-memo.js";
-import { programmedByEndpoints, type EndpointCounts } from "./endpoints.js";
+import { Lookup, resolveBackends } from "./compile-backends.js";
+import { keyOf, LastIndex, routeMemo, sameItems, sameRoute, sameStatus } from "./compile-memo.js";
+import { programmedByEndpoints } from "./endpoints.js";
 import {
   HostnameOwnership,
   describeHostname,
@@ -58,17 +32,13 @@ import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
   canonicalPrefix,
-  type Backend,
-  type Endpoint,
-  type PathMatch,
   type Route,
   type RouteDiagnostics,
   type RoutingTable,
-  type Rule,
   type TlsCertificate,
 } from "./table.js";
 import { conditionSignature } from "./matcher.js";
-import { backendNamespace, conditionsOf, isTranslated } from "./translated.js";
+import { conditionsOf, isTranslated } from "./translated.js";
 
 export interface CompileOptions {
   /** Routes whose `ingressClassName` is absent or equal to this are ours. */
@@ -176,222 +146,8 @@ const RESOLVED_REFS = Object.freeze(
   condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved"),
 );
 
-/** Indexes of the snapshot the compiler looks things up in. */
-class Lookup implements CaSources {
-  readonly services: ReadonlyMap<string, Service>;
-  readonly secrets: ReadonlyMap<string, Secret>;
-  readonly configMaps: ReadonlyMap<string, ConfigMap>;
-  readonly backendTlsPolicies: BackendTlsPolicies;
-
-  secretData(key: string): Readonly<Record<string, string>> | undefined {
-    return this.secrets.get(key)?.data;
-  }
-
-  configMapData(key: string): Readonly<Record<string, string>> | undefined {
-    return this.configMaps.get(key)?.data;
-  }
-  readonly slicesByService: ReadonlyMap<string, readonly EndpointSlice[]>;
-
-  /**
-   * The endpoints of backend `key` (`namespace/service:port`) of Service `service`, its slice
-   * port named `portName`: resolved once per set of slices (compile-memo.ts), as rules often
-   * name one Service port with other weights and most slices did not change since last time.
-   */
-  endpointsOf(key: string, service: string, portName: string, weight: number): readonly Endpoint[] {
-    return memoEndpoints(key, portName, weight, this.slicesByService.get(service) ?? NO_SLICES);
-  }
-
-  constructor(snapshot: Snapshot) {
-    this.services = SERVICES.of(snapshot.services);
-    this.secrets = SECRETS.of(snapshot.secrets);
-    this.configMaps = CONFIG_MAPS.of(snapshot.configMaps ?? []);
-    this.backendTlsPolicies = new BackendTlsPolicies(snapshot.backendTLSPolicies ?? []);
-    this.slicesByService = SLICES.of(snapshot.endpointSlices);
-  }
-}
-
-/** Stored objects by `namespace/name`. */
-function byKey<T extends { readonly metadata: { readonly namespace: string; readonly name: string } }>(
-  objects: readonly T[],
-): ReadonlyMap<string, T> {
-  const map = new Map<string, T>();
-  for (const o of objects) map.set(keyOf(o), o);
-  return map;
-}
-
-/** EndpointSlices by the `namespace/name` of their Service (unlabelled ones left out). */
-function slicesByService(slices: readonly EndpointSlice[]): ReadonlyMap<string, readonly EndpointSlice[]> {
-  const map = new Map<string, EndpointSlice[]>();
-  for (const slice of slices) {
-    const service = slice.metadata.labels[SERVICE_NAME_LABEL];
-    if (!service) continue;
-    const key = serviceKeyOf(slice, service);
-    const list = map.get(key);
-    if (list) list.push(slice);
-    else map.set(key, [slice]);
-  }
-  return map;
-}
-
-// The indexes of the last compile, kept while the snapshot holds the same objects.
-const SERVICES = new LastIndex<Service, ReadonlyMap<string, Service>>(byKey);
-const SECRETS = new LastIndex<Secret, ReadonlyMap<string, Secret>>(byKey);
-const CONFIG_MAPS = new LastIndex<ConfigMap, ReadonlyMap<string, ConfigMap>>(byKey);
-const SLICES = new LastIndex(slicesByService);
-
-const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
-
-/** `namespace/service` of a slice's Service, made once per slice. */
-function serviceKeyOf(slice: EndpointSlice, service: string): string {
-  let key = SLICE_SERVICE.get(slice);
-  if (key === undefined) {
-    key = `${slice.metadata.namespace}/${service}`;
-    SLICE_SERVICE.set(slice, key);
-  }
-  return key;
-}
-
-const SLICE_SERVICE = new WeakMap<EndpointSlice, string>();
-
-interface ResolvedBackends extends EndpointCounts {
-  rules: Rule[];
-  missing: string[];
-  /** Backends left out because their TLS cannot be set up (never plain text to a TLS port). */
-  tlsProblems: BackendTlsProblem[];
-}
-
-/**
- * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
- * that name in the Service's EndpointSlices.
- */
-function resolveBackends(
-  route: WebSocketRoute,
-  lookup: Lookup,
-  memo: RouteMemo | undefined,
-): ResolvedBackends {
-  if (!memo) return resolveBackendsAnew(route, lookup, undefined);
-  // A stored route whose Services and slice lists are the objects of last time resolves as
-  // it did then — unless TLS is involved, whose Secrets and ConfigMaps are not compared.
-  const inputs = backendInputs(route, lookup);
-  const last = memo.resolvedFrom;
-  if (last !== undefined && inputs !== undefined && sameItems(last.inputs, inputs))
-    return last.resolved as ResolvedBackends;
-  const resolved = resolveBackendsAnew(route, lookup, memo);
-  memo.resolvedFrom =
-    inputs !== undefined && resolved.tlsProblems.length === 0 && !usesTls(resolved.rules)
-      ? { inputs, resolved }
-      : undefined;
-  return resolved;
-}
-
-/** Per backendRef of a stored route: its Service and slice list; undefined when TLS may be involved. */
-function backendInputs(route: WebSocketRoute, lookup: Lookup): unknown[] | undefined {
-  if (lookup.backendTlsPolicies.size > 0) return undefined;
-  const inputs: unknown[] = [];
-  for (const rule of route.spec.rules) {
-    for (const ref of rule.backendRefs) {
-      if (ref.backendTLS) return undefined;
-      const keys = refKeys(ref, backendNamespace(ref, route.metadata.namespace));
-      inputs.push(lookup.services.get(keys.service), lookup.slicesByService.get(keys.service));
-    }
-  }
-  return inputs;
-}
-
-function usesTls(rules: readonly Rule[]): boolean {
-  return rules.some((rule) => rule.backends.some((b) => b.tls !== undefined));
-}
-
-function resolveBackendsAnew(
-  route: WebSocketRoute,
-  lookup: Lookup,
-  memo: RouteMemo | undefined,
-): ResolvedBackends {
-  const ns = route.metadata.namespace;
-  const routeKey = `${ns}/${route.metadata.name}`;
-  const missing: string[] = [];
-  const tlsProblems: BackendTlsProblem[] = [];
-  // An HTTPRoute's rule filters, translated already (gateway-api/filters.ts).
-  const filters = isTranslated(route) ? route.ruleFilters : undefined;
-  // HTTPRoutes: refs that cannot be served keep their share of requests, answered 500.
-  const unresolvedByRule = isTranslated(route) ? route.ruleUnresolvedWeights : undefined;
-  const rules = route.spec.rules.map((rule, index): Rule => {
-    const backends: Backend[] = [];
-    /** Adds the ref's backend; false (and the problem recorded) when it cannot be served. */
-    const resolveRef = (ref: (typeof rule.backendRefs)[number]): boolean => {
-      // Translated routes may name another namespace's Service (a ReferenceGrant allowed it).
-      const refNs = backendNamespace(ref, ns);
-      const keys = memo ? refKeys(ref, refNs) : undefined;
-      const serviceKey = keys ? keys.service : `${refNs}/${ref.name}`;
-      const service = lookup.services.get(serviceKey);
-      if (!service) {
-        missing.push(`Service ${refNs}/${ref.name} not found`);
-        return false;
-      }
-      const servicePort = service.spec.ports.find((p) => p.port === ref.port && p.protocol === "TCP");
-      if (!servicePort) {
-        missing.push(`Service ${refNs}/${ref.name} has no TCP port ${ref.port}`);
-        return false;
-      }
-      const key = keys ? keys.backend : `${serviceKey}:${ref.port}`;
-      const endpoints = lookup.endpointsOf(key, serviceKey, servicePort.name ?? "", ref.weight);
-      // The backendRef's own backendTLS, else a BackendTLSPolicy of the port, else appProtocol wss.
-      const request = ref.backendTLS
-        ? requestOf(ref.backendTLS)
-        : lookup.backendTlsPolicies.requestFor(
-            { namespace: refNs, service: ref.name, portName: servicePort.name ?? "" },
-            servicePort.appProtocol,
-          );
-      const tls = request ? resolveBackendTls(request, refNs, lookup) : undefined;
-      if (tls && !tls.ok) {
-        tlsProblems.push({ ...tls.problem, message: `backendRef ${key}: ${tls.problem.message}` });
-        return false;
-      }
-      const last = previous[refIndex];
-      if (last && !tls && last.tls === undefined && last.endpoints === endpoints && last.key === key) {
-        // Unchanged (the weight comes from the route, which is the same object).
-        backends.push(last);
-        return true;
-      }
-      const backend = Object.freeze({ key, weight: ref.weight, endpoints, ...(tls ? { tls: tls.tls } : {}) });
-      backends.push(memo ? (previous[refIndex] = sameBackend(last, backend)) : backend);
-      return true;
-    };
-    // The backends this rule's refs compiled to last time (by ref position).
-    const previous = memo ? (memo.backends[index] ??= []) : [];
-    let refIndex = 0;
-    let unresolved = unresolvedByRule?.[index] ?? 0;
-    for (; refIndex < rule.backendRefs.length; refIndex++) {
-      const ref = rule.backendRefs[refIndex] as (typeof rule.backendRefs)[number];
-      if (!resolveRef(ref)) unresolved += ref.weight;
-    }
-    const compiled: Rule = Object.freeze({
-      key: memo ? (memo.ruleKeys[index] ??= `${routeKey}#${index}`) : `${routeKey}#${index}`,
-      matches: memo
-        ? (memo.matches[index] ??= matchesOfRule(route, rule, index))
-        : matchesOfRule(route, rule, index),
-      backends: Object.freeze(backends),
-      ...(filters?.[index] ? { filters: filters[index] } : {}),
-      ...(unresolvedByRule && unresolved > 0 ? { unresolvedWeight: unresolved } : {}),
-    });
-    return memo ? sameRule(memo.rules[index], compiled) : compiled;
-  });
-  if (memo) memo.rules = rules;
-  return { rules, missing, tlsProblems, ...memoCounts(memo, rules) };
-}
-
 function hostnamesOf(route: WebSocketRoute): readonly string[] {
   return Object.freeze([...route.spec.hostnames]);
-}
-
-/** A rule's path matches as the table holds them, with their conditions (HTTPRoutes). */
-function matchesOfRule(route: WebSocketRoute, rule: RouteRule, index: number): readonly PathMatch[] {
-  return Object.freeze(
-    matchesOf(rule).map((m, j) => {
-      const conditions = conditionsOf(route, index, j);
-      return Object.freeze({ ...m.path, ...(conditions ? { conditions } : {}) });
-    }),
-  );
 }
 
 /**
