@@ -8,22 +8,20 @@
  * the ports it got; the others bind those same ports with `reusePort`. A restarted worker
  * binds the ports already in use by its siblings.
  */
-import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { Worker } from "node:worker_threads";
-import { pino } from "pino";
-import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
 import type { ServeConfig } from "../config/config.js";
 import { KeySetBroker } from "../dataplane/auth/shared-key-sets.js";
 import { channels } from "../dataplane/events.js";
 import { CombinedEpisodes } from "../dataplane/rebalance/episodes.js";
-import { rebalanceChannels, type RebalanceStateChanged } from "../dataplane/rebalance/events.js";
 import type { HealthView } from "../dataplane/balancer.js";
 import type { AffinityKey } from "../dataplane/affinity/token.js";
 import type { Logger } from "../observability/logger.js";
 import type { RoutingTable } from "../routing/table.js";
 import { newTicketKeys } from "../tls/server.js";
-import type { FromWorker, ToWorker, WorkerStart, WorkerStats } from "./protocol.js";
+import { poolMetricsSource } from "./pool-metrics.js";
+import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";
+import { nextRestartAttempt, restartDelay } from "./restart-policy.js";
 import {
   SharedEndpointStates,
   SlotAllocator,
@@ -33,41 +31,14 @@ import {
 } from "./shared-endpoints.js";
 import { clearWorkerLimits, createLimitsMemory, SharedLimits, type LimitsMemory } from "./shared-limits.js";
 import { TableEncoder, tableToMessage } from "./table-transfer.js";
-
-/**
- * The worker's compiled entry point. From the TypeScript sources (tests) it is the built
- * one in dist/: worker threads run JavaScript, so `npm run build` comes first.
- */
-function workerEntry(): URL {
-  const sibling = new URL("./worker-main.js", import.meta.url);
-  if (existsSync(sibling)) return sibling;
-  return new URL("../../dist/workers/worker-main.js", import.meta.url);
-}
-
-/** How long a scrape waits for a worker's numbers before leaving it out. */
-const STATS_TIMEOUT_MS = 2_000;
-
-interface Slot {
-  readonly index: number;
-  worker: Worker;
-  /** The generation this worker serves; 0 until its first table. */
-  generation: number;
-  listening: boolean;
-  /** Set while the worker is being replaced or shut down: its exit is expected. */
-  exiting: boolean;
-  /** Its metrics when its shutdown drain ended: /metrics still counts them after the thread is gone. */
-  finalMetrics?: unknown[];
-  readonly startedAt: number;
-  /** Restarts in a row of workers that died young (the back-off grows with it). */
-  readonly attempt: number;
-}
-
-/** A worker that dies sooner than this after its start counts as a crash loop: back off. */
-const CRASH_LOOP_MS = 10_000;
-/** Delay before the nth restart in a crash loop (n ≥ 1): 250 ms doubling, at most 30 s. */
-function restartDelay(attempt: number): number {
-  return attempt === 0 ? 0 : Math.min(30_000, 250 * 2 ** (attempt - 1));
-}
+import {
+  endRebalancingOf,
+  onWorkerMessage,
+  writeWorkerLogs,
+  type WorkerMessageContext,
+} from "./worker-messages.js";
+import { drainWorker, startWorkerThread, type WorkerSlot } from "./worker-slot.js";
+import { WorkerStatsRequests, type WorkerStatsAnswer } from "./worker-stats.js";
 
 export interface WorkerPoolOptions {
   readonly config: ServeConfig;
@@ -95,10 +66,9 @@ export class WorkerPool {
   readonly #endpoints: EndpointMemory;
   readonly #limitsMemory: LimitsMemory;
   readonly #allocator: SlotAllocator;
-  readonly #workers: Slot[] = [];
-  readonly #statsWaiters = new Map<number, (stats: WorkerStats & { worker: number }) => void>();
+  readonly #workers: WorkerSlot[] = [];
+  readonly #stats = new WorkerStatsRequests();
   readonly #unsubscribe: () => void;
-  #nextStatsId = 1;
   /** The table in force, for workers that start later (they get it whole). */
   #table: RoutingTable | undefined;
   readonly #encoder = new TableEncoder();
@@ -209,66 +179,18 @@ export class WorkerPool {
   }
 
   /**
-   * What /metrics serves: the main registry (process metrics, table generation, compile
-   * times, watch restarts, backend health) and every worker's data-plane metrics, summed
-   * under the same names, plus `wsgate_worker_connections_active{worker}` and
-   * `wsgate_worker_restarts_total`.
+   * What /metrics serves: the main registry and every worker's data-plane metrics summed
+   * under the same names (pool-metrics.ts).
    */
   metricsSource(main: Registry): Pick<Registry, "metrics" | "contentType"> {
-    const perWorker = new Gauge({
-      name: "wsgate_worker_connections_active",
-      help: "Established WebSocket connections per data-plane worker thread",
-      labelNames: ["worker"],
-      registers: [main],
-    });
-    this.#restartCounter = new Counter({
-      name: "wsgate_worker_restarts_total",
-      help: "Data-plane worker threads restarted after they died (their connections were lost)",
-      registers: [main],
-    });
-    this.#restartCounter.inc(this.#restarts);
-    return {
-      contentType: main.contentType,
-      metrics: async () => {
-        const stats = await this.stats();
-        perWorker.reset();
-        for (const w of this.view()) perWorker.set({ worker: String(w.worker) }, w.connections);
-        const all = [await main.getMetricsAsJSON(), ...stats.map((s) => s.metrics)];
-        return AggregatorRegistry.aggregate(all).metrics();
-      },
-    };
+    const { source, restartCounter } = poolMetricsSource(main, this);
+    this.#restartCounter = restartCounter;
+    return source;
   }
 
   /** Every worker's metrics and counts; a worker that does not answer in time is left out. */
-  async stats(): Promise<(WorkerStats & { worker: number })[]> {
-    const answers = await Promise.all(
-      this.#workers.map(
-        (slot) =>
-          new Promise<(WorkerStats & { worker: number }) | undefined>((resolve) => {
-            if (slot.finalMetrics) {
-              // Drained during shutdown: a scrape must not see its counters fall to nothing.
-              resolve({
-                worker: slot.index,
-                metrics: slot.finalMetrics,
-                connections: 0,
-                generation: slot.generation,
-              });
-              return;
-            }
-            const id = this.#nextStatsId++;
-            const timer = setTimeout(() => {
-              this.#statsWaiters.delete(id);
-              resolve(undefined);
-            }, STATS_TIMEOUT_MS);
-            this.#statsWaiters.set(id, (stats) => {
-              clearTimeout(timer);
-              resolve(stats);
-            });
-            slot.worker.postMessage({ type: "stats", id } satisfies ToWorker);
-          }),
-      ),
-    );
-    return answers.filter((a) => a !== undefined);
+  stats(): Promise<WorkerStatsAnswer[]> {
+    return this.#stats.all(this.#workers);
   }
 
   /**
@@ -277,29 +199,7 @@ export class WorkerPool {
    */
   async drain(windowMs: number): Promise<void> {
     this.#stopping = true;
-    await Promise.all(
-      this.#workers.map(
-        (slot) =>
-          new Promise<void>((resolve) => {
-            slot.exiting = true;
-            // A worker that cannot finish its drain is ended after the window and a margin.
-            const timer = setTimeout(
-              () => void slot.worker.terminate().then(() => resolve()),
-              windowMs + 10_000,
-            );
-            slot.worker.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            slot.worker.on("message", (m: FromWorker) => {
-              if (m.type !== "drained") return;
-              slot.finalMetrics = m.metrics;
-              void slot.worker.terminate();
-            });
-            slot.worker.postMessage({ type: "drain", windowMs } satisfies ToWorker);
-          }),
-      ),
-    );
+    await Promise.all(this.#workers.map((slot) => drainWorker(slot, windowMs)));
     this.#unsubscribe();
   }
 
@@ -321,6 +221,16 @@ export class WorkerPool {
   }
 
   readonly #generationWaiters: (() => void)[] = [];
+
+  /** What the workers' messages reach (worker-messages.ts). */
+  readonly #messageContext: WorkerMessageContext = {
+    stats: this.#stats,
+    episodes: this.#episodes,
+    keySets: this.#keySets,
+    writeLogs: (lines) => writeWorkerLogs(this.#logger, lines),
+    progress: () => this.#progress(),
+    isCurrent: (slot) => this.#workers[slot.index] === slot && !slot.exiting,
+  };
 
   #oldestServed(): number {
     return this.#workers.reduce((min, w) => Math.min(min, w.generation), Infinity);
@@ -353,20 +263,9 @@ export class WorkerPool {
         ? { table: { table: tableToMessage(this.#table), slots: [...this.#allocator.slots] } }
         : {}),
     };
-    const worker = new Worker(workerEntry(), { workerData: start, name: `wsgate-worker-${index}` });
-    const slot: Slot = {
-      index,
-      worker,
-      generation: 0,
-      listening: false,
-      exiting: false,
-      startedAt: Date.now(),
-      attempt,
-    };
+    const slot = startWorkerThread(start, attempt);
+    const worker = slot.worker;
     this.#workers[index] = slot;
-    const stream = (this.#logger as unknown as Record<symbol, { write(s: string): void } | undefined>)[
-      pino.symbols.streamSym
-    ];
     return new Promise((resolve, reject) => {
       worker.on("message", (m: FromWorker) => {
         switch (m.type) {
@@ -380,41 +279,8 @@ export class WorkerPool {
             void worker.terminate();
             reject(new Error(`worker ${index} could not listen: ${m.error}`));
             return;
-          case "served":
-            slot.generation = m.generation;
-            this.#progress();
-            return;
-          case "logs":
-            if (stream) stream.write(m.lines);
-            else process.stdout.write(m.lines);
-            return;
-          case "rebalance": {
-            // For cluster mode's Kubernetes Events, which the main thread records (the worker
-            // logged its own): one start and one end per route, whichever workers took part.
-            const routeEvent = this.#episodes.accept(index, m.event as RebalanceStateChanged);
-            if (routeEvent && rebalanceChannels.state.hasSubscribers)
-              rebalanceChannels.state.publish({ ...routeEvent, worker: index });
-            return;
-          }
-          case "jwks":
-            void this.#keySets.answer(m).then((answer) => {
-              // A worker that exited meanwhile has no one to answer: its handshakes are gone.
-              if (this.#workers[index] === slot && !slot.exiting)
-                worker.postMessage({ type: "jwks", id: m.id, answer } satisfies ToWorker);
-            });
-            return;
-          case "stats": {
-            const waiter = this.#statsWaiters.get(m.id);
-            this.#statsWaiters.delete(m.id);
-            waiter?.({
-              worker: index,
-              metrics: m.metrics,
-              connections: m.connections,
-              generation: m.generation,
-              ...(m.status === undefined ? {} : { status: m.status }),
-            });
-            return;
-          }
+          default:
+            onWorkerMessage(slot, m, this.#messageContext);
         }
       });
       worker.on("error", (err) => {
@@ -429,7 +295,7 @@ export class WorkerPool {
     });
   }
 
-  #onExit(slot: Slot, code: number): void {
+  #onExit(slot: WorkerSlot, code: number): void {
     if (this.#stopping || slot.exiting || this.#workers[slot.index] !== slot) return;
     // Until its replacement serves, this worker serves nothing (/debug/config shows generation 0).
     slot.listening = false;
@@ -437,16 +303,14 @@ export class WorkerPool {
     // Its connections died with it: forget what it counted, then start a replacement on the same ports.
     clearWorkerColumn(this.#endpoints, slot.index);
     clearWorkerLimits(this.#limitsMemory, slot.index);
-    for (const ended of this.#episodes.forget(slot.index))
-      if (rebalanceChannels.state.hasSubscribers)
-        rebalanceChannels.state.publish({ ...ended, worker: slot.index });
+    endRebalancingOf(this.#episodes, slot.index);
     this.#restarts++;
     this.#restartCounter?.inc();
     this.#logger.error(
       { event: "worker_restarted", worker: slot.index, exitCode: code, restarts: this.#restarts },
       "data-plane worker died; its connections are lost; restarting it",
     );
-    this.#restart(slot.index, Date.now() - slot.startedAt < CRASH_LOOP_MS ? slot.attempt + 1 : 0);
+    this.#restart(slot.index, nextRestartAttempt(slot, Date.now()));
   }
 
   /** Starts a replacement for worker `index` on the ports in use, after the crash-loop back-off. */
