@@ -16,10 +16,14 @@ import { upgradeRequest } from "./helpers/raw-http.js";
 import { spawnServe, type ServeProcess } from "./helpers/serve-process.js";
 import { manifestDir, routeYaml, serviceYaml } from "./helpers/standalone.js";
 
-/** A backend whose `/slow` requests wait for `release()`; it echoes WebSocket messages. */
+/**
+ * A backend whose `/slow`, `/stream` and `/fail` requests wait for `release()`: `/slow` then
+ * answers, `/stream` (whose head and first body bytes it sends at once) ends its body, `/fail`
+ * drops its connection without an answer. It echoes WebSocket messages.
+ */
 interface HoldingBackend {
   readonly port: number;
-  /** Plain requests to `/slow` now waiting. */
+  /** Plain requests now waiting. */
   readonly held: http.ServerResponse[];
   /** WebSocket connections accepted, and still open. */
   readonly upgrades: { accepted: number; open: number };
@@ -30,7 +34,12 @@ interface HoldingBackend {
 async function startHoldingBackend(): Promise<HoldingBackend> {
   const held: http.ServerResponse[] = [];
   const server = http.createServer((req, res) => {
-    if (req.url === "/slow") held.push(res);
+    if (req.url === "/stream") {
+      // A head alone waits in the gateway's response until body bytes follow it.
+      res.writeHead(200, { "Content-Length": "slow done".length });
+      res.write("slow ");
+    }
+    if (["/slow", "/stream", "/fail"].includes(req.url ?? "")) held.push(res);
     else res.end(`served ${req.url}`);
   });
   const upgrades = { accepted: 0, open: 0 };
@@ -46,7 +55,14 @@ async function startHoldingBackend(): Promise<HoldingBackend> {
     port: (server.address() as AddressInfo).port,
     held,
     upgrades,
-    release: () => held.splice(0).forEach((res) => res.end("slow done")),
+    release: () =>
+      held
+        .splice(0)
+        .forEach((res) =>
+          res.req.url === "/fail"
+            ? res.socket?.destroy()
+            : res.end(res.req.url === "/stream" ? "done" : "slow done"),
+        ),
     async close() {
       for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
@@ -83,6 +99,11 @@ class KeptAlive {
 
   get open(): boolean {
     return !this.#socket.destroyed;
+  }
+
+  /** What has arrived and is not read yet. */
+  get received(): string {
+    return this.#buffer;
   }
 
   send(request: string): void {
@@ -152,13 +173,18 @@ it.for(["1", "2"])(
     await closeClient(control);
     await eventually(() => backend!.upgrades.open === 0, "the control WebSocket to end", 20_000);
 
-    // Two kept-alive connections, each with a request in flight when SIGTERM comes.
+    // Two kept-alive connections, each with a response under way when SIGTERM comes: its head
+    // (keep-alive) already written, so the connection stays open after its end.
     const upgrading = new KeptAlive(port);
     const plain = new KeptAlive(port);
     clients.push(upgrading, plain);
-    upgrading.send(keepAliveGet("/slow"));
-    plain.send(keepAliveGet("/slow"));
-    await eventually(() => backend!.held.length === 2, "both requests to reach the backend", 20_000);
+    upgrading.send(keepAliveGet("/stream"));
+    plain.send(keepAliveGet("/stream"));
+    await eventually(
+      () => [upgrading, plain].every((c) => c.received.includes("\r\n\r\n")),
+      "both response heads to reach the clients",
+      20_000,
+    );
     serve.proc.kill("SIGTERM");
     await serve.event("draining");
     backend.release();
@@ -193,6 +219,53 @@ it.for(["1", "2"])(
     await plain.closed;
 
     // Nothing is left open: the process ends its drain and exits cleanly.
+    expect(await serve.exited).toBe(0);
+  },
+);
+
+it.for(["1", "2"])(
+  "closes the connection of a plain response written after SIGTERM to a request sent before it, answered or refused, so that the client's next request goes to a replica that stays (--workers %s)",
+  { timeout: 60_000 },
+  async (workers) => {
+    backend = await startHoldingBackend();
+    dir = manifestDir("shutdown-in-flight");
+    writeFileSync(
+      join(dir, "echo.yaml"),
+      `${serviceYaml("echo", backend.port)}---\n${routeYaml("echo", "/")}`,
+    );
+    const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
+    const { http: port } = await serve.listening();
+
+    // The control: before SIGTERM a plain answer keeps its connection.
+    const control = new KeptAlive(port);
+    clients.push(control);
+    control.send(keepAliveGet("/before"));
+    const before = await control.answer();
+    expect(before).toMatchObject({ status: 200, body: "served /before" });
+    expect(before.headers.get("connection")).toBe("keep-alive");
+    control.destroy();
+
+    // Requests in flight at SIGTERM, nothing of their answers written yet: one the backend
+    // answers after the drain began, one it fails (the gateway's 502 is a refusal).
+    const answered = new KeptAlive(port);
+    const refused = new KeptAlive(port);
+    clients.push(answered, refused);
+    answered.send(keepAliveGet("/slow"));
+    refused.send(keepAliveGet("/fail"));
+    await eventually(() => backend!.held.length === 2, "both requests to reach the backend", 20_000);
+    serve.proc.kill("SIGTERM");
+    await serve.event("draining");
+    backend.release();
+
+    const served = await answered.answer();
+    expect(served).toMatchObject({ status: 200, body: "slow done" });
+    expect(served.headers.get("connection")).toBe("close");
+    await answered.closed;
+    const failed = await refused.answer();
+    expect(failed.status).toBe(502);
+    expect(failed.headers.get("connection")).toBe("close");
+    await refused.closed;
+
     expect(await serve.exited).toBe(0);
   },
 );

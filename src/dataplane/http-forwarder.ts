@@ -90,6 +90,7 @@ export class HttpForwarder {
     // whether the client's connection stays open is our server's decision (http-proxy-3 would
     // otherwise answer `Connection: keep-alive` to a client that asked to close).
     this.#proxy.on("proxyRes", (proxyRes, req, res) => {
+      this.#closeIfStopping(req, res as http.ServerResponse);
       // Node's response refuses a status outside 100-999 with a throw no caller could catch
       // (it would end the process), and 1xx or 6xx-9xx is no final answer a client can use.
       const status = proxyRes.statusCode ?? 0;
@@ -131,6 +132,7 @@ export class HttpForwarder {
       proxied = await this.#serve(x, proto);
     } catch (err) {
       this.#publish(x, 500, "internal_error", `internal error: ${(err as Error)?.message ?? String(err)}`);
+      this.#closeIfStopping(req, res);
       plain(res, 500, "internal error");
     } finally {
       // Once proxied, the response's end ends the lease.
@@ -138,6 +140,18 @@ export class HttpForwarder {
     }
     // A release that failed is a bug too; the caller in gateway.ts closes the socket.
     if (failure) throw failure;
+  }
+
+  /**
+   * A response whose head is written once shutdown started closes its connection, even when
+   * its request came before (a slow backend, an auth check): the client's next request goes
+   * to a replica that stays instead of racing the drain. Requests that arrive during the
+   * drain are marked on arrival (gateway.ts); this covers the ones already in flight.
+   * HTTP/2 has no per-response close: its sessions end with the drain's GOAWAY.
+   */
+  #closeIfStopping(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.httpVersionMajor === 1 && !res.headersSent && this.#s.shuttingDown?.())
+      res.shouldKeepAlive = false;
   }
 
   #publish(x: Exchange, status: number, reason: RejectionReason, detail: string): void {
@@ -224,6 +238,8 @@ export class HttpForwarder {
       const verdict = await this.#s.auth.check(req, auth, context, request);
       endAuth?.(verdict.ok ? "ok" : verdict.reason);
       if (res.destroyed) return false;
+      // The check may have outlasted the start of shutdown: what is written from here closes.
+      this.#closeIfStopping(req, res);
       if (!verdict.ok) {
         this.#publish(x, verdict.status, verdict.reason, verdict.message);
         sendAuthRefusal(res, verdict);
@@ -312,6 +328,7 @@ export class HttpForwarder {
         const status = timedOut ? 504 : 502;
         const reason = timedOut ? "backend_timeout" : tlsFailed ? "backend_tls" : "backend_error";
         this.#publish(x, status, reason, err.message || code);
+        this.#closeIfStopping(req, res);
         plain(
           res,
           status,
