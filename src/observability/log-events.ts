@@ -27,6 +27,7 @@ function logRejection(
   event: "handshake_rejected" | "request_rejected",
   e: HandshakeRejected,
 ): void {
+  if (!logger.isLevelEnabled("info")) return;
   logger.info(
     {
       event,
@@ -48,6 +49,9 @@ export function logDataplaneEvents(logger: Logger): () => void {
     [
       channels.connectionClosed,
       (m) => {
+        // Every connection ends here: with info off (the benchmark's --log-level warn),
+        // build no line at all rather than a 14-field object pino then drops.
+        if (!logger.isLevelEnabled("info")) return;
         const e = m as ConnectionClosed;
         logger.info(
           {
