@@ -18,7 +18,7 @@ import {
   type Namespace,
   type ParentRef,
 } from "../../api/gateway-api.js";
-import type { Secret } from "../../api/objects.js";
+import type { Secret, Service } from "../../api/objects.js";
 import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
 import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
@@ -288,18 +288,30 @@ function translateBackends(
   return { rules, unresolvedWeights, ...(problem ? { problem } : {}) };
 }
 
+/**
+ * The snapshot's Services by `namespace/name`: a translation looks up every backendRef of
+ * every unserved HTTPRoute, and a scan per ref is routes × refs × Services.
+ */
+function servicesByName(services: readonly Service[]): ReadonlyMap<string, Service> {
+  const index = new Map<string, Service>();
+  for (const s of services) {
+    const key = `${s.metadata.namespace}/${s.metadata.name}`;
+    // The first of two with one name, as a scan would find it.
+    if (!index.has(key)) index.set(key, s);
+  }
+  return index;
+}
+
 /** BackendNotFound for the first backendRef whose Service (or port) is not in the snapshot. */
 function missingService(
   rules: RouteSpec["rules"],
   routeNamespace: string,
-  snapshot: Snapshot,
+  services: ReadonlyMap<string, Service>,
 ): GatewayCondition | undefined {
   for (const rule of rules) {
     for (const ref of rule.backendRefs) {
       const ns = (ref as TranslatedBackendRef).namespace ?? routeNamespace;
-      const service = snapshot.services.find(
-        (s) => s.metadata.namespace === ns && s.metadata.name === ref.name,
-      );
+      const service = services.get(`${ns}/${ref.name}`);
       if (!service?.spec.ports.some((p) => p.port === ref.port && p.protocol === "TCP"))
         return cond(
           "ResolvedRefs",
@@ -330,6 +342,8 @@ export function translateGatewayApi(
   const routes: TranslatedRoute[] = [];
   const httpRoutes: HTTPRouteTranslation[] = [];
   const policies = new PolicyAttachments(snapshot);
+  /** Indexed on first need: only routes attached but served nowhere look Services up here. */
+  let services: ReadonlyMap<string, Service> | undefined;
 
   for (const route of snapshot.httpRoutes ?? []) {
     const ours = route.spec.parentRefs.filter(
@@ -424,7 +438,11 @@ export function translateGatewayApi(
       backends.problem ??
       (translated || attachedTo.size === 0
         ? undefined
-        : missingService(backends.rules, route.metadata.namespace, snapshot));
+        : missingService(
+            backends.rules,
+            route.metadata.namespace,
+            (services ??= servicesByName(snapshot.services)),
+          ));
     httpRoutes.push({
       route,
       parents,
