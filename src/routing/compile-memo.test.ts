@@ -13,19 +13,22 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { EndpointSlice } from "../api/objects.js";
-import { parseObject } from "../api/parse.js";
 import { forgetLastIndexes } from "./compile-memo.js";
 import { compile, type CompileResult } from "./compile.js";
 import { backendEndpoints, countEndpoints, resolveEndpoints, weighEndpoints } from "./endpoints.js";
-import { ObjectStore, type Snapshot, type StoredObject } from "./store.js";
 import {
-  buildTable,
-  type Backend,
-  type Endpoint,
-  type Route,
-  type RoutingTable,
-  type Rule,
-} from "./table.js";
+  parsedObject as parsed,
+  routeDoc,
+  serviceDoc,
+  sliceDoc,
+  storeArbitraries,
+  storeOf,
+  type RouteExtras,
+  type RouteSpec,
+} from "../../test/helpers/store-arbitraries.js";
+import { comparable as comparableBy, forgetMatcher } from "../../test/helpers/compile-view.js";
+import { ObjectStore, type Snapshot } from "./store.js";
+import type { Backend, Endpoint, Rule } from "./table.js";
 
 const OPTIONS = { ingressClass: "wsgate" } as const;
 const NAMESPACES = ["a", "b"] as const;
@@ -33,113 +36,24 @@ const SERVICES = ["s0", "s1"] as const;
 const HOSTS = ["x.test", "y.test", "*.w.test"] as const;
 const PATHS = ["/", "/ws", "/ws/1", "/other"] as const;
 
-function parsed(doc: unknown): StoredObject {
-  const result = parseObject(doc);
-  if (result.outcome !== "ok") throw new Error(`generated object invalid: ${JSON.stringify(result)}`);
-  return result.object;
-}
-
-const endpoint = fc.record({
-  address: fc.constantFrom("10.0.0.1", "10.0.0.2", "10.0.0.3", "fd00::1"),
-  ready: fc.option(fc.boolean(), { nil: undefined }),
-  terminating: fc.option(fc.boolean(), { nil: undefined }),
+const {
+  slice,
+  service,
+  route: routeSpec,
+} = storeArbitraries({
+  namespaces: NAMESPACES,
+  services: SERVICES,
+  sliceNames: ["e0", "e1", "e2"],
+  routeNames: ["r0", "r1", "r2", "r3"],
+  hosts: HOSTS,
+  maxAge: 3,
+  servicePorts: ["named", "unnamed", "tls"],
 });
 
-const slice = fc.record({
-  namespace: fc.constantFrom(...NAMESPACES),
-  name: fc.constantFrom("e0", "e1", "e2"),
-  service: fc.option(fc.constantFrom(...SERVICES), { nil: undefined }),
-  portName: fc.constantFrom("ws", "alt", ""),
-  port: fc.constantFrom(8080, 9090),
-  endpoints: fc.array(endpoint, { maxLength: 3 }),
-});
-type SliceSpec = typeof slice extends fc.Arbitrary<infer T> ? T : never;
-
-function sliceDoc(s: SliceSpec): unknown {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: {
-      name: s.name,
-      namespace: s.namespace,
-      labels: s.service ? { "kubernetes.io/service-name": s.service } : {},
-    },
-    addressType: s.endpoints.some((e) => e.address.includes(":")) ? "IPv6" : "IPv4",
-    ports: [{ ...(s.portName ? { name: s.portName } : {}), port: s.port, protocol: "TCP" }],
-    endpoints: s.endpoints.map((e) => ({
-      addresses: [e.address],
-      conditions: {
-        ...(e.ready === undefined ? {} : { ready: e.ready }),
-        ...(e.terminating === undefined ? {} : { terminating: e.terminating }),
-      },
-    })),
-  };
-}
-
-const service = fc.record({
-  namespace: fc.constantFrom(...NAMESPACES),
-  name: fc.constantFrom(...SERVICES),
-  ports: fc.constantFrom("named", "unnamed", "tls"),
-});
-type ServiceSpec = typeof service extends fc.Arbitrary<infer T> ? T : never;
-
-function serviceDoc(s: ServiceSpec): unknown {
-  const ports =
-    s.ports === "named"
-      ? [
-          { name: "ws", port: 80 },
-          { name: "alt", port: 81 },
-        ]
-      : s.ports === "tls"
-        ? [{ name: "ws", port: 80, appProtocol: "kubernetes.io/wss" }]
-        : [{ port: 80 }];
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: s.name, namespace: s.namespace },
-    spec: { ports },
-  };
-}
-
-const backendRef = fc.record({
-  name: fc.constantFrom(...SERVICES, "missing"),
-  port: fc.constantFrom(80, 81),
-  weight: fc.constantFrom(0, 1, 3),
-});
-
-const route = fc.record({
-  namespace: fc.constantFrom(...NAMESPACES),
-  name: fc.constantFrom("r0", "r1", "r2", "r3"),
-  hostname: fc.constantFrom(...HOSTS),
-  path: fc.constantFrom("/", "/ws"),
-  otherClass: fc.boolean(),
-  idle: fc.constantFrom("1h", "30s"),
-  rules: fc.array(fc.array(backendRef, { minLength: 1, maxLength: 2 }), { minLength: 1, maxLength: 2 }),
-  age: fc.integer({ min: 0, max: 3 }),
-});
-type RouteSpec = typeof route extends fc.Arbitrary<infer T> ? T : never;
-
-function routeDoc(r: RouteSpec): unknown {
-  return {
-    apiVersion: "wsgate.io/v1alpha1",
-    kind: "WebSocketRoute",
-    metadata: {
-      name: r.name,
-      namespace: r.namespace,
-      generation: 1,
-      creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, r.age)).toISOString(),
-    },
-    spec: {
-      ...(r.otherClass ? { ingressClassName: "other" } : {}),
-      hostnames: [r.hostname],
-      timeouts: { idle: r.idle },
-      rules: r.rules.map((refs, i) => ({
-        matches: [{ path: { type: i === 0 ? "PathPrefix" : "Exact", value: i === 0 ? r.path : `/ws/${i}` } }],
-        backendRefs: refs,
-      })),
-    },
-  };
-}
+/** A route that may be of another class, with either idle timeout: an edit that changes settings. */
+const route = fc
+  .record({ spec: routeSpec, otherClass: fc.boolean(), idle: fc.constantFrom("1h", "30s") })
+  .map(({ spec, ...extras }): RouteSpec & RouteExtras => ({ ...spec, ...extras, generation: 1 }));
 
 /** One change to the store: an object upserted (new, edited, or the same content again), or removed. */
 const change = fc.oneof(
@@ -165,50 +79,8 @@ function copied(snapshot: Snapshot): Snapshot {
   ) as unknown as Snapshot;
 }
 
-/**
- * Makes the next table build its matcher anew: buildTable() reuses the last one for routes
- * of the same shape, and the reference must not share what is under test.
- */
-function forgetMatcher(): void {
-  buildTable(0, [FORGET_ROUTE], new Map());
-}
-
-const FORGET_ROUTE: Route = {
-  namespace: "forget-matcher",
-  name: "r",
-  key: "forget-matcher/r",
-  hostnames: ["forget.test"],
-  rules: [],
-  settings: {
-    policy: "LeastConnections",
-    timeouts: { connectMs: 1, handshakeMs: 1, idleMs: 1, maxLifetimeMs: 1 },
-    limits: {} as Route["settings"]["limits"],
-    drain: { windowMs: 1, closeCode: 1001 },
-  },
-};
-
-/** What a table serves: its routes (deep), certificates, and where each probe leads. */
-function served(table: RoutingTable): unknown {
-  const probes: unknown[] = [];
-  for (const host of [...HOSTS, "a.w.test", "nowhere.test"]) {
-    for (const path of PATHS) {
-      const m = table.match(host, path);
-      probes.push(m ? { route: m.route, rule: m.rule } : null);
-    }
-  }
-  return {
-    generation: table.generation,
-    routes: table.routes,
-    certificates: [...table.certificates],
-    defaultCertificate: table.defaultCertificate,
-    identityHeaders: [...table.identityHeaders],
-    probes,
-  };
-}
-
-function comparable(result: CompileResult): unknown {
-  return { ...result, table: served(result.table) };
-}
+const PROBES = { hosts: HOSTS, paths: PATHS };
+const comparable = (result: CompileResult): unknown => comparableBy(result, PROBES);
 
 /** The endpoint resolution compile() had before it was split and memoized: the reference. */
 function referenceResolveEndpoints(
@@ -271,10 +143,7 @@ describe("compile()'s memo of unchanged objects", () => {
         fc.array(route, { minLength: 1, maxLength: 4 }),
         fc.array(change, { minLength: 1, maxLength: 8 }),
         (services, slices, routes, changes) => {
-          const store = new ObjectStore();
-          for (const s of services) store.upsert(parsed(serviceDoc(s)));
-          for (const s of slices) store.upsert(parsed(sliceDoc(s)));
-          for (const r of routes) store.upsert(parsed(routeDoc(r)));
+          const store = storeOf(services, slices, routes);
           let generation = 1;
           compile(store.snapshot(), { ...OPTIONS, generation });
           for (const c of changes) {
@@ -298,7 +167,7 @@ describe("compile()'s memo of unchanged objects", () => {
 
   it("hands back the same route objects for routes whose inputs did not change, and new ones for a changed route, so that workers receive only what changed", () => {
     const store = new ObjectStore();
-    const routeSpec = (name: RouteSpec["name"], idle: RouteSpec["idle"]): RouteSpec => ({
+    const fixedRoute = (name: string, idle: string): RouteSpec & RouteExtras => ({
       namespace: "a",
       name,
       hostname: name === "r0" ? "x.test" : "y.test",
@@ -307,6 +176,7 @@ describe("compile()'s memo of unchanged objects", () => {
       idle,
       rules: [[{ name: "s0", port: 80, weight: 1 }], [{ name: "s0", port: 80, weight: 3 }]],
       age: 0,
+      generation: 1,
     });
     store.upsert(parsed(serviceDoc({ namespace: "a", name: "s0", ports: "named" })));
     store.upsert(
@@ -321,8 +191,8 @@ describe("compile()'s memo of unchanged objects", () => {
         }),
       ),
     );
-    store.upsert(parsed(routeDoc(routeSpec("r0", "1h"))));
-    store.upsert(parsed(routeDoc(routeSpec("r1", "1h"))));
+    store.upsert(parsed(routeDoc(fixedRoute("r0", "1h"))));
+    store.upsert(parsed(routeDoc(fixedRoute("r1", "1h"))));
     const first = compile(store.snapshot(), { ...OPTIONS, generation: 1 });
     // An unrelated Service re-applied: a full compile, every route the same object.
     store.upsert(parsed(serviceDoc({ namespace: "b", name: "s1", ports: "named" })));
@@ -331,7 +201,7 @@ describe("compile()'s memo of unchanged objects", () => {
     second.table.routes.forEach((r, i) => expect(r).toBe(first.table.routes[i]));
     second.diagnostics.forEach((d, i) => expect(d).toBe(first.diagnostics[i]));
     // r1 edited: r1 is new, r0 stays.
-    store.upsert(parsed(routeDoc(routeSpec("r1", "30s"))));
+    store.upsert(parsed(routeDoc(fixedRoute("r1", "30s"))));
     const third = compile(store.snapshot(), { ...OPTIONS, generation: 3 });
     expect(third.table.routes[0]).toBe(first.table.routes[0]);
     expect(third.table.routes[1]).not.toBe(first.table.routes[1]);
