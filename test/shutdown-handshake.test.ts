@@ -153,25 +153,31 @@ afterEach(async () => {
   gw = backend = dir = undefined;
 });
 
+/** A holding backend behind one route `/`, and `wsgate serve` on it with `--workers`. */
+async function startScene(
+  workers: string,
+  name: string,
+): Promise<{ serve: ServeProcess; port: number; admin: string; backend: HoldingBackend }> {
+  const held = (backend = await startHoldingBackend());
+  dir = manifestDir(name);
+  writeFileSync(join(dir, "echo.yaml"), `${serviceYaml("echo", held.port)}---\n${routeYaml("echo", "/")}`);
+  const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
+  const { http: port, admin } = await serve.listening();
+  return { serve, port, admin, backend: held };
+}
+
 // One data-plane thread, and two: each worker refuses on its own.
 it.for(["1", "2"])(
   "answers a handshake that a kept-alive connection sends during the shutdown drain with 503 shutting_down, so that the client reconnects to a replica that stays instead of opening a WebSocket the drain must cut (--workers %s)",
   { timeout: 60_000 },
   async (workers) => {
-    backend = await startHoldingBackend();
-    dir = manifestDir("shutdown-handshake");
-    writeFileSync(
-      join(dir, "echo.yaml"),
-      `${serviceYaml("echo", backend.port)}---\n${routeYaml("echo", "/")}`,
-    );
-    const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
-    const { http: port, admin } = await serve.listening();
+    const { serve, port, admin, backend } = await startScene(workers, "shutdown-handshake");
 
     // The control: before SIGTERM the same route opens WebSockets.
     const control = await connect(`ws://127.0.0.1:${port}/ws`);
     expect((await roundTrip(control, "before")).data.toString()).toBe("before");
     await closeClient(control);
-    await eventually(() => backend!.upgrades.open === 0, "the control WebSocket to end", 20_000);
+    await eventually(() => backend.upgrades.open === 0, "the control WebSocket to end", 20_000);
 
     // Two kept-alive connections, each with a response under way when SIGTERM comes: its head
     // (keep-alive) already written, so the connection stays open after its end.
@@ -227,14 +233,7 @@ it.for(["1", "2"])(
   "closes the connection of a plain response written after SIGTERM to a request sent before it, answered or refused, so that the client's next request goes to a replica that stays (--workers %s)",
   { timeout: 60_000 },
   async (workers) => {
-    backend = await startHoldingBackend();
-    dir = manifestDir("shutdown-in-flight");
-    writeFileSync(
-      join(dir, "echo.yaml"),
-      `${serviceYaml("echo", backend.port)}---\n${routeYaml("echo", "/")}`,
-    );
-    const serve = (gw = spawnServe(dir, ["--shutdown-drain", "30s", "--workers", workers]));
-    const { http: port } = await serve.listening();
+    const { serve, port, backend } = await startScene(workers, "shutdown-in-flight");
 
     // The control: before SIGTERM a plain answer keeps its connection.
     const control = new KeptAlive(port);
@@ -252,7 +251,7 @@ it.for(["1", "2"])(
     clients.push(answered, refused);
     answered.send(keepAliveGet("/slow"));
     refused.send(keepAliveGet("/fail"));
-    await eventually(() => backend!.held.length === 2, "both requests to reach the backend", 20_000);
+    await eventually(() => backend.held.length === 2, "both requests to reach the backend", 20_000);
     serve.proc.kill("SIGTERM");
     await serve.event("draining");
     backend.release();
