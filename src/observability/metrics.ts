@@ -129,11 +129,31 @@ export class Metrics {
     });
 
     family("wsgate_connections_http_version_total");
+    // Refusals by the client's HTTP version too: counters of their own, as for connections,
+    // so that the rejection counters keep the labels DESIGN.md gives them.
+    const rejectionsByVersion = new Counter({
+      name: "wsgate_handshake_rejections_http_version_total",
+      help: 'Upgrade requests answered with something other than 101, by reason and the client\'s HTTP version: "1.1" (Upgrade) or "2" (RFC 8441 extended CONNECT)',
+      labelNames: ["namespace", "route", "reason", "http_version"],
+      registers,
+    });
+    const requestRejectionsByVersion = new Counter({
+      name: "wsgate_request_rejections_http_version_total",
+      help: 'Plain HTTP requests wsgate answered itself, by reason and the client\'s HTTP version: "1.1" or "2"',
+      labelNames: ["namespace", "route", "reason", "http_version"],
+      registers,
+    });
     this.#subscribe(channels.connectionOpened, (m) => perConnection.opened(m as ConnectionOpened));
     this.#subscribe(channels.connectionClosed, (m) => perConnection.closed(m as ConnectionClosed));
     this.#subscribe(channels.handshakeRejected, (m) => {
       const e = m as HandshakeRejected;
       rejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
+      rejectionsByVersion.inc({
+        namespace: e.namespace,
+        route: e.route,
+        reason: e.reason,
+        http_version: e.httpVersion ?? "1.1",
+      });
     });
     const affinity = new Counter({
       name: "wsgate_affinity_total",
@@ -148,6 +168,12 @@ export class Metrics {
     this.#subscribe(channels.requestRejected, (m) => {
       const e = m as HandshakeRejected;
       requestRejections.inc({ namespace: e.namespace, route: e.route, reason: e.reason });
+      requestRejectionsByVersion.inc({
+        namespace: e.namespace,
+        route: e.route,
+        reason: e.reason,
+        http_version: e.httpVersion ?? "1.1",
+      });
     });
     this.#unsubscribe.push(rebalanceMetrics(registry));
     this.#unsubscribe.push(
