@@ -147,7 +147,7 @@ export class HttpForwarder {
    * its request came before (a slow backend, an auth check): the client's next request goes
    * to a replica that stays instead of racing the drain. Requests that arrive during the
    * drain are marked on arrival (gateway.ts); this covers the ones already in flight.
-   * HTTP/2 has no per-response close: its sessions end with the drain's GOAWAY.
+   * HTTP/2 has no per-response close: its sessions get GOAWAY when the listeners close.
    */
   #closeIfStopping(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (req.httpVersionMajor === 1 && !res.headersSent && this.#s.shuttingDown?.())
