@@ -46,7 +46,7 @@ afterEach(async () => {
   await backend.close();
 });
 
-/** An HTTP/1.1 request over TLS (SNI chat.example.com); resolves with the status. */
+/** An HTTP/1.1 request over TLS (SNI chat.example.com, no ALPN offered: HTTP/1.1); resolves with the status. */
 function http11(headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -55,7 +55,6 @@ function http11(headers: Record<string, string>): Promise<number> {
         port: gw.port,
         servername: "chat.example.com",
         rejectUnauthorized: false,
-        ALPNProtocols: ["http/1.1"],
         agent: false,
         headers,
       },
