@@ -9,21 +9,13 @@
  * backendRef filters and the rule filters filters.ts cannot translate (see the README's
  * Gateway API section).
  */
-import {
-  GATEWAY_GROUP,
-  selectorMatches,
-  type HTTPRoute,
-  type HTTPRouteRule,
-  type Listener,
-  type Namespace,
-  type ParentRef,
-} from "../../api/gateway-api.js";
+import { GATEWAY_GROUP, type HTTPRoute, type HTTPRouteRule, type ParentRef } from "../../api/gateway-api.js";
 import type { Secret, Service } from "../../api/objects.js";
 import { routeSpecSchema, type RouteSpec } from "../../api/route.js";
 import { formatIssues } from "../../api/parse.js";
 import type { Snapshot } from "../store.js";
 import type { ListenerKind, TlsCertificate } from "../table.js";
-import type { TranslatedBackendRef, TranslatedRoute } from "../translated.js";
+import type { TranslatedRoute } from "../translated.js";
 import {
   cond,
   GatewayReason as R,
@@ -36,16 +28,16 @@ import {
 import { conditionProblems, normalizeConditions } from "../matcher.js";
 import { translateFilters } from "./filters.js";
 import { ReferenceGrants } from "./grants.js";
-import { listenerHostnames } from "./hostnames.js";
 import { PolicyAttachments } from "./policies.js";
 import { ruleSpecsOf } from "./rule-policies.js";
+import { attach, parentKey } from "./attachment.js";
+import { missingService, servicesByName, translateBackends } from "./backend-refs.js";
 import {
   admitsHTTPRoutes,
   judgeGateways,
   SUPPORTED_KINDS,
   type GatewayApiOptions,
   type GatewayState,
-  type ListenerState,
 } from "./listeners.js";
 
 /** The behaviour a route gets when nothing sets it: a WebSocketRoute's defaults. */
@@ -77,26 +69,6 @@ export interface GatewayApiTranslation {
   readonly policies: PolicyAttachments["diagnostics"];
 }
 
-function parentKey(ref: ParentRef, routeNamespace: string): string {
-  return `${ref.namespace ?? routeNamespace}/${ref.name}`;
-}
-
-function namespaceAllowed(
-  listener: Listener,
-  gatewayNamespace: string,
-  routeNamespace: string,
-  namespaces: ReadonlyMap<string, Namespace>,
-): boolean {
-  const from = listener.allowedRoutes.namespaces;
-  if (from.from === "All") return true;
-  if (from.from === "Same") return routeNamespace === gatewayNamespace;
-  const labels = namespaces.get(routeNamespace)?.metadata.labels;
-  return (
-    labels !== undefined &&
-    selectorMatches(from.selector ?? { matchLabels: {}, matchExpressions: [] }, labels)
-  );
-}
-
 /** What in a rule the table cannot serve; each problem names its field. */
 function unsupportedIn(rule: HTTPRouteRule, i: number): string[] {
   const problems: string[] = [];
@@ -117,211 +89,6 @@ function unsupportedIn(rule: HTTPRouteRule, i: number): string[] {
 function matchConditionsOf(route: HTTPRoute): Pick<TranslatedRoute, "matchConditions"> {
   const matchConditions = route.spec.rules.map((rule) => rule.matches.map(normalizeConditions));
   return matchConditions.some((rule) => rule.some(Boolean)) ? { matchConditions } : {};
-}
-
-interface Attachment {
-  readonly accepted: GatewayCondition;
-  /** The listeners the route attached to: each counts it in `attachedRoutes`. */
-  readonly listeners: ListenerState[];
-  /**
-   * Hostnames served through this parent, one list per attached listener that can serve
-   * (not one whose certificate is missing); `[]` = any host.
-   */
-  readonly hostnames: string[][];
-  /** wsgate's listeners that serve those (HTTP → http, HTTPS → https). */
-  readonly servedOn: ListenerKind[];
-}
-
-function attach(
-  route: HTTPRoute,
-  ref: ParentRef,
-  state: GatewayState,
-  namespaces: ReadonlyMap<string, Namespace>,
-): Attachment {
-  const candidates = state.listeners.filter(
-    (l) =>
-      (ref.sectionName === undefined || l.listener.name === ref.sectionName) &&
-      (ref.port === undefined || l.listener.port === ref.port),
-  );
-  if (candidates.length === 0) {
-    const what = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`]
-      .filter(Boolean)
-      .join(" and ");
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NoMatchingParent,
-        `Gateway ${parentKey(ref, route.metadata.namespace)} has no listener with ${what}`,
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
-  }
-  const allowed = candidates.filter(
-    (l) =>
-      l.attachable &&
-      admitsHTTPRoutes(l.listener) &&
-      namespaceAllowed(l.listener, state.gateway.metadata.namespace, route.metadata.namespace, namespaces),
-  );
-  if (allowed.length === 0) {
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NotAllowedByListeners,
-        `no listener of Gateway ${parentKey(ref, route.metadata.namespace)} allows this route (allowedRoutes, or the listener is not accepted)`,
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
-  }
-  const listeners: ListenerState[] = [];
-  const hostnames: string[][] = [];
-  const servedOn: ListenerKind[] = [];
-  for (const l of allowed) {
-    const names = listenerHostnames(l.listener.hostname, route.spec.hostnames);
-    if (names === undefined) continue;
-    listeners.push(l);
-    if (!l.usable) continue;
-    hostnames.push(names);
-    servedOn.push(l.listener.protocol === "HTTPS" ? "https" : "http");
-  }
-  if (listeners.length === 0) {
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NoMatchingListenerHostname,
-        "no hostname of the route matches a listener hostname",
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
-  }
-  return {
-    accepted: cond("Accepted", "True", R.Accepted, "Route accepted"),
-    listeners,
-    hostnames,
-    servedOn,
-  };
-}
-
-/** Why a backendRef cannot be served (first problem only), or undefined when it can. */
-function backendRefProblem(
-  b: HTTPRouteRule["backendRefs"][number],
-  routeNamespace: string,
-  grants: ReferenceGrants,
-): GatewayCondition | undefined {
-  if (b.group !== "" || b.kind !== "Service") {
-    return cond(
-      "ResolvedRefs",
-      "False",
-      R.InvalidKind,
-      `backendRef ${b.group || "core"}/${b.kind} ${b.name}: only Services are supported`,
-    );
-  }
-  const refNs = b.namespace ?? routeNamespace;
-  if (
-    !grants.allows(
-      { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: routeNamespace },
-      { group: "", kind: "Service", namespace: refNs, name: b.name },
-    )
-  ) {
-    return cond(
-      "ResolvedRefs",
-      "False",
-      R.RefNotPermitted,
-      `Service ${refNs}/${b.name} is in another namespace and no ReferenceGrant there allows it`,
-    );
-  }
-  if (b.port === undefined) {
-    return cond(
-      "ResolvedRefs",
-      "False",
-      R.UnsupportedValue,
-      `backendRef Service ${refNs}/${b.name} needs a port`,
-    );
-  }
-  return undefined;
-}
-
-function translateBackends(
-  route: HTTPRoute,
-  grants: ReferenceGrants,
-): { rules: RouteSpec["rules"]; unresolvedWeights: number[]; problem?: GatewayCondition } {
-  const ns = route.metadata.namespace;
-  let problem: GatewayCondition | undefined;
-  // Per rule, the weight of the refs left out here: Gateway API wants 500 for their share.
-  const unresolvedWeights: number[] = [];
-  const rules = route.spec.rules.map((rule) => {
-    const backendRefs: TranslatedBackendRef[] = [];
-    // A rule without backendRefs forwards nothing: every request it matches gets 500.
-    let unresolved = rule.backendRefs.length === 0 ? 1 : 0;
-    for (const b of rule.backendRefs) {
-      const refProblem = backendRefProblem(b, ns, grants);
-      if (refProblem || b.port === undefined) {
-        problem ??= refProblem;
-        unresolved += b.weight;
-        continue;
-      }
-      const refNs = b.namespace ?? ns;
-      // GEP-1911 `kubernetes.io/wss` ports and BackendTLSPolicies: compile() sets up TLS (routing/backend-tls.ts).
-      backendRefs.push({
-        name: b.name,
-        port: b.port,
-        weight: b.weight,
-        ...(refNs === ns ? {} : { namespace: refNs }),
-      });
-    }
-    unresolvedWeights.push(unresolved);
-    return {
-      matches: rule.matches.map((m) => ({
-        path: { type: m.path.type as "Exact" | "PathPrefix", value: m.path.value },
-      })),
-      backendRefs,
-    };
-  });
-  return { rules, unresolvedWeights, ...(problem ? { problem } : {}) };
-}
-
-/**
- * The snapshot's Services by `namespace/name`: a translation looks up every backendRef of
- * every unserved HTTPRoute, and a scan per ref is routes × refs × Services.
- */
-function servicesByName(services: readonly Service[]): ReadonlyMap<string, Service> {
-  const index = new Map<string, Service>();
-  for (const s of services) {
-    const key = `${s.metadata.namespace}/${s.metadata.name}`;
-    // The first of two with one name, as a scan would find it.
-    if (!index.has(key)) index.set(key, s);
-  }
-  return index;
-}
-
-/** BackendNotFound for the first backendRef whose Service (or port) is not in the snapshot. */
-function missingService(
-  rules: RouteSpec["rules"],
-  routeNamespace: string,
-  services: ReadonlyMap<string, Service>,
-): GatewayCondition | undefined {
-  for (const rule of rules) {
-    for (const ref of rule.backendRefs) {
-      const ns = (ref as TranslatedBackendRef).namespace ?? routeNamespace;
-      const service = services.get(`${ns}/${ref.name}`);
-      if (!service?.spec.ports.some((p) => p.port === ref.port && p.protocol === "TCP"))
-        return cond(
-          "ResolvedRefs",
-          "False",
-          R.BackendNotFound,
-          `Service ${ns}/${ref.name} port ${ref.port} not found`,
-        );
-    }
-  }
-  return undefined;
 }
 
 /** Translates the snapshot's Gateway API objects. Pure, like compile(). */
