@@ -160,6 +160,12 @@ export class StatusModel {
   readonly #rejected: RollingCounts;
   #lastCompile: { at: number; ms: number } | undefined;
   readonly #unsubscribe: (() => void)[] = [];
+  /**
+   * `ns/route\0endpoint` by endpoint id, built once: a key concatenated per event is a new
+   * string the Map flattens and hashes on every open and close (~4× the cost of `add` with
+   * a known key). Endpoint ids churn with pods, so it is dropped past 10,000 endpoints.
+   */
+  readonly #keys = new Map<string, { namespace: string; route: string; key: string }[]>();
 
   constructor(sources: StatusSources) {
     this.#sources = sources;
@@ -171,14 +177,8 @@ export class StatusModel {
       channel.subscribe(handler);
       this.#unsubscribe.push(() => channel.unsubscribe(handler));
     };
-    subscribe(channels.connectionOpened, (m) => {
-      const e = m as ConnectionOpened;
-      this.#opened.add(`${e.namespace}/${e.route}\0${e.endpoint}`);
-    });
-    subscribe(channels.connectionClosed, (m) => {
-      const e = m as ConnectionClosed;
-      this.#closed.add(`${e.namespace}/${e.route}\0${e.endpoint}`);
-    });
+    subscribe(channels.connectionOpened, (m) => this.#opened.add(this.#connectionKey(m as ConnectionOpened)));
+    subscribe(channels.connectionClosed, (m) => this.#closed.add(this.#connectionKey(m as ConnectionClosed)));
     subscribe(channels.handshakeRejected, (m) => {
       const e = m as HandshakeRejected;
       this.#rejected.add(`${e.route ? `${e.namespace}/${e.route}` : ""}\0${e.reason}`);
@@ -188,6 +188,19 @@ export class StatusModel {
         this.#lastCompile = { at: this.#now(), ms: p.compileMs };
       }),
     );
+  }
+
+  #connectionKey(e: ConnectionOpened | ConnectionClosed): string {
+    let known = this.#keys.get(e.endpoint);
+    if (!known) {
+      if (this.#keys.size >= 10_000) this.#keys.clear();
+      this.#keys.set(e.endpoint, (known = []));
+    }
+    // Usually one route per endpoint: a scan of interned strings, no allocation.
+    for (const k of known) if (k.route === e.route && k.namespace === e.namespace) return k.key;
+    const key = `${e.namespace}/${e.route}\0${e.endpoint}`;
+    known.push({ namespace: e.namespace, route: e.route, key });
+    return key;
   }
 
   /** Stops listening to events. */
