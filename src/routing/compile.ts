@@ -123,8 +123,18 @@ function condition(
  * same name and age (a route edit), so that a recompile does not sort 10,000 routes again.
  */
 const AGE_ORDER = new LastIndex<AnyRoute, readonly number[]>(
-  (routes) =>
-    routes.map((_, i) => i).sort((a, b) => byAge(routes[a] as AnyRoute, routes[b] as AnyRoute) || a - b),
+  (routes) => {
+    // Each age once, not twice per comparison (n·log n WeakMap lookups at 10,000 routes).
+    const ages = routes.map(createdAt);
+    return routes
+      .map((_, i) => i)
+      .sort((a, b) => {
+        const ta = ages[a] as number;
+        const tb = ages[b] as number;
+        if (ta !== tb) return ta < tb ? -1 : 1;
+        return byAge(routes[a] as AnyRoute, routes[b] as AnyRoute) || a - b;
+      });
+  },
   (a, b) =>
     a.metadata.namespace === b.metadata.namespace &&
     a.metadata.name === b.metadata.name &&
@@ -156,17 +166,43 @@ function hostnamesOf(route: WebSocketRoute): readonly string[] {
  * (after a newline): routes that differ in conditions share the path.
  */
 function claimsOf(route: WebSocketRoute): string[] {
-  const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : [""];
-  const claims = new Set<string>();
-  route.spec.rules.forEach((rule, i) => {
-    matchesOf(rule).forEach((m, j) => {
-      const value = m.path.type === "PathPrefix" ? canonicalPrefix(m.path.value) : m.path.value;
+  const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : ANY_HOST_ONLY;
+  // A list searched in order, not a Set: a route claims a few pairs (built for every route
+  // from scratch). Made at its most (a list grown from empty keeps room for 17; the memo keeps it).
+  const rules = route.spec.rules;
+  let most = 0;
+  for (const rule of rules) most += matchesOf(rule).length * hosts.length;
+  const claims = new Array<string>(most);
+  let count = 0;
+  let seen: Set<string> | undefined;
+  for (let i = 0; i < rules.length; i++) {
+    const matches = matchesOf(rules[i] as WebSocketRoute["spec"]["rules"][number]);
+    for (let j = 0; j < matches.length; j++) {
+      const m = (matches[j] as (typeof matches)[number]).path;
+      const value = m.type === "PathPrefix" ? canonicalPrefix(m.value) : m.value;
       const signature = conditionSignature(conditionsOf(route, i, j));
-      for (const h of hosts) claims.add(`${h} ${m.path.type} ${value}${signature ? `\n${signature}` : ""}`);
-    });
-  });
-  return [...claims];
+      const suffix = signature ? `\n${signature}` : "";
+      for (const h of hosts) {
+        const claim = `${h} ${m.type} ${value}${suffix}`;
+        if (seen === undefined && count === SEARCHED_CLAIMS_MAX) seen = new Set(claims.slice(0, count));
+        if (seen ? seen.has(claim) : claimedBefore(claims, count, claim)) continue;
+        claims[count++] = claim;
+        seen?.add(claim);
+      }
+    }
+  }
+  if (count < most) claims.length = count;
+  return claims;
 }
+
+function claimedBefore(claims: readonly string[], count: number, claim: string): boolean {
+  for (let i = 0; i < count; i++) if (claims[i] === claim) return true;
+  return false;
+}
+
+const ANY_HOST_ONLY: readonly string[] = Object.freeze([""]);
+/** Up to this many claims a route's list is searched in order; past it a Set keeps them. */
+const SEARCHED_CLAIMS_MAX = 16;
 
 /**
  * Whether namespace hostname ownership (the tenancy rule) applies: to WebSocketRoutes and
@@ -246,65 +282,66 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     ),
   );
 
+  // `namespace/name` of each status, at the same position: what the status is sorted by.
+  const keys: string[] = [];
   for (const route of oldestFirst) {
-    const { namespace, name, generation } = route.metadata;
+    const { namespace, name } = route.metadata;
     const key = isTranslated(route) ? `${namespace}/${name}` : keyOf(route);
-    const base = {
-      namespace,
-      name,
-      ...(generation === undefined ? {} : { generation }),
-      ...(isTranslated(route) ? { origin: route.origin } : {}),
-    };
+    keys.push(key);
 
     if (isInvalidRoute(route)) {
-      diagnostics.push({
-        ...base,
-        claimed: true,
-        conditions: [
-          condition(ConditionType.Accepted, "False", Reason.Invalid, route.errors.join("; ")),
-          condition(
-            ConditionType.ResolvedRefs,
-            "Unknown",
-            Reason.Pending,
-            "References are checked once the route is valid",
-          ),
-          condition(
-            ConditionType.Programmed,
-            "False",
-            Reason.Pending,
-            "The route is not served until it is valid",
-          ),
-        ],
-        endpoints: { ready: 0, total: 0 },
-      });
+      diagnostics.push(
+        diagnosticsOf(
+          route,
+          true,
+          [
+            condition(ConditionType.Accepted, "False", Reason.Invalid, route.errors.join("; ")),
+            condition(
+              ConditionType.ResolvedRefs,
+              "Unknown",
+              Reason.Pending,
+              "References are checked once the route is valid",
+            ),
+            condition(
+              ConditionType.Programmed,
+              "False",
+              Reason.Pending,
+              "The route is not served until it is valid",
+            ),
+          ],
+          0,
+          0,
+        ),
+      );
       continue;
     }
 
     const routeClass = route.spec.ingressClassName;
     if (routeClass !== undefined && routeClass !== options.ingressClass) {
-      diagnostics.push({
-        ...base,
-        claimed: false,
-        conditions: [
-          condition(
-            ConditionType.Accepted,
-            "False",
-            Reason.NotClaimed,
-            `ingressClassName "${routeClass}" is not this gateway's class "${options.ingressClass}"`,
-          ),
-        ],
-        endpoints: { ready: 0, total: 0 },
-      });
+      diagnostics.push(
+        diagnosticsOf(
+          route,
+          false,
+          [
+            condition(
+              ConditionType.Accepted,
+              "False",
+              Reason.NotClaimed,
+              `ingressClassName "${routeClass}" is not this gateway's class "${options.ingressClass}"`,
+            ),
+          ],
+          0,
+          0,
+        ),
+      );
       continue;
     }
 
     // Stored routes keep what they compiled to (compile-memo.ts); translated ones are new every time.
     const memo = isTranslated(route) ? undefined : routeMemo(route);
     const resolved = resolveBackends(route, lookup, memo);
-    const refProblems: { reason: Reason; message: string }[] = resolved.missing.map((message) => ({
-      reason: Reason.BackendNotFound,
-      message,
-    }));
+    const refProblems: { reason: Reason; message: string }[] = [];
+    for (const message of resolved.missing) refProblems.push({ reason: Reason.BackendNotFound, message });
     for (const problem of resolved.tlsProblems) {
       // A policy's InvalidKind is reported on the policy; the route only learns the ref is unusable.
       const reason =
@@ -347,14 +384,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     let accepted: ConditionVerdict;
     const problems = memo ? (memo.problems ??= semanticProblems(route)) : semanticProblems(route);
     const claims = memo ? (memo.claims ??= claimsOf(route)) : claimsOf(route);
-    const conflict = claims.find((c) => claimedBy.has(c));
+    const conflict = claims.length === 0 ? undefined : firstClaimed(claims, claimedBy);
     // A route of another namespace cannot take part of an older route's path by adding a
     // method, header or query match (one that holds for most requests would take it all).
-    const claimPaths = memo ? (memo.claimPaths ??= claims.map(pathOfClaim)) : claims.map(pathOfClaim);
-    const foreignPath = claims.find((_, i) => {
-      const owner = pathClaimedBy.get(claimPaths[i] as string);
-      return owner !== undefined && owner.namespace !== namespace;
-    });
+    const claimPaths = memo ? (memo.claimPaths ??= claimPathsOf(claims)) : claimPathsOf(claims);
+    const foreignPath = firstForeignPath(claims, claimPaths, pathClaimedBy, namespace);
     // Tenants stay in their namespace; with the opt-out, certificates still come from the owner's.
     const foreign = tenantRoute(route) ? ownership.foreignClaim(route) : undefined;
     const hostnameConflict = options.allowCrossNamespaceHostnames ? undefined : foreign;
@@ -407,11 +441,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     } else {
       accepted = ACCEPTED;
       const owner = memo ? (memo.owner ??= { namespace, route: key }) : { namespace, route: key };
-      claims.forEach((c, i) => {
-        claimedBy.set(c, key);
+      for (let i = 0; i < claims.length; i++) {
+        claimedBy.set(claims[i] as string, key);
         const path = claimPaths[i] as string;
         if (!pathClaimedBy.has(path)) pathClaimedBy.set(path, owner);
-      });
+      }
       if (certificate)
         for (const h of route.spec.hostnames) if (!tlsHosts.has(h)) tlsHosts.set(h, certificate);
       const settings =
@@ -464,17 +498,12 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       diagnostics.push(last);
       continue;
     }
-    const d: RouteDiagnostics = {
-      ...base,
-      claimed: true,
-      conditions,
-      endpoints: { ready: resolved.ready, total: resolved.total },
-    };
+    const d = diagnosticsOf(route, true, conditions, resolved.ready, resolved.total);
     if (memo) memo.diagnostics = d;
     diagnostics.push(d);
   }
 
-  sortByKey(diagnostics);
+  sortByKey(diagnostics, keys);
   // Gateway listeners' certificates serve the hostnames no WebSocketRoute has one for.
   for (const [host, certificate] of gatewayApi.certificates)
     if (!tlsHosts.has(host)) tlsHosts.set(host, certificate);
@@ -500,9 +529,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
   };
 }
 
-/** Sorts status by `namespace/name`, each key built once rather than once per comparison. */
-function sortByKey(diagnostics: RouteDiagnostics[]): void {
-  const keys = diagnostics.map(diagnosticsKey);
+/** Sorts status by `namespace/name` (`keys`, at the same positions). */
+function sortByKey(diagnostics: RouteDiagnostics[], keys: readonly string[]): void {
   // Positions break ties: the sort stays stable, as a sort of the objects is.
   const order = keys.map((_, i) => i);
   order.sort((a, b) => {
@@ -514,17 +542,54 @@ function sortByKey(diagnostics: RouteDiagnostics[]): void {
   sorted.forEach((d, i) => (diagnostics[i] = d));
 }
 
-/** `namespace/name` of a route's status, made once per status object (they are reused). */
-function diagnosticsKey(d: RouteDiagnostics): string {
-  let key = DIAGNOSTICS_KEYS.get(d);
-  if (key === undefined) {
-    key = `${d.namespace}/${d.name}`;
-    DIAGNOSTICS_KEYS.set(d, key);
-  }
-  return key;
+/** A route's status; its properties in one order whatever the route (one object shape). */
+function diagnosticsOf(
+  route: AnyRoute,
+  claimed: boolean,
+  conditions: readonly ConditionVerdict[],
+  ready: number,
+  total: number,
+): RouteDiagnostics {
+  const { namespace, name, generation } = route.metadata;
+  const endpoints = { ready, total };
+  if (isTranslated(route))
+    return {
+      namespace,
+      name,
+      ...(generation === undefined ? {} : { generation }),
+      origin: route.origin,
+      claimed,
+      conditions,
+      endpoints,
+    };
+  return generation === undefined
+    ? { namespace, name, claimed, conditions, endpoints }
+    : { namespace, name, generation, claimed, conditions, endpoints };
 }
 
-const DIAGNOSTICS_KEYS = new WeakMap<RouteDiagnostics, string>();
+/** The first claim an older route already holds. */
+function firstClaimed(claims: readonly string[], claimedBy: ReadonlyMap<string, string>): string | undefined {
+  for (const c of claims) if (claimedBy.has(c)) return c;
+  return undefined;
+}
+
+/** The first claim whose path (conditions aside) an older route of another namespace holds. */
+function firstForeignPath(
+  claims: readonly string[],
+  claimPaths: readonly string[],
+  pathClaimedBy: ReadonlyMap<string, { readonly namespace: string }>,
+  namespace: string,
+): string | undefined {
+  for (let i = 0; i < claims.length; i++) {
+    const owner = pathClaimedBy.get(claimPaths[i] as string);
+    if (owner !== undefined && owner.namespace !== namespace) return claims[i];
+  }
+  return undefined;
+}
+
+function claimPathsOf(claims: readonly string[]): readonly string[] {
+  return claims.map(pathOfClaim);
+}
 
 /** Gateway API status: the translation's verdicts, with compile()'s on each translated route. */
 function gatewayApiDiagnostics(

@@ -36,33 +36,85 @@ export function backendEndpoints(
   portName: string,
   slices: readonly EndpointSlice[],
 ): BackendEndpoints {
-  const byId = new Map<string, Found>();
+  // Start-up resolves 10,000 backends of a few endpoints each: plain loops, a Map only for
+  // long lists and no sort buffer for short ones, as every object made here is garbage
+  // the young-generation collector must sweep during compile() (bench C1, from scratch).
+  // At most every endpoint of the slices: made at that length (a list grown from empty keeps
+  // room for 17, and the memo keeps this one), cut to what was found.
+  let most = 0;
+  for (const slice of slices) most += slice.endpoints.length;
+  const found = new Array<Found>(most);
+  let count = 0;
+  let byId: Map<string, number> | undefined;
   for (const slice of slices) {
     if (slice.addressType === "FQDN") continue;
-    const slicePort = slice.ports.find(
-      (p) => (p.name ?? "") === portName && p.protocol === "TCP" && p.port !== undefined,
-    );
-    if (!slicePort) continue;
-    const port = slicePort.port as number;
+    const port = slicePortOf(slice, portName);
+    if (port === undefined) continue;
     for (const ep of slice.endpoints) {
       const address = ep.addresses[0] as string;
       const terminating = ep.conditions.terminating === true;
       const ready = ep.conditions.ready !== false && !terminating;
       const id = `${backend}@${address.includes(":") ? `[${address}]` : address}:${port}`;
-      const seen = byId.get(id);
+      const at = byId !== undefined ? (byId.get(id) ?? -1) : indexOfId(found, count, id);
+      const seen = at === -1 ? undefined : found[at];
       // The same address may sit in two slices while they hand over; readiness wins, and
       // between two not-ready copies terminating sticks — whatever order the slices come in.
-      if (!seen || (ready && !seen.ready) || (ready === seen.ready && terminating && !seen.terminating)) {
-        byId.set(id, { id, address, port, ready, terminating });
+      if (!seen) {
+        if (byId === undefined && count === LINEAR_SEARCH_MAX) byId = indexById(found, count);
+        byId?.set(id, count);
+        found[count++] = { id, address, port, ready, terminating };
+      } else if ((ready && !seen.ready) || (ready === seen.ready && terminating && !seen.terminating)) {
+        found[at] = { id, address, port, ready, terminating };
       }
     }
   }
-  const found = [...byId.values()];
-  // Ids are unique; `<` compares UTF-16 code units, as the default sort does.
-  if (found.length > 1) found.sort((a, b) => (a.id < b.id ? -1 : 1));
+  if (count < most) found.length = count;
+  sortById(found);
   let ready = 0;
   for (const e of found) if (e.ready) ready++;
   return { found, ready };
+}
+
+/** Up to this many endpoints a backend's ids are searched in order rather than in a Map. */
+const LINEAR_SEARCH_MAX = 16;
+
+function indexOfId(found: readonly Found[], count: number, id: string): number {
+  for (let i = 0; i < count; i++) if ((found[i] as Found).id === id) return i;
+  return -1;
+}
+
+function indexById(found: readonly Found[], count: number): Map<string, number> {
+  const byId = new Map<string, number>();
+  for (let i = 0; i < count; i++) byId.set((found[i] as Found).id, i);
+  return byId;
+}
+
+/** The TCP port of the slice's port named `portName`, if it has one with a number. */
+function slicePortOf(slice: EndpointSlice, portName: string): number | undefined {
+  for (const p of slice.ports) {
+    if ((p.name ?? "") === portName && p.protocol === "TCP" && p.port !== undefined) return p.port;
+  }
+  return undefined;
+}
+
+/**
+ * Sorts by id (unique; `<` compares UTF-16 code units, as the default sort does). Short
+ * lists by insertion, which allocates nothing; Array.prototype.sort makes a work buffer.
+ */
+function sortById(found: Found[]): void {
+  if (found.length > LINEAR_SEARCH_MAX) {
+    found.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return;
+  }
+  for (let i = 1; i < found.length; i++) {
+    const e = found[i] as Found;
+    let j = i - 1;
+    while (j >= 0 && (found[j] as Found).id > e.id) {
+      found[j + 1] = found[j] as Found;
+      j--;
+    }
+    found[j + 1] = e;
+  }
 }
 
 /** The endpoints of `resolved` (see {@link backendEndpoints}), each with its share of `weight` among the ready ones. */
@@ -120,11 +172,14 @@ export function countEndpoints(rules: readonly Rule[]): EndpointCounts {
   let ready = 0;
   let total = 0;
   let routable = 0;
-  // Backend key → whether its ready endpoints were already counted as routable.
-  const seen = new Map<string, boolean>();
+  // Backend keys seen, and at the same position whether their ready endpoints were already
+  // counted as routable: a route has a backend or two, so lists, not a Map per route.
+  const seenKeys: string[] = [];
+  const seenRoutes: boolean[] = [];
   for (const rule of rules) {
     for (const backend of rule.backends) {
-      const counted = seen.get(backend.key);
+      const at = seenKeys.indexOf(backend.key);
+      const counted = at === -1 ? undefined : seenRoutes[at];
       const routes = backend.weight > 0;
       if (counted === true || (counted === false && !routes)) continue;
       let readyHere = 0;
@@ -132,9 +187,10 @@ export function countEndpoints(rules: readonly Rule[]): EndpointCounts {
       if (counted === undefined) {
         total += backend.endpoints.length;
         ready += readyHere;
-      }
+        seenKeys.push(backend.key);
+        seenRoutes.push(routes);
+      } else seenRoutes[at] = routes;
       if (routes) routable += readyHere;
-      seen.set(backend.key, routes);
     }
   }
   return { ready, total, routable };

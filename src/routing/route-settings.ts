@@ -23,11 +23,13 @@ const DEFAULT_MATCHES: RouteRule["matches"] = [{ path: { type: "PathPrefix", val
 export function semanticProblems(route: WebSocketRoute): string[] {
   const problems: string[] = [];
   const spec = route.spec;
-  const seen = new Set<string>();
-  for (const h of spec.hostnames) {
-    if (seen.has(h)) problems.push(`spec.hostnames: ${h} is listed twice`);
-    seen.add(h);
-  }
+  // Most routes name a hostname or two: a Set only for longer lists (every route, from scratch).
+  const seen = spec.hostnames.length > 8 ? new Set<string>() : undefined;
+  spec.hostnames.forEach((h, i) => {
+    if (seen ? seen.has(h) : spec.hostnames.indexOf(h) < i)
+      problems.push(`spec.hostnames: ${h} is listed twice`);
+    seen?.add(h);
+  });
   if (spec.healthCheck && durationToMs(spec.healthCheck.timeout) >= durationToMs(spec.healthCheck.interval)) {
     problems.push("spec.healthCheck.timeout must be shorter than spec.healthCheck.interval");
   }
@@ -36,8 +38,8 @@ export function semanticProblems(route: WebSocketRoute): string[] {
       "spec.keepalive.interval must be greater than 0s; remove spec.keepalive to turn keepalive off",
     );
   }
-  problems.push(...authProblems(spec.auth));
-  problems.push(...pathProblems(route));
+  if (spec.auth) problems.push(...authProblems(spec.auth));
+  pathProblems(route, problems);
   return problems;
 }
 
@@ -46,20 +48,38 @@ export function semanticProblems(route: WebSocketRoute): string[] {
  * api/request-path.ts) could never match: a route `/%61pi` would leave `/api` to a
  * broader, perhaps public, route. Refused, with the value to write instead.
  */
-function pathProblems(route: WebSocketRoute): string[] {
-  const problems: string[] = [];
-  route.spec.rules.forEach((rule, i) => {
-    matchesOf(rule).forEach((m, j) => {
-      const problem = pathValueProblem(m.path.value);
-      if (problem) problems.push(`spec.rules[${i}].matches[${j}].path.value ${m.path.value}: ${problem}`);
-    });
-  });
-  return problems;
+function pathProblems(route: WebSocketRoute, problems: string[]): void {
+  const rules = route.spec.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const matches = matchesOf(rules[i] as RouteRule);
+    for (let j = 0; j < matches.length; j++) {
+      const value = (matches[j] as RouteRule["matches"][number]).path.value;
+      const problem = pathProblemOf(value);
+      if (problem) problems.push(`spec.rules[${i}].matches[${j}].path.value ${value}: ${problem}`);
+    }
+  }
+}
+
+/**
+ * Path values already checked, with their problem ("" for none): 10,000 routes mostly use
+ * a few values (`/ws`, `/socket.io`), and normalizing one allocates. Bounded.
+ */
+const PATH_PROBLEMS = new Map<string, string>();
+const MAX_PATH_PROBLEMS = 4096;
+
+function pathProblemOf(value: string): string | undefined {
+  let problem = PATH_PROBLEMS.get(value);
+  if (problem === undefined) {
+    problem = pathValueProblem(value) ?? "";
+    if (PATH_PROBLEMS.size < MAX_PATH_PROBLEMS) PATH_PROBLEMS.set(value, problem);
+  }
+  return problem === "" ? undefined : problem;
 }
 
 /** Lower-case headers the route fills from auth: no client may send them, on any route. */
 function identityHeadersOf(route: WebSocketRoute): readonly string[] {
   const auth = route.spec.auth;
+  if (!auth?.jwt && !auth?.forwardAuth) return NO_HEADERS;
   const names = [
     ...Object.values(auth?.jwt?.claimsToHeaders ?? {}),
     ...(auth?.forwardAuth?.responseHeaders ?? []),
@@ -67,17 +87,41 @@ function identityHeadersOf(route: WebSocketRoute): readonly string[] {
   return Object.freeze([...new Set(names)].sort());
 }
 
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefined): Route["settings"] {
   const s = route.spec;
+  const timeouts = Object.freeze({
+    connectMs: durationToMs(s.timeouts.connect),
+    handshakeMs: durationToMs(s.timeouts.handshake),
+    idleMs: durationToMs(s.timeouts.idle),
+    maxLifetimeMs: durationToMs(s.timeouts.maxLifetime),
+  });
+  const drain = Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode });
+  // Most routes set none of the optional parts: one literal, the properties in the order of
+  // the general case below (made for every route of a compile from scratch, bench C1).
+  if (
+    !s.keepalive &&
+    !s.origins &&
+    !s.healthCheck &&
+    !auth &&
+    !s.auth &&
+    !s.allowEncodedSlashes &&
+    !s.sourceRanges &&
+    !s.sessionAffinity &&
+    !s.rebalance
+  )
+    return Object.freeze({
+      policy: s.loadBalancing.policy,
+      timeouts,
+      limits: s.limits,
+      drain,
+      identityHeaders: NO_HEADERS,
+    });
   const rebalance = rebalanceSettings(s.rebalance, s.sessionAffinity?.type);
   return Object.freeze({
     policy: s.loadBalancing.policy,
-    timeouts: Object.freeze({
-      connectMs: durationToMs(s.timeouts.connect),
-      handshakeMs: durationToMs(s.timeouts.handshake),
-      idleMs: durationToMs(s.timeouts.idle),
-      maxLifetimeMs: durationToMs(s.timeouts.maxLifetime),
-    }),
+    timeouts,
     ...(s.keepalive
       ? {
           keepalive: {
@@ -87,7 +131,7 @@ export function routeSettings(route: WebSocketRoute, auth: CompiledAuth | undefi
         }
       : {}),
     limits: s.limits,
-    drain: Object.freeze({ windowMs: durationToMs(s.drain.window), closeCode: s.drain.closeCode }),
+    drain,
     ...(s.origins ? { origins: s.origins } : {}),
     ...(s.healthCheck ? { healthCheck: s.healthCheck } : {}),
     ...(auth ? { auth } : {}),
