@@ -50,6 +50,11 @@ export interface Attachment {
   readonly servedOn: ListenerKind[];
 }
 
+/** Not attached: Accepted=False with `reason`, no listener counts the route. */
+function refused(reason: string, message: string): Attachment {
+  return { accepted: cond("Accepted", "False", reason, message), listeners: [], hostnames: [], servedOn: [] };
+}
+
 /**
  * Attaches `route` to parent `ref` (Gateway `state`): the listeners it names (sectionName,
  * port), those whose allowedRoutes admit its kind and namespace, and of those the ones
@@ -70,17 +75,10 @@ export function attach(
     const what = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`]
       .filter(Boolean)
       .join(" and ");
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NoMatchingParent,
-        `Gateway ${parentKey(ref, route.metadata.namespace)} has no listener with ${what}`,
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
+    return refused(
+      R.NoMatchingParent,
+      `Gateway ${parentKey(ref, route.metadata.namespace)} has no listener with ${what}`,
+    );
   }
   const allowed = candidates.filter(
     (l) =>
@@ -89,17 +87,10 @@ export function attach(
       namespaceAllowed(l.listener, state.gateway.metadata.namespace, route.metadata.namespace, namespaces),
   );
   if (allowed.length === 0) {
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NotAllowedByListeners,
-        `no listener of Gateway ${parentKey(ref, route.metadata.namespace)} allows this route (allowedRoutes, or the listener is not accepted)`,
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
+    return refused(
+      R.NotAllowedByListeners,
+      `no listener of Gateway ${parentKey(ref, route.metadata.namespace)} allows this route (allowedRoutes, or the listener is not accepted)`,
+    );
   }
   const listeners: ListenerState[] = [];
   const hostnames: string[][] = [];
@@ -113,17 +104,7 @@ export function attach(
     servedOn.push(l.listener.protocol === "HTTPS" ? "https" : "http");
   }
   if (listeners.length === 0) {
-    return {
-      accepted: cond(
-        "Accepted",
-        "False",
-        R.NoMatchingListenerHostname,
-        "no hostname of the route matches a listener hostname",
-      ),
-      listeners: [],
-      hostnames: [],
-      servedOn: [],
-    };
+    return refused(R.NoMatchingListenerHostname, "no hostname of the route matches a listener hostname");
   }
   return {
     accepted: cond("Accepted", "True", R.Accepted, "Route accepted"),
