@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Entry point of `npm run bench`, `npm run bench:profile` and `npm run bench:tls-floor` (after the build):
+# Entry point of `npm run bench`, `npm run bench:profile` and `npm run bench:tls-floor` / `bench:floor` (after the build):
 # raises the open-file limit for 10,000 connections through a proxy (up to the hard
 # limit; below 21,500 the harness scales W4 down and says so), then runs the
 # harness on CPU 1, next to the load generator and away from the proxy's CPU 0.
@@ -35,8 +35,8 @@ script=bench/run.mjs
 if [ "${1:-}" = "--profile" ]; then
   script=bench/profile.mjs
   shift
-elif [ "${1:-}" = "--tls-floor" ]; then
-  script=bench/tls-floor.mjs
+elif [ "${1:-}" = "--floor" ]; then
+  script=bench/floor.mjs
   shift
 fi
 if [ "$(nproc --all)" -ge 2 ] && command -v taskset >/dev/null; then

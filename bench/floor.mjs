@@ -1,12 +1,13 @@
-// `npm run bench:tls-floor`: what Node's TLS stack alone costs per TLS + WebSocket
-// handshake (W7-hs), next to nginx and wsgate in the same run. The "floor" servers
-// (bench/lib/tls-floor-server.mjs) answer the upgrade with a fixed 101 themselves —
-// no routing, no backend, no relay — so they do strictly less than nginx, which
-// proxies the upgrade to the backend. If a floor costs more than 1.5 × nginx, no
-// change inside wsgate can bring W7 under 1.5 × on that Node server type.
+// What Node alone costs per WebSocket handshake, next to nginx and wsgate in the same run:
+// `npm run bench:tls-floor` for W7 (TLS + WebSocket handshakes), `npm run bench:floor` for
+// W5 (plain handshakes). The "floor" servers (bench/lib/floor-server.mjs) do strictly
+// less than a proxy that routes, limits, counts and relays: some answer the upgrade with
+// a fixed 101 themselves (no backend at all), `node-proxy` passes it to the backend and
+// pipes the two sockets, nothing else. If a floor costs more than a target's multiple of
+// nginx, no change inside wsgate can reach that target on that Node server type.
 // Same placement as the benchmark: the server alone on CPU 0, client and backend on CPU 1.
-// Options: --rounds N (3)  --seconds S (per measurement, 2)  --no-write
-//          --only tls,https,https-sni,h2,W,N (which servers)
+// Options: --workload W7|W5 (W7)  --rounds N (3)  --seconds S (per measurement, 2)  --no-write
+//          --only ... (which servers; W7: tls,https,https-sni,h2,W,N; W5: net,http,node-proxy,W,N)
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -30,11 +31,14 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "2" },
-    only: { type: "string", default: "N,W,h2,https,https-sni,tls" },
+    workload: { type: "string", default: "W7" },
+    only: { type: "string" },
     "no-write": { type: "boolean", default: false },
   },
 });
-const log = (text) => process.stderr.write(`tls-floor: ${text}\n`);
+const log = (text) => process.stderr.write(`floor: ${text}\n`);
+if (args.workload !== "W5" && args.workload !== "W7") throw new Error("--workload: W5 or W7");
+const secure = args.workload === "W7";
 setTimeout(() => {
   log("exceeded 10 minutes; stopping");
   process.exit(4);
@@ -46,12 +50,21 @@ const LOAD_CPU = pin ? "1" : undefined;
 /** The floor servers' port: none of the benchmark's systems uses it. */
 const FLOOR_PORT = 28448;
 
-const FLOORS = {
-  tls: "bare tls.Server, answers the first chunk with a 101",
-  https: "https.Server, 101 from its 'upgrade' event",
-  "https-sni": "https.Server choosing its certificate in SNICallback",
-  h2: "http2.createSecureServer({ allowHTTP1 }), 101 from 'upgrade'",
-};
+const FLOORS = secure
+  ? {
+      tls: "bare tls.Server, answers the first chunk with a 101",
+      https: "https.Server, 101 from its 'upgrade' event",
+      "https-sni": "https.Server choosing its certificate in SNICallback",
+      h2: "http2.createSecureServer({ allowHTTP1 }), 101 from 'upgrade'",
+    }
+  : {
+      net: "bare net.Server, answers the first chunk with a 101",
+      http: "http.Server, 101 from its 'upgrade' event",
+      "node-proxy": "http.Server 'upgrade' → net.connect to the backend, head passed on, sockets piped",
+      "node-proxy-lean":
+        "as node-proxy, without pipe(): the backend read into one buffer (onread), writes direct",
+    };
+const only = args.only ?? (secure ? "N,W,h2,https,https-sni,tls" : "N,W,node-proxy,http,net");
 
 async function measure(port, pid, clockTicks) {
   const child = start(
@@ -61,12 +74,12 @@ async function measure(port, pid, clockTicks) {
       JSON.stringify({
         workload: "handshakes",
         port,
-        secure: true,
+        secure,
         pid,
         clockTicks,
         placed: pin,
         timeoutMs: 60_000,
-        params: { concurrency: 32, warmupMs: 500, durationMs: Number(args.seconds) * 1000, secure: true },
+        params: { concurrency: 32, warmupMs: 500, durationMs: Number(args.seconds) * 1000, secure },
       }),
     ],
     { cpus: LOAD_CPU, stdout: "pipe", stderrFile: "inherit" },
@@ -80,7 +93,7 @@ async function measure(port, pid, clockTicks) {
 
 async function main() {
   await checkPortsFree();
-  const dir = mkdtempSync(join(os.tmpdir(), "wsgate-tls-floor-"));
+  const dir = mkdtempSync(join(os.tmpdir(), "wsgate-floor-"));
   const certificate = makeCertificate(dir);
   const peers = ensurePeers({ install: false, log });
   const systems = defineSystems({
@@ -94,8 +107,8 @@ async function main() {
     fdLimit: 65536,
   });
   const clockTicks = Number(tryRun(["getconf", "CLK_TCK"])?.trim() ?? 100);
-  const wanted = args.only.split(",");
-  const servers = wanted.filter((id) => FLOORS[id] || (systems[id] && systems[id].tlsPort));
+  const wanted = only.split(",");
+  const servers = wanted.filter((id) => FLOORS[id] || (systems[id] && (!secure || systems[id].tlsPort)));
   const results = {};
   const rounds = Number(args.rounds);
   for (let round = 0; round < rounds; round++) {
@@ -114,11 +127,12 @@ async function main() {
           const child = start(
             [
               process.execPath,
-              join(here, "lib/tls-floor-server.mjs"),
+              join(here, "lib/floor-server.mjs"),
               id,
               String(FLOOR_PORT),
               certificate.cert,
               certificate.key,
+              String(PORTS.backend),
             ],
             { cpus: PROXY_CPU, stdout: "pipe", stderrFile: "inherit" },
           );
@@ -128,9 +142,9 @@ async function main() {
         } else {
           server = systems[id].start({ cpus: PROXY_CPU });
           await waitReady(systems[id].port, { handle: server });
-          port = systems[id].tlsPort;
+          port = secure ? systems[id].tlsPort : systems[id].port;
         }
-        await waitReady(port, { secure: true, timeoutMs: 5000 });
+        await waitReady(port, { secure, timeoutMs: 5000 });
         const result = await measure(port, server.pid, clockTicks);
         (results[id] ??= []).push(result);
         log(
@@ -150,15 +164,15 @@ async function main() {
   );
   const name = (id) => FLOORS[id] ?? systems[id].name;
   const lines = [
-    `# W7 floor — ${new Date().toISOString()}`,
+    `# ${args.workload} floor — ${new Date().toISOString()}`,
     "",
-    `Command: \`npm run bench:tls-floor -- ${process.argv.slice(2).join(" ")}\`; ${rounds} round(s), ` +
+    `Command: \`npm run bench:floor -- ${process.argv.slice(2).join(" ")}\`; ${rounds} round(s), ` +
       `median; load average at the end ${os
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(" ")}; Node ${process.version} (OpenSSL ${process.versions.openssl}).`,
     "",
-    "| server | proxy CPU µs per TLS + WebSocket handshake | ÷ nginx |",
+    `| server | proxy CPU µs per ${secure ? "TLS + " : ""}WebSocket handshake | ÷ nginx |`,
     "| --- | ---: | ---: |",
     ...servers
       .filter((id) => cpu[id] !== undefined)
@@ -170,7 +184,7 @@ async function main() {
   if (!args["no-write"]) {
     const out = join(repo, "bench/results");
     mkdirSync(out, { recursive: true });
-    const path = join(out, `${new Date().toISOString().slice(0, 10)}-tls-floor.md`);
+    const path = join(out, `${new Date().toISOString().slice(0, 10)}-${secure ? "tls-floor" : "floor"}.md`);
     writeFileSync(path, `${md}\n`);
     log(`wrote ${path}`);
   }
