@@ -27,6 +27,8 @@ import {
   sameBackend,
   sameItems,
   sameRule,
+  serviceKeyOf,
+  type RefKeys,
   type RouteMemo,
 } from "./compile-memo.js";
 import type { EndpointCounts } from "./endpoints.js";
@@ -100,18 +102,6 @@ const SLICES = new LastIndex(slicesByService);
 
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
 
-/** `namespace/service` of a slice's Service, made once per slice. */
-function serviceKeyOf(slice: EndpointSlice, service: string): string {
-  let key = SLICE_SERVICE.get(slice);
-  if (key === undefined) {
-    key = `${slice.metadata.namespace}/${service}`;
-    SLICE_SERVICE.set(slice, key);
-  }
-  return key;
-}
-
-const SLICE_SERVICE = new WeakMap<EndpointSlice, string>();
-
 export interface ResolvedBackends extends EndpointCounts {
   rules: Rule[];
   missing: string[];
@@ -131,7 +121,7 @@ export function resolveBackends(
   if (!memo) return resolveBackendsAnew(route, lookup, undefined);
   // A stored route whose Services and slice lists are the objects of last time resolves as
   // it did then — unless TLS is involved, whose Secrets and ConfigMaps are not compared.
-  const inputs = backendInputs(route, lookup);
+  const inputs = backendInputs(route, lookup, memo);
   const last = memo.resolvedFrom;
   if (last !== undefined && inputs !== undefined && sameItems(last.inputs, inputs))
     return last.resolved as ResolvedBackends;
@@ -144,17 +134,20 @@ export function resolveBackends(
 }
 
 /** Per backendRef of a stored route: its Service and slice list; undefined when TLS may be involved. */
-function backendInputs(route: WebSocketRoute, lookup: Lookup): unknown[] | undefined {
+function backendInputs(route: WebSocketRoute, lookup: Lookup, memo: RouteMemo): unknown[] | undefined {
   if (lookup.backendTlsPolicies.size > 0) return undefined;
   let refs = 0;
   for (const rule of route.spec.rules) refs += rule.backendRefs.length;
   // At its length: kept in the route's memo (a list grown from empty keeps room for 17).
   const inputs = new Array<unknown>(refs * 2);
   let at = 0;
-  for (const rule of route.spec.rules) {
-    for (const ref of rule.backendRefs) {
+  const rules = route.spec.rules;
+  for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
+    const refs = (rules[ruleIndex] as RouteRule).backendRefs;
+    for (let refIndex = 0; refIndex < refs.length; refIndex++) {
+      const ref = refs[refIndex] as BackendRef;
       if (ref.backendTLS) return undefined;
-      const keys = refKeys(ref, backendNamespace(ref, route.metadata.namespace));
+      const keys = refKeys(memo, ruleIndex, refIndex, ref, backendNamespace(ref, route.metadata.namespace));
       inputs[at++] = lookup.services.get(keys.service);
       inputs[at++] = lookup.slicesByService.get(keys.service);
     }
@@ -193,15 +186,8 @@ function resolveBackendsAnew(
     let unresolved = unresolvedByRule?.[index] ?? 0;
     for (let refIndex = 0; refIndex < rule.backendRefs.length; refIndex++) {
       const ref = rule.backendRefs[refIndex] as BackendRef;
-      const backend = resolveRef(
-        ref,
-        ns,
-        lookup,
-        memo !== undefined,
-        previous?.[refIndex],
-        missing,
-        tlsProblems,
-      );
+      const keys = memo ? refKeys(memo, index, refIndex, ref, backendNamespace(ref, ns)) : undefined;
+      const backend = resolveRef(ref, ns, lookup, keys, previous?.[refIndex], missing, tlsProblems);
       if (backend === undefined) {
         unresolved += ref.weight;
         continue;
@@ -240,20 +226,21 @@ function ruleKey(route: WebSocketRoute, index: number): string {
 
 /**
  * The backend of one backendRef; undefined (and the problem recorded) when it cannot be
- * served. `last`: what the ref compiled to last time, handed back when it is the same.
+ * served. `keys`: the ref's keys, kept for a stored route (undefined: a translated one).
+ * `last`: what the ref compiled to last time, handed back when it is the same.
  */
 function resolveRef(
   ref: BackendRef,
   routeNamespace: string,
   lookup: Lookup,
-  stored: boolean,
+  keys: RefKeys | undefined,
   last: Backend | undefined,
   missing: string[],
   tlsProblems: BackendTlsProblem[],
 ): Backend | undefined {
   // Translated routes may name another namespace's Service (a ReferenceGrant allowed it).
   const refNs = backendNamespace(ref, routeNamespace);
-  const keys = stored ? refKeys(ref, refNs) : undefined;
+  const stored = keys !== undefined;
   const serviceKey = keys ? keys.service : `${refNs}/${ref.name}`;
   const service = lookup.services.get(serviceKey);
   if (!service) {

@@ -52,8 +52,31 @@ const MAX_WEIGHTS_PER_BACKEND = 16;
 
 const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 
-/** A Service's slices are memoized under the first of them (sorted, so always the same one). */
-const BY_FIRST_SLICE = new WeakMap<EndpointSlice, SlicesMemo>();
+/**
+ * What is kept of one slice: its Service's key, and — on the first slice of a Service (sorted,
+ * so always the same one) — what the Service's slices resolved to. One entry per slice.
+ */
+interface SliceFacts {
+  service: string | undefined;
+  endpoints: SlicesMemo | undefined;
+}
+
+const SLICE_FACTS = new WeakMap<EndpointSlice, SliceFacts>();
+
+function sliceFacts(slice: EndpointSlice): SliceFacts {
+  let facts = SLICE_FACTS.get(slice);
+  if (facts === undefined) {
+    facts = { service: undefined, endpoints: undefined };
+    SLICE_FACTS.set(slice, facts);
+  }
+  return facts;
+}
+
+/** `namespace/service` of a slice's Service (`service`: its service-name label), made once per slice. */
+export function serviceKeyOf(slice: EndpointSlice, service: string): string {
+  const facts = sliceFacts(slice);
+  return (facts.service ??= `${slice.metadata.namespace}/${service}`);
+}
 
 export function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
@@ -74,13 +97,14 @@ export function memoEndpoints(
 ): readonly Endpoint[] {
   const first = slices[0];
   if (first === undefined) return NO_ENDPOINTS;
-  let memo = BY_FIRST_SLICE.get(first);
+  const facts = sliceFacts(first);
+  let memo = facts.endpoints;
   if (!memo || !sameItems(memo.slices, slices) || memo.backends.length >= MAX_BACKENDS_PER_SLICES) {
     // Lists made at their length (literals): a list grown by push from empty keeps room for
     // 17, and a compile from scratch keeps 10,000 of these (bench C1).
     const backend = newBackendMemo(key, portName, weight, slices);
     memo = { slices: slices.length === 1 ? [first] : [...slices], backends: [backend] };
-    BY_FIRST_SLICE.set(first, memo);
+    facts.endpoints = memo;
     return backend.endpoints[0] as readonly Endpoint[];
   }
   // The Service may have renamed its port while its slices stayed: the port name is part of it.
@@ -133,15 +157,23 @@ export interface RefKeys {
   readonly backend: string;
 }
 
-const REF_KEYS = new WeakMap<object, RefKeys>();
-
-/** The keys of a backendRef of a stored route, its Service in `namespace`, made once. */
-export function refKeys(ref: { readonly name: string; readonly port: number }, namespace: string): RefKeys {
-  let keys = REF_KEYS.get(ref);
+/**
+ * The keys of backendRef `refIndex` of rule `ruleIndex` of a stored route, its Service in
+ * `namespace`, made once and kept in the route's memo (one entry per route, not per ref).
+ */
+export function refKeys(
+  memo: RouteMemo,
+  ruleIndex: number,
+  refIndex: number,
+  ref: { readonly name: string; readonly port: number },
+  namespace: string,
+): RefKeys {
+  const rule = (memo.refKeys[ruleIndex] ??= []);
+  let keys = rule[refIndex];
   if (keys === undefined || keys.namespace !== namespace) {
     const service = `${namespace}/${ref.name}`;
     keys = { namespace, service, backend: `${service}:${ref.port}` };
-    REF_KEYS.set(ref, keys);
+    rule[refIndex] = keys;
   }
   return keys;
 }
@@ -151,6 +183,12 @@ export function refKeys(ref: { readonly name: string; readonly port: number }, n
  * its last compiled pieces, handed out again when they come out equal.
  */
 export interface RouteMemo {
+  /** `namespace/name`. */
+  readonly key: string;
+  /** Its creationTimestamp in ms, once parsed (see compile.ts). */
+  createdAt: number | undefined;
+  /** Per rule, per backendRef: its keys (see {@link refKeys}). */
+  readonly refKeys: RefKeys[][];
   /** Per rule, its path matches, compiled. */
   readonly matches: (readonly PathMatch[])[];
   /** Per rule, its key (`namespace/name#index`). */
@@ -189,7 +227,12 @@ export function routeMemo(route: WebSocketRoute): RouteMemo {
     // Lists at their length (a list grown from empty keeps room for 17; 10,000 routes keep theirs).
     const rules = route.spec.rules.length;
     // Every property from the start: added later they would go to a second object.
+    // What compile() needs of every route (key, age, backendRef keys) is kept here too: one
+    // WeakMap entry per route instead of one per fact (a compile from scratch adds them all).
     memo = {
+      key: `${route.metadata.namespace}/${route.metadata.name}`,
+      createdAt: undefined,
+      refKeys: new Array(rules),
       matches: new Array(rules),
       ruleKeys: new Array(rules),
       claims: undefined,

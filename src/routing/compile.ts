@@ -94,18 +94,28 @@ function byAge(a: AnyRoute, b: AnyRoute): number {
  * fractions order correctly; a route without one (or with garbage) counts as oldest.
  */
 function createdAt(route: AnyRoute): number {
+  if (isTranslated(route)) return parseCreatedAt(route);
+  if (!isInvalidRoute(route)) {
+    const memo = routeMemo(route);
+    return (memo.createdAt ??= parseCreatedAt(route));
+  }
   let at = CREATED_AT.get(route);
   if (at === undefined) {
-    const parsed = Date.parse(route.metadata.creationTimestamp ?? "");
-    at = Number.isNaN(parsed) ? -Infinity : parsed;
+    at = parseCreatedAt(route);
     CREATED_AT.set(route, at);
   }
   return at;
 }
 
+function parseCreatedAt(route: AnyRoute): number {
+  const parsed = Date.parse(route.metadata.creationTimestamp ?? "");
+  return Number.isNaN(parsed) ? -Infinity : parsed;
+}
+
 /**
- * Creation times already parsed. Sorting calls the comparator n·log n times, and parsing
- * there was a tenth of compile() at 10,000 routes (bench C1); stored objects are immutable.
+ * Creation times already parsed of invalid routes (valid stored ones keep theirs in their
+ * memo). Sorting asks again on every compile, and parsing was a tenth of compile() at
+ * 10,000 routes (bench C1); stored objects are immutable.
  */
 const CREATED_AT = new WeakMap<AnyRoute, number>();
 
@@ -286,7 +296,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
   const keys: string[] = [];
   for (const route of oldestFirst) {
     const { namespace, name } = route.metadata;
-    const key = isTranslated(route) ? `${namespace}/${name}` : keyOf(route);
+    // Stored routes keep what they compiled to (compile-memo.ts); translated ones are new every time.
+    const memo = isTranslated(route) || isInvalidRoute(route) ? undefined : routeMemo(route);
+    const key = memo ? memo.key : isTranslated(route) ? `${namespace}/${name}` : keyOf(route);
     keys.push(key);
 
     if (isInvalidRoute(route)) {
@@ -337,8 +349,6 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
       continue;
     }
 
-    // Stored routes keep what they compiled to (compile-memo.ts); translated ones are new every time.
-    const memo = isTranslated(route) ? undefined : routeMemo(route);
     const resolved = resolveBackends(route, lookup, memo);
     const refProblems: { reason: Reason; message: string }[] = [];
     for (const message of resolved.missing) refProblems.push({ reason: Reason.BackendNotFound, message });
