@@ -15,6 +15,8 @@ import {
 } from "./objects.js";
 import {
   GATEWAY_API_VERSION,
+  GATEWAY_GROUP,
+  GATEWAY_VERSION,
   backendTlsPolicySchema,
   gatewayClassSchema,
   gatewaySchema,
@@ -94,6 +96,44 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   [`${ROUTE_API_VERSION} ${POLICY_KIND}`]: webSocketPolicySchema,
 };
 
+/**
+ * The Gateway API versions other than v1 that the bundled CRDs (`crds/gateway-api/`, v1.6.3)
+ * serve, per kind wsgate reads. Their schema is v1's (the CRDs convert with strategy None:
+ * the API server only rewrites `apiVersion`), so a standalone manifest written in one is read
+ * as v1 — what a cluster hands wsgate's v1 watch for the same object. ReferenceGrant's storage
+ * version is still v1beta1, and users write it. BackendTLSPolicy serves v1 only.
+ */
+const GATEWAY_API_ALSO_SERVED: Readonly<Record<string, readonly string[]>> = {
+  GatewayClass: ["v1beta1"],
+  Gateway: ["v1beta1"],
+  HTTPRoute: ["v1beta1"],
+  ReferenceGrant: ["v1beta1"],
+  BackendTLSPolicy: [],
+};
+
+/**
+ * A Gateway API document of a kind wsgate reads, in a version the CRDs serve, as v1; an
+ * error naming the served versions for a version they do not serve (the API server would
+ * refuse it too: ignoring it would leave the user a route that silently never attaches).
+ * Other documents pass unchanged.
+ */
+function asGatewayApiV1(
+  doc: object,
+  apiVersion: string,
+  kind: string,
+): { doc: object; apiVersion: string } | { error: string } {
+  const also = GATEWAY_API_ALSO_SERVED[kind];
+  if (!also || !apiVersion.startsWith(`${GATEWAY_GROUP}/`) || apiVersion === GATEWAY_API_VERSION) {
+    return { doc, apiVersion };
+  }
+  const version = apiVersion.slice(GATEWAY_GROUP.length + 1);
+  if (also.includes(version)) {
+    return { doc: { ...doc, apiVersion: GATEWAY_API_VERSION }, apiVersion: GATEWAY_API_VERSION };
+  }
+  const served = [GATEWAY_VERSION, ...also].map((v) => `${GATEWAY_GROUP}/${v}`).join(" or ");
+  return { error: `apiVersion: ${kind} is served as ${served}, not ${apiVersion}` };
+}
+
 /** Formats zod issues as `path: message` lines that point at the offending field. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
@@ -121,9 +161,11 @@ export function parseObject(doc: unknown): ParseResult {
       errors: [`apiVersion: ${kind} is served as ${ROUTE_API_VERSION}, not ${apiVersion}`],
     };
   }
-  const schema = SCHEMAS[`${apiVersion} ${kind}`];
+  const read = asGatewayApiV1(doc, apiVersion, kind);
+  if ("error" in read) return { outcome: "invalid", errors: [read.error] };
+  const schema = SCHEMAS[`${read.apiVersion} ${kind}`];
   if (!schema) return { outcome: "ignored", reason: `${apiVersion} ${kind} is not read by wsgate` };
-  const result = schema.safeParse(doc);
+  const result = schema.safeParse(read.doc);
   if (!result.success) return { outcome: "invalid", errors: formatIssues(result.error.issues) };
   return { outcome: "ok", object: result.data };
 }
