@@ -8,37 +8,47 @@ import type { WebSocketRoute } from "../api/route.js";
 import { resolveAuth } from "./auth.js";
 import { checkCertificate } from "./certificate.js";
 import { Lookup, resolveBackends } from "./compile-backends.js";
-import { keyOf, LastIndex, routeMemo, sameItems, sameRoute, sameStatus } from "./compile-memo.js";
-import { programmedByEndpoints } from "./endpoints.js";
 import {
-  HostnameOwnership,
-  describeHostname,
-  hostnameKeys,
-  type ForeignClaim,
-} from "./hostname-ownership.js";
-import { cond as gatewayCondition, type GatewayApiDiagnostics } from "./gateway-api/conditions.js";
+  claimPathsOf,
+  claimsOf,
+  describeClaim,
+  firstClaimed,
+  firstForeignPath,
+  pathOfClaim,
+} from "./compile-claims.js";
+import { keyOf, routeMemo, sameItems, sameRoute, sameStatus } from "./compile-memo.js";
+import { AGE_ORDER, OWNERSHIP, type AnyRoute } from "./compile-order.js";
+import {
+  ACCEPTED,
+  RESOLVED_REFS,
+  condition,
+  diagnosticsOf,
+  gatewayApiDiagnostics,
+  sortByKey,
+} from "./compile-status.js";
+import { programmedByEndpoints } from "./endpoints.js";
+import { describeHostname, type ForeignClaim } from "./hostname-ownership.js";
+import type { GatewayApiDiagnostics } from "./gateway-api/conditions.js";
 import type { GatewayApiOptions } from "./gateway-api/listeners.js";
 import { backendTlsPolicyDiagnostics } from "./gateway-api/backend-tls-status.js";
-import { gatewayDiagnostics, httpRouteDiagnostics, translateGatewayApi } from "./gateway-api/translate.js";
+import { translateGatewayApi } from "./gateway-api/translate.js";
 import {
   INGRESS_ORIGIN_KIND,
   ingressDiagnostics,
   translateIngresses,
   type IngressDiagnostics,
 } from "./ingress/routes.js";
-import { matchesOf, routeSettings, semanticProblems } from "./route-settings.js";
+import { routeSettings, semanticProblems } from "./route-settings.js";
 import { withRuleSettings } from "./rule-settings.js";
-import { isInvalidRoute, type InvalidRoute, type Snapshot } from "./store.js";
+import { isInvalidRoute, type Snapshot } from "./store.js";
 import {
   buildTable,
-  canonicalPrefix,
   type Route,
   type RouteDiagnostics,
   type RoutingTable,
   type TlsCertificate,
 } from "./table.js";
-import { conditionSignature } from "./matcher.js";
-import { conditionsOf, isTranslated } from "./translated.js";
+import { isTranslated } from "./translated.js";
 
 export interface CompileOptions {
   /** Routes whose `ingressClassName` is absent or equal to this are ours. */
@@ -77,142 +87,9 @@ export interface CompileResult {
   readonly ingress?: readonly IngressDiagnostics[];
 }
 
-type AnyRoute = WebSocketRoute | InvalidRoute;
-
-/** Older first (creationTimestamp, then namespace/name): the precedence for conflicts. */
-function byAge(a: AnyRoute, b: AnyRoute): number {
-  const ta = createdAt(a);
-  const tb = createdAt(b);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
-  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
-/**
- * Creation time in ms. Compared as instants, not strings, so hand-written offsets and
- * fractions order correctly; a route without one (or with garbage) counts as oldest.
- */
-function createdAt(route: AnyRoute): number {
-  if (isTranslated(route)) return parseCreatedAt(route);
-  if (!isInvalidRoute(route)) {
-    const memo = routeMemo(route);
-    return (memo.createdAt ??= parseCreatedAt(route));
-  }
-  let at = CREATED_AT.get(route);
-  if (at === undefined) {
-    at = parseCreatedAt(route);
-    CREATED_AT.set(route, at);
-  }
-  return at;
-}
-
-function parseCreatedAt(route: AnyRoute): number {
-  const parsed = Date.parse(route.metadata.creationTimestamp ?? "");
-  return Number.isNaN(parsed) ? -Infinity : parsed;
-}
-
-/**
- * Creation times already parsed of invalid routes (valid stored ones keep theirs in their
- * memo). Sorting asks again on every compile, and parsing was a tenth of compile() at
- * 10,000 routes (bench C1); stored objects are immutable.
- */
-const CREATED_AT = new WeakMap<AnyRoute, number>();
-
-function condition(
-  type: ConditionVerdict["type"],
-  status: ConditionVerdict["status"],
-  reason: ConditionVerdict["reason"],
-  message: string,
-): ConditionVerdict {
-  return { type, status, reason, message };
-}
-
-/**
- * Positions of routes oldest first; last time's when every position holds a route of the
- * same name and age (a route edit), so that a recompile does not sort 10,000 routes again.
- */
-const AGE_ORDER = new LastIndex<AnyRoute, readonly number[]>(
-  (routes) => {
-    // Each age once, not twice per comparison (n·log n WeakMap lookups at 10,000 routes).
-    const ages = routes.map(createdAt);
-    return routes
-      .map((_, i) => i)
-      .sort((a, b) => {
-        const ta = ages[a] as number;
-        const tb = ages[b] as number;
-        if (ta !== tb) return ta < tb ? -1 : 1;
-        return byAge(routes[a] as AnyRoute, routes[b] as AnyRoute) || a - b;
-      });
-  },
-  (a, b) =>
-    a.metadata.namespace === b.metadata.namespace &&
-    a.metadata.name === b.metadata.name &&
-    createdAt(a) === createdAt(b),
-);
-
-/** Hostname owners; last time's when every position holds a route of the same namespace, name and hostnames. */
-const OWNERSHIP = new LastIndex<WebSocketRoute, HostnameOwnership>(
-  (routes) => new HostnameOwnership(routes),
-  (a, b) =>
-    a.metadata.namespace === b.metadata.namespace &&
-    a.metadata.name === b.metadata.name &&
-    sameItems(hostnameKeys(a), hostnameKeys(b)),
-);
-
-// The verdicts of most routes, one object each (conditions are never changed in place).
-const ACCEPTED = Object.freeze(condition(ConditionType.Accepted, "True", Reason.Accepted, "Route accepted"));
-const RESOLVED_REFS = Object.freeze(
-  condition(ConditionType.ResolvedRefs, "True", Reason.ResolvedRefs, "All references resolved"),
-);
-
 function hostnamesOf(route: WebSocketRoute): readonly string[] {
   return Object.freeze([...route.spec.hostnames]);
 }
-
-/**
- * The host+path pairs a route claims; `""` stands for "any host". An HTTPRoute match with
- * method, header or query conditions claims the path for its condition signature only
- * (after a newline): routes that differ in conditions share the path.
- */
-function claimsOf(route: WebSocketRoute): string[] {
-  const hosts = route.spec.hostnames.length > 0 ? route.spec.hostnames : ANY_HOST_ONLY;
-  // A list searched in order, not a Set: a route claims a few pairs (built for every route
-  // from scratch). Made at its most (a list grown from empty keeps room for 17; the memo keeps it).
-  const rules = route.spec.rules;
-  let most = 0;
-  for (const rule of rules) most += matchesOf(rule).length * hosts.length;
-  const claims = new Array<string>(most);
-  let count = 0;
-  let seen: Set<string> | undefined;
-  for (let i = 0; i < rules.length; i++) {
-    const matches = matchesOf(rules[i] as WebSocketRoute["spec"]["rules"][number]);
-    for (let j = 0; j < matches.length; j++) {
-      const m = (matches[j] as (typeof matches)[number]).path;
-      const value = m.type === "PathPrefix" ? canonicalPrefix(m.value) : m.value;
-      const signature = conditionSignature(conditionsOf(route, i, j));
-      const suffix = signature ? `\n${signature}` : "";
-      for (const h of hosts) {
-        const claim = `${h} ${m.type} ${value}${suffix}`;
-        if (seen === undefined && count === SEARCHED_CLAIMS_MAX) seen = new Set(claims.slice(0, count));
-        if (seen ? seen.has(claim) : claimedBefore(claims, count, claim)) continue;
-        claims[count++] = claim;
-        seen?.add(claim);
-      }
-    }
-  }
-  if (count < most) claims.length = count;
-  return claims;
-}
-
-function claimedBefore(claims: readonly string[], count: number, claim: string): boolean {
-  for (let i = 0; i < count; i++) if (claims[i] === claim) return true;
-  return false;
-}
-
-const ANY_HOST_ONLY: readonly string[] = Object.freeze([""]);
-/** Up to this many claims a route's list is searched in order; past it a Set keeps them. */
-const SEARCHED_CLAIMS_MAX = 16;
 
 /**
  * Whether namespace hostname ownership (the tenancy rule) applies: to WebSocketRoutes and
@@ -231,21 +108,6 @@ function isOurClass(route: WebSocketRoute, options: CompileOptions): boolean {
 
 function ownedElsewhere({ hostname, owner }: ForeignClaim): string {
   return `${describeHostname(hostname)} belongs to namespace ${owner.namespace} (its oldest route is ${owner.route})`;
-}
-
-/** The host+path part of a claim, without its condition signature. */
-function pathOfClaim(claim: string): string {
-  const newline = claim.indexOf("\n");
-  return newline === -1 ? claim : claim.slice(0, newline);
-}
-
-function describeClaim(claim: string): string {
-  // Host and type never hold a space; the path value may. Conditions follow a newline.
-  const newline = claim.indexOf("\n");
-  const path = newline === -1 ? claim : claim.slice(0, newline);
-  const [host, type, ...value] = path.split(" ");
-  const conditions = newline === -1 ? "" : ` with conditions ${claim.slice(newline + 1)}`;
-  return `${host || "(any host)"} ${type} ${value.join(" ")}${conditions}`;
 }
 
 /** The `--default-tls-secret` certificate, checked like a route's. */
@@ -536,110 +398,5 @@ export function compile(snapshot: Snapshot, options: CompileOptions): CompileRes
     },
     ingress: ingressDiagnostics(ingress, diagnostics),
     ...(fallback.problem === undefined ? {} : { defaultTlsProblem: fallback.problem }),
-  };
-}
-
-/** Sorts status by `namespace/name` (`keys`, at the same positions). */
-function sortByKey(diagnostics: RouteDiagnostics[], keys: readonly string[]): void {
-  // Positions break ties: the sort stays stable, as a sort of the objects is.
-  const order = keys.map((_, i) => i);
-  order.sort((a, b) => {
-    const ka = keys[a] as string;
-    const kb = keys[b] as string;
-    return ka < kb ? -1 : ka > kb ? 1 : a - b;
-  });
-  const sorted = order.map((i) => diagnostics[i] as RouteDiagnostics);
-  sorted.forEach((d, i) => (diagnostics[i] = d));
-}
-
-/** A route's status; its properties in one order whatever the route (one object shape). */
-function diagnosticsOf(
-  route: AnyRoute,
-  claimed: boolean,
-  conditions: readonly ConditionVerdict[],
-  ready: number,
-  total: number,
-): RouteDiagnostics {
-  const { namespace, name, generation } = route.metadata;
-  const endpoints = { ready, total };
-  if (isTranslated(route))
-    return {
-      namespace,
-      name,
-      ...(generation === undefined ? {} : { generation }),
-      origin: route.origin,
-      claimed,
-      conditions,
-      endpoints,
-    };
-  return generation === undefined
-    ? { namespace, name, claimed, conditions, endpoints }
-    : { namespace, name, generation, claimed, conditions, endpoints };
-}
-
-/** The first claim an older route already holds. */
-function firstClaimed(claims: readonly string[], claimedBy: ReadonlyMap<string, string>): string | undefined {
-  for (const c of claims) if (claimedBy.has(c)) return c;
-  return undefined;
-}
-
-/** The first claim whose path (conditions aside) an older route of another namespace holds. */
-function firstForeignPath(
-  claims: readonly string[],
-  claimPaths: readonly string[],
-  pathClaimedBy: ReadonlyMap<string, { readonly namespace: string }>,
-  namespace: string,
-): string | undefined {
-  for (let i = 0; i < claims.length; i++) {
-    const owner = pathClaimedBy.get(claimPaths[i] as string);
-    if (owner !== undefined && owner.namespace !== namespace) return claims[i];
-  }
-  return undefined;
-}
-
-function claimPathsOf(claims: readonly string[]): readonly string[] {
-  return claims.map(pathOfClaim);
-}
-
-/** Gateway API status: the translation's verdicts, with compile()'s on each translated route. */
-function gatewayApiDiagnostics(
-  translation: ReturnType<typeof translateGatewayApi>,
-  diagnostics: readonly RouteDiagnostics[],
-): GatewayApiDiagnostics {
-  const byRoute = new Map(diagnostics.filter((d) => d.origin).map((d) => [`${d.namespace}/${d.name}`, d]));
-  return {
-    gatewayClasses: translation.classes,
-    policies: translation.policies,
-    gateways: [...translation.gateways.values()].map(gatewayDiagnostics),
-    httpRoutes: translation.httpRoutes.map((t) => {
-      const d = t.translated
-        ? byRoute.get(`${t.translated.metadata.namespace}/${t.translated.metadata.name}`)
-        : undefined;
-      const accepted = d?.conditions.find((c) => c.type === ConditionType.Accepted);
-      const resolved = d?.conditions.find((c) => c.type === ConditionType.ResolvedRefs);
-      return httpRouteDiagnostics(t, {
-        // A route refused for a spec compile() checks (a path not in normal form) has an unsupported value.
-        ...(accepted && accepted.status !== "True"
-          ? {
-              accepted: gatewayCondition(
-                "Accepted",
-                "False",
-                accepted.reason === Reason.Invalid ? "UnsupportedValue" : accepted.reason,
-                accepted.message,
-              ),
-            }
-          : {}),
-        ...(resolved
-          ? {
-              resolvedRefs: gatewayCondition(
-                "ResolvedRefs",
-                resolved.status,
-                resolved.reason,
-                resolved.message,
-              ),
-            }
-          : {}),
-      });
-    }),
   };
 }
