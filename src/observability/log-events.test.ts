@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { channels, type ConnectionClosed, type HandshakeRejected } from "../dataplane/events.js";
+import { tlsChannels } from "../tls/events.js";
 import { logDataplaneEvents } from "./log-events.js";
 import { createLogger } from "./logger.js";
 
@@ -59,6 +60,14 @@ describe("data-plane log lines", () => {
     channels.handshakeRejected.publish(refusal.event);
     expect(close.reads()).toBe(0);
     expect(refusal.reads()).toBe(0);
+    expect(lines).toEqual([]);
+  });
+
+  it("reads no field of a failed TLS handshake below debug, so that a scanner's flood of them costs no log work", () => {
+    const lines = collecting("info");
+    const failed = counted({ client: "192.0.2.1", code: "ERR_SSL_WRONG_VERSION_NUMBER" });
+    tlsChannels.handshakeFailed.publish(failed.event);
+    expect(failed.reads()).toBe(0);
     expect(lines).toEqual([]);
   });
 

@@ -117,6 +117,8 @@ export function logDataplaneEvents(logger: Logger): () => void {
     [
       tlsChannels.handshakeFailed,
       (m) => {
+        // A scanner's failed handshakes arrive by the thousand: nothing is built unless debug is on.
+        if (!logger.isLevelEnabled("debug")) return;
         const e = m as TlsHandshakeFailed;
         logger.debug({ event: "tls_handshake_failed", ...e }, "TLS handshake failed");
       },
