@@ -6,29 +6,25 @@
  * - a route update that leaves `metadata.generation` alone (a status write, a
  *   label) is ignored;
  * - a route of another ingress class is not stored at all: not served, no status;
- * - a Secret is stored only while a route names it (see {@link SecretGate}): it waits
+ * - a Secret is stored only while a route names it (see `secret-gate.ts`): it waits
  *   outside until one does, and leaves the store when the last one stops naming it;
  * - re-listed objects identical to what is stored are not written again.
  *
  * The store is this source's output port (DESIGN §2: sources fill the ObjectStore); it
- * imports nothing else of routing. Which Secrets a route names is a fact about the API
- * object, asked of `api/secret-refs`.
+ * imports nothing else of routing. The parts: the collections watched from the start
+ * (`collections.ts`) and once discovery shows them (`optional-collections.ts`), one
+ * supervised informer each (`informer.ts`), a route event's intake (`route-intake.ts`),
+ * and the gates of named Secrets and ConfigMaps (`named-objects.ts`).
  */
 import { performance } from "node:perf_hooks";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { objectKey } from "../../api/meta.js";
-import type { Ingress } from "../../api/ingress.js";
 import type { ConfigMap, Secret } from "../../api/objects.js";
 import { parseObject, type Kind } from "../../api/parse.js";
-import { ROUTE_API_VERSION, ROUTE_GROUP, ROUTE_VERSION, type WebSocketRoute } from "../../api/route.js";
-import { backendCaConfigMaps, secretsNamedBy } from "../../api/secret-refs.js";
+import type { WebSocketRoute } from "../../api/route.js";
 import type { KubeRest } from "../../kube/rest.js";
-import {
-  isInvalidRoute,
-  type InvalidRoute,
-  type ObjectStore,
-  type StoredObject,
-} from "../../routing/store.js";
+import type { InvalidRoute, ObjectStore } from "../../routing/store.js";
+import { scopedResources, watchedResources } from "./collections.js";
 import { sourceChannels } from "./events.js";
 import {
   SupervisedInformer,
@@ -38,16 +34,14 @@ import {
   type InformerTuning,
   type WatchedResource,
 } from "./informer.js";
+import { isGated, NamedObjects, namesGatedObjects, type GatedWritten } from "./named-objects.js";
 import {
   GATEWAY_API_COLLECTIONS,
   OptionalCollections,
   type OptionalCollection,
 } from "./optional-collections.js";
-import { SecretGate } from "./secret-gate.js";
-import type { BackendTLSPolicy, Gateway } from "../../api/gateway-api.js";
-
-export const TLS_SECRET_FIELD_SELECTOR = "type=kubernetes.io/tls";
-export const OPAQUE_SECRET_FIELD_SELECTOR = "type=Opaque";
+import { metaOf } from "./raw-meta.js";
+import { ofAnotherClass, routeToStore, sameSpec } from "./route-intake.js";
 
 export interface ClusterSourceTuning extends InformerTuning {
   /** How often informers are checked for stalls. */
@@ -88,155 +82,6 @@ export interface ClusterSourceOptions {
   readonly onRouteEvent?: (namespace: string, name: string, resourceVersion: string | undefined) => void;
 }
 
-interface Collection {
-  readonly kind: Kind;
-  readonly apiVersion: string;
-  /** Path prefix before the optional `/namespaces/NS` part. */
-  readonly prefix: string;
-  readonly plural: string;
-  readonly fieldSelector?: string;
-  /** Listed across the cluster whatever namespaces are watched (IngressClass). */
-  readonly clusterScoped?: boolean;
-}
-
-/** networking.k8s.io/v1 is served by every supported cluster: no discovery needed. */
-const INGRESS_COLLECTIONS: readonly Collection[] = [
-  {
-    kind: "Ingress",
-    apiVersion: "networking.k8s.io/v1",
-    prefix: "/apis/networking.k8s.io/v1",
-    plural: "ingresses",
-  },
-  {
-    kind: "IngressClass",
-    apiVersion: "networking.k8s.io/v1",
-    prefix: "/apis/networking.k8s.io/v1",
-    plural: "ingressclasses",
-    clusterScoped: true,
-  },
-];
-
-const COLLECTIONS: readonly Collection[] = [
-  {
-    kind: "WebSocketRoute",
-    apiVersion: ROUTE_API_VERSION,
-    prefix: `/apis/${ROUTE_GROUP}/${ROUTE_VERSION}`,
-    plural: "websocketroutes",
-  },
-  { kind: "Service", apiVersion: "v1", prefix: "/api/v1", plural: "services" },
-  {
-    kind: "EndpointSlice",
-    apiVersion: "discovery.k8s.io/v1",
-    prefix: "/apis/discovery.k8s.io/v1",
-    plural: "endpointslices",
-  },
-  {
-    kind: "Secret",
-    apiVersion: "v1",
-    prefix: "/api/v1",
-    plural: "secrets",
-    fieldSelector: TLS_SECRET_FIELD_SELECTOR,
-  },
-  {
-    // JWT key Secrets (spec.auth.jwt.keys.secretRef) are plain Opaque Secrets. Both
-    // informers keep only Secrets some route names; the others wait outside the store.
-    kind: "Secret",
-    apiVersion: "v1",
-    prefix: "/api/v1",
-    plural: "secrets",
-    fieldSelector: OPAQUE_SECRET_FIELD_SELECTOR,
-  },
-  // Backend CA bundles (backendTLS, BackendTLSPolicy): only the ConfigMaps something names
-  // are stored; the others wait outside the store, as unnamed Secrets do.
-  { kind: "ConfigMap", apiVersion: "v1", prefix: "/api/v1", plural: "configmaps" },
-];
-
-/**
- * The collections a source with these namespaces watches, one informer each; Ingress and
- * IngressClass unless `ingress` is false (`--disable-ingress`).
- */
-export function watchedResources(
-  namespaces: readonly string[],
-  { ingress = true }: { ingress?: boolean } = {},
-): WatchedResource[] {
-  const scopes = namespaces.length > 0 ? [...new Set(namespaces)].sort() : [""];
-  return [...COLLECTIONS, ...(ingress ? INGRESS_COLLECTIONS : [])].flatMap((c) =>
-    (c.clusterScoped ? [""] : scopes).map((namespace) => ({
-      kind: c.kind,
-      apiVersion: c.apiVersion,
-      path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
-      namespace,
-      ...(c.fieldSelector ? { fieldSelector: c.fieldSelector } : {}),
-    })),
-  );
-}
-
-interface RawMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-}
-
-function metaOf(object: KubernetesObject): { namespace: string; name: string; raw: RawMeta } {
-  const raw = (object.metadata ?? {}) as RawMeta;
-  return { namespace: raw.namespace ?? "default", name: raw.name ?? "", raw };
-}
-
-/** `namespace/name` of the TLS Secrets an Ingress names (kept in the store like a route's). */
-function ingressSecrets(ingress: StoredObject | undefined): string[] {
-  if (ingress?.kind !== "Ingress") return [];
-  const { namespace } = ingress.metadata;
-  const names = (ingress as Ingress).spec.tls.flatMap((t) =>
-    t.secretName ? [`${namespace}/${t.secretName}`] : [],
-  );
-  return [...new Set(names)];
-}
-
-/** `namespace/name` of every Secret a stored route names; an invalid route names none. */
-function secretsOfRoute(route: StoredObject | undefined): string[] {
-  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
-  return secretsNamedBy(route);
-}
-
-/** `namespace/name` of the CA Secrets a BackendTLSPolicy names (kept in the store like a route's). */
-function policyCaSecrets(policy: StoredObject | undefined): string[] {
-  if (policy?.kind !== "BackendTLSPolicy") return [];
-  const { namespace } = policy.metadata;
-  const names = (policy as BackendTLSPolicy).spec.validation.caCertificateRefs
-    .filter((ref) => ref.group === "" && ref.kind === "Secret")
-    .map((ref) => `${namespace}/${ref.name}`);
-  return [...new Set(names)];
-}
-
-/** `namespace/name` of the CA ConfigMaps a BackendTLSPolicy names. */
-function policyCaConfigMaps(policy: StoredObject | undefined): string[] {
-  if (policy?.kind !== "BackendTLSPolicy") return [];
-  const { namespace } = policy.metadata;
-  const names = (policy as BackendTLSPolicy).spec.validation.caCertificateRefs
-    .filter((ref) => ref.group === "" && ref.kind === "ConfigMap")
-    .map((ref) => `${namespace}/${ref.name}`);
-  return [...new Set(names)];
-}
-
-/** `namespace/name` of the CA ConfigMaps a stored route's backendRefs name; an invalid route names none. */
-function configMapsOfRoute(route: StoredObject | undefined): string[] {
-  if (!route || route.kind !== "WebSocketRoute" || isInvalidRoute(route)) return [];
-  return backendCaConfigMaps(route);
-}
-
-/** `namespace/name` of the certificate Secrets a Gateway's listeners name. */
-function gatewaySecrets(gateway: Gateway): string[] {
-  const names = gateway.spec.listeners.flatMap((l) =>
-    (l.tls?.certificateRefs ?? [])
-      .filter((ref) => ref.group === "" && ref.kind === "Secret")
-      .map((ref) => `${ref.namespace ?? gateway.metadata.namespace}/${ref.name}`),
-  );
-  return [...new Set(names)];
-}
-
 export class ClusterSource {
   readonly #store: ObjectStore;
   readonly #options: ClusterSourceOptions;
@@ -244,10 +89,8 @@ export class ClusterSource {
   readonly #informers: SupervisedInformer[];
   /** What each stored Service or EndpointSlice looked like, to drop no-op updates (relists, resourceVersion bumps). */
   readonly #fingerprints = new Map<string, string>();
-  /** Secrets: stored only while referenced. */
-  readonly #secrets: SecretGate;
-  /** Backend CA ConfigMaps: stored only while a route or BackendTLSPolicy names them. */
-  readonly #configMaps: SecretGate;
+  /** Secrets and backend CA ConfigMaps: stored only while something names them. */
+  readonly #named: NamedObjects;
   /** Keys each informer has stored, for the replace semantics of a fresh list. */
   readonly #owned = new Map<SupervisedInformer, Set<string>>();
   /** Kinds watched once discovery shows their CRDs (Gateway API). */
@@ -268,8 +111,7 @@ export class ClusterSource {
       watchdogIntervalMs,
       unhealthyAfterMs,
     } as ClusterSourceTuning;
-    this.#secrets = new SecretGate(store, options.pinnedSecrets ?? []);
-    this.#configMaps = new SecretGate(store, [], "ConfigMap");
+    this.#named = new NamedObjects(store, options.pinnedSecrets ?? []);
     this.#addInformer = (resource) => {
       const owned = new Set<string>();
       const informer: SupervisedInformer = new SupervisedInformer(resource, {
@@ -298,17 +140,8 @@ export class ClusterSource {
 
   /** Starts informers for a kind whose CRD discovery just found (now or after start). */
   #watchOptional(c: OptionalCollection): void {
-    const scopes =
-      c.clusterScoped || this.#options.namespaces.length === 0
-        ? [""]
-        : [...new Set(this.#options.namespaces)].sort();
-    for (const namespace of scopes) {
-      const informer = this.#addInformer({
-        kind: c.kind,
-        apiVersion: c.apiVersion,
-        path: namespace ? `${c.prefix}/namespaces/${namespace}/${c.plural}` : `${c.prefix}/${c.plural}`,
-        namespace,
-      });
+    for (const resource of scopedResources(c, this.#options.namespaces)) {
+      const informer = this.#addInformer(resource);
       this.#informers.push(informer);
       if (this.#started) informer.start();
     }
@@ -355,7 +188,7 @@ export class ClusterSource {
 
   /** `namespace/name` of the Secrets in the store: the referenced and pinned ones that exist. */
   storedSecrets(): string[] {
-    return this.#secrets.stored();
+    return this.#named.storedSecrets();
   }
 
   #handlersFor(kind: Kind, owned: Set<string>): InformerHandlers {
@@ -381,36 +214,17 @@ export class ClusterSource {
     const { namespace, name, raw } = metaOf(object);
     const key = `${namespace}/${name}`;
     if (kind === "WebSocketRoute") {
-      const ingressClass = (object as { spec?: { ingressClassName?: unknown } }).spec?.ingressClassName;
-      if (typeof ingressClass === "string" && ingressClass !== this.#options.ingressClass) {
+      if (ofAnotherClass(object, this.#options.ingressClass)) {
         // Another controller's route (or one that just moved to another class): not ours at all.
         this.#remove(kind, namespace, name, owned, receivedAt);
         return;
       }
       const stored = this.#store.get(kind, namespace, name) as WebSocketRoute | InvalidRoute | undefined;
       this.#options.onRouteEvent?.(namespace, name, raw.resourceVersion);
-      if (
-        stored &&
-        raw.generation !== undefined &&
-        stored.metadata.generation === raw.generation &&
-        (stored as { metadata: { uid?: string } }).metadata.uid === raw.uid
-      ) {
-        return; // status or metadata only: the spec the table was compiled from is unchanged
-      }
+      if (sameSpec(stored, raw)) return; // status or metadata only: the table's spec is unchanged
       owned.add(key);
-      const route = this.#parseRoute(object, raw, namespace, name);
-      this.#secrets.routeChanged(
-        key,
-        secretsOfRoute(stored),
-        secretsOfRoute(route),
-        this.#secretWritten(receivedAt),
-      );
-      this.#configMaps.routeChanged(
-        key,
-        configMapsOfRoute(stored),
-        configMapsOfRoute(route),
-        this.#configMapWritten(receivedAt),
-      );
+      const route = routeToStore(object, raw, namespace, name, this.#options.log);
+      this.#named.namerChanged(kind, key, stored, route, this.#gatedWritten(receivedAt));
       this.#apply(kind, namespace, name, "upsert", receivedAt, () => this.#store.upsert(route));
       return;
     }
@@ -427,45 +241,15 @@ export class ClusterSource {
     }
     owned.add(key);
     const parsed = result.object;
-    if (kind === "Secret") {
-      this.#secrets.upsert(parsed as Secret, this.#secretWritten(receivedAt));
+    if (isGated(kind)) {
+      this.#named.upsert(kind, parsed as Secret | ConfigMap, this.#gatedWritten(receivedAt));
       return;
     }
-    if (kind === "ConfigMap") {
-      this.#configMaps.upsert(parsed as ConfigMap, this.#configMapWritten(receivedAt));
-      return;
-    }
-    if (kind === "Gateway") {
-      // A listener's certificate Secret is kept in the store like a route's.
-      const before = this.#store.get(kind, namespace, name) as Gateway | undefined;
-      this.#secrets.routeChanged(
-        `Gateway ${key}`,
-        before ? gatewaySecrets(before) : [],
-        gatewaySecrets(parsed as Gateway),
-        this.#secretWritten(receivedAt),
-      );
-    }
-    if (kind === "Ingress") {
-      this.#secrets.routeChanged(
-        `Ingress ${key}`,
-        ingressSecrets(this.#store.get(kind, namespace, name)),
-        ingressSecrets(parsed),
-        this.#secretWritten(receivedAt),
-      );
-    }
-    if (kind === "BackendTLSPolicy") {
-      this.#secrets.routeChanged(
-        `BackendTLSPolicy ${key}`,
-        policyCaSecrets(this.#store.get(kind, namespace, name)),
-        policyCaSecrets(parsed),
-        this.#secretWritten(receivedAt),
-      );
-      this.#configMaps.routeChanged(
-        `BackendTLSPolicy ${key}`,
-        policyCaConfigMaps(this.#store.get(kind, namespace, name)),
-        policyCaConfigMaps(parsed),
-        this.#configMapWritten(receivedAt),
-      );
+    if (namesGatedObjects(kind)) {
+      // A Gateway's listener certificates, an Ingress's TLS Secrets, a BackendTLSPolicy's CA
+      // bundles are kept in the store like a route's.
+      const before = this.#store.get(kind, namespace, name);
+      this.#named.namerChanged(kind, key, before, parsed, this.#gatedWritten(receivedAt));
     }
     const fingerprint = JSON.stringify({
       ...parsed,
@@ -481,91 +265,22 @@ export class ClusterSource {
   #remove(kind: Kind, namespace: string, name: string, owned: Set<string>, receivedAt: number): void {
     const key = `${namespace}/${name}`;
     owned.delete(key);
-    if (kind === "Secret") {
-      this.#secrets.remove(key, this.#secretWritten(receivedAt));
-      return;
-    }
-    if (kind === "ConfigMap") {
-      this.#configMaps.remove(key, this.#configMapWritten(receivedAt));
+    if (isGated(kind)) {
+      this.#named.remove(kind, key, this.#gatedWritten(receivedAt));
       return;
     }
     this.#fingerprints.delete(`${kind} ${key}`);
     const stored = this.#store.get(kind, namespace, name);
-    if (kind === "WebSocketRoute") {
-      this.#secrets.routeChanged(key, secretsOfRoute(stored), [], this.#secretWritten(receivedAt));
-      this.#configMaps.routeChanged(key, configMapsOfRoute(stored), [], this.#configMapWritten(receivedAt));
-    }
-    if (kind === "Gateway" && stored) {
-      this.#secrets.routeChanged(
-        `Gateway ${key}`,
-        gatewaySecrets(stored as Gateway),
-        [],
-        this.#secretWritten(receivedAt),
-      );
-    }
-    if (kind === "BackendTLSPolicy") {
-      this.#secrets.routeChanged(
-        `BackendTLSPolicy ${key}`,
-        policyCaSecrets(stored),
-        [],
-        this.#secretWritten(receivedAt),
-      );
-      this.#configMaps.routeChanged(
-        `BackendTLSPolicy ${key}`,
-        policyCaConfigMaps(stored),
-        [],
-        this.#configMapWritten(receivedAt),
-      );
-    }
-    if (kind === "Ingress") {
-      this.#secrets.routeChanged(
-        `Ingress ${key}`,
-        ingressSecrets(stored),
-        [],
-        this.#secretWritten(receivedAt),
-      );
+    if (namesGatedObjects(kind)) {
+      this.#named.namerChanged(kind, key, stored, undefined, this.#gatedWritten(receivedAt));
     }
     if (stored === undefined) return;
     this.#apply(kind, namespace, name, "delete", receivedAt, () => this.#store.remove(kind, namespace, name));
   }
 
-  /** Publishes the gate's Secret writes like every other store write of this event. */
-  #secretWritten(receivedAt: number): (namespace: string, name: string, change: "upsert" | "delete") => void {
-    return (namespace, name, change) => this.#published("Secret", namespace, name, change, receivedAt);
-  }
-
-  #configMapWritten(
-    receivedAt: number,
-  ): (namespace: string, name: string, change: "upsert" | "delete") => void {
-    return (namespace, name, change) => this.#published("ConfigMap", namespace, name, change, receivedAt);
-  }
-
-  #parseRoute(
-    object: KubernetesObject,
-    raw: RawMeta,
-    namespace: string,
-    name: string,
-  ): WebSocketRoute | InvalidRoute {
-    const result = parseObject(object);
-    if (result.outcome === "ok") {
-      // Status is ours to write and not an input of compile(); keep the stored copy spec-only.
-      const { status: _status, ...route } = result.object as WebSocketRoute;
-      return route as WebSocketRoute;
-    }
-    const errors = result.outcome === "invalid" ? result.errors : [result.reason];
-    this.#options.log.warn({ route: `${namespace}/${name}`, errors }, "route is invalid");
-    return {
-      kind: "WebSocketRoute",
-      invalid: true,
-      metadata: {
-        namespace,
-        name,
-        ...(raw.generation === undefined ? {} : { generation: raw.generation }),
-        ...(raw.creationTimestamp === undefined ? {} : { creationTimestamp: raw.creationTimestamp }),
-        ...(raw.uid === undefined ? {} : { uid: raw.uid }),
-      },
-      errors,
-    } as InvalidRoute;
+  /** Publishes the gates' Secret and ConfigMap writes like every other store write of this event. */
+  #gatedWritten(receivedAt: number): GatedWritten {
+    return (kind) => (namespace, name, change) => this.#published(kind, namespace, name, change, receivedAt);
   }
 
   #apply(
