@@ -64,7 +64,9 @@ export class TrustedProxies {
  */
 export function plainAddress(address: string | undefined): string {
   if (!address) return "";
-  if (isIP(address) !== 6) return address;
+  // Only IPv6 needs a canonical spelling, and every IPv6 address has a colon: IPv4 peers skip
+  // isIP's regexes on every handshake.
+  if (!address.includes(":") || isIP(address) !== 6) return address;
   const canonical = new SocketAddress({ address, family: "ipv6" }).address;
   return canonical.startsWith("::ffff:") && canonical.includes(".") ? canonical.slice(7) : canonical;
 }
