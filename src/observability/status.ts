@@ -9,147 +9,43 @@
  * diagnostics_channel, so the data plane does no extra work for it. Nothing secret
  * leaves: no tokens, keys or headers; client addresses only with
  * `--status-show-clients`.
+ *
+ * The parts: the view's shapes (`status-view.ts`), one route's entry (`status-route.ts`),
+ * windowed counters (`rolling-counts.ts`); this module subscribes to the events and
+ * assembles the view.
  */
 import diagnostics_channel from "node:diagnostics_channel";
-import type { Condition } from "../api/route.js";
 import type { EndpointHealthView } from "../dataplane/health.js";
 import {
   channels,
   type ConnectionClosed,
-  type ConnectionLabels,
   type ConnectionOpened,
   type HandshakeRejected,
 } from "../dataplane/events.js";
-import type { Publication } from "../routing/holder.js";
-import type { Endpoint, Route, RoutingTable } from "../routing/table.js";
-import type { RouteStatusView } from "../status/ledger.js";
 import { RollingCounts } from "./rolling-counts.js";
+import { liveByRoute, routeEntry, type RouteEntryContext } from "./status-route.js";
+import type { RouteStatusEntry, StatusSources, StatusView } from "./status-view.js";
 
-/** What the status view needs of a live connection (a subset of the data plane's). */
-export interface StatusConnection {
-  readonly labels: ConnectionLabels;
-  readonly openedAt: number;
-  /** When a drain closes it; undefined while it is not draining. */
-  readonly drainAt: number | undefined;
-}
-
-/** One watch of cluster mode, as the informers report it. */
-export interface WatchView {
-  readonly kind: string;
-  readonly namespace: string;
-  readonly synced: boolean;
-  readonly downForMs: number | undefined;
-  readonly restarts: number;
-  readonly lastError: string | undefined;
-}
-
-/** Where the routes come from and who writes status. */
-export type SourceView =
-  | {
-      readonly mode: "standalone";
-      readonly dir: string;
-      /** Manifest files that could not be used, with their error counts (not the errors: they may quote a Secret). */
-      readonly problems: readonly { readonly file: string; readonly errors: number }[];
-    }
-  | {
-      readonly mode: "cluster";
-      readonly synced: boolean;
-      readonly leader: boolean;
-      readonly watches: readonly WatchView[];
-    };
-
-/** One data-plane worker thread (`--workers`); absent while the data plane runs on the main thread. */
-export interface WorkerView {
-  readonly worker: string;
-  readonly connections: number;
-}
-
-export interface StatusSources {
-  readonly tables: { readonly current: RoutingTable };
-  readonly onPublish: (listener: (p: Publication) => void) => () => void;
-  /** Every claimed route's stamped conditions (the status ledger). */
-  readonly routeStatus: () => readonly RouteStatusView[];
-  readonly connections: Iterable<StatusConnection>;
-  /** Passive ejection (failed connects). */
-  readonly endpoints: { isEjected(id: string): boolean };
-  /** Active health checks. */
-  readonly health?: { view(): readonly EndpointHealthView[] };
-  readonly source: () => SourceView;
-  /** Per-worker connection counts, when the data plane runs in worker threads. */
-  readonly workers?: () => readonly WorkerView[];
-  /** `--status-show-clients`: list client addresses per route. */
-  readonly showClients: boolean;
-  readonly now?: () => number;
-}
-
-/**
- * `ready` takes new connections; `not_ready` (EndpointSlice), `probe_failed` (active
- * health check) and `ejected` (failed connects) do not; `draining` endpoints are
- * terminating or gone and their connections are being closed.
- */
-export type EndpointState = "ready" | "not_ready" | "probe_failed" | "ejected" | "draining";
-
-export interface EndpointStatus {
-  readonly id: string;
-  readonly address: string;
-  readonly state: EndpointState;
-  /** Established connections of this route on the endpoint (`wsgate_connections_active`). */
-  readonly connections: number;
-  readonly openedLastMinute: number;
-  readonly closedLastMinute: number;
-  /** Connections scheduled to be closed by a drain, and when the last of them is due. */
-  readonly drain?: { readonly connections: number; readonly doneInMs: number };
-  /** The last active health check result, when it failed. */
-  readonly lastProbe?: string;
-}
-
-export interface BackendStatus {
-  readonly backend: string;
-  readonly connections: number;
-  /** Endpoints that take new connections (`wsgate_backend_healthy`). */
-  readonly healthy: number;
-  readonly endpoints: readonly EndpointStatus[];
-}
-
-export interface RouteStatusEntry {
-  readonly namespace: string;
-  readonly name: string;
-  /** Empty: any host. */
-  readonly hosts: readonly string[];
-  readonly paths: readonly { readonly type: string; readonly value: string }[];
-  readonly conditions: readonly Condition[];
-  /** Whether the route is in the serving table. */
-  readonly served: boolean;
-  readonly connections: number;
-  /** Mean connections per ready endpoint: the reference of each endpoint's bar. */
-  readonly meanPerEndpoint: number;
-  readonly draining: number;
-  readonly backends: readonly BackendStatus[];
-  /** Handshake rejections of this route in the last 5 minutes, by reason. */
-  readonly rejections: Readonly<Record<string, number>>;
-  /** Only with `--status-show-clients`: client addresses by connection count. */
-  readonly clients?: readonly { readonly address: string; readonly connections: number }[];
-}
-
-export interface StatusView {
-  readonly time: string;
-  readonly table: {
-    readonly generation: number;
-    readonly lastCompileAt: string | null;
-    readonly lastCompileMs: number | null;
-  };
-  readonly source: SourceView;
-  readonly connections: number;
-  readonly routes: readonly RouteStatusEntry[];
-  /** Handshake rejections of the last 5 minutes by reason and route ("" for none matched). */
-  readonly rejections: readonly { readonly reason: string; readonly route: string; readonly count: number }[];
-  readonly workers?: readonly WorkerView[];
-}
+export { CLIENTS_SHOWN } from "./status-route.js";
+export type {
+  BackendStatus,
+  EndpointState,
+  EndpointStatus,
+  RouteStatusEntry,
+  SourceView,
+  StatusConnection,
+  StatusSources,
+  StatusView,
+  WatchView,
+  WorkerView,
+} from "./status-view.js";
 
 const MINUTE = 60_000;
-/** Client addresses listed per route with `--status-show-clients`. */
-export const CLIENTS_SHOWN = 20;
 
+/**
+ * The status view of one thread's data plane: windowed opens, closes and rejections fed
+ * by the data plane's events, and the rest read from `sources` when {@link view} is asked.
+ */
 export class StatusModel {
   readonly #sources: StatusSources;
   readonly #now: () => number;
@@ -212,7 +108,7 @@ export class StatusModel {
   view(): StatusView {
     const now = this.#now();
     const table = this.#sources.tables.current;
-    const live = this.#liveByRoute(now);
+    const live = liveByRoute(this.#sources.connections, this.#sources.showClients, now);
     const probes = new Map<string, EndpointHealthView>();
     for (const p of this.#sources.health?.view() ?? []) probes.set(p.endpoint, p);
 
@@ -227,6 +123,14 @@ export class StatusModel {
     }
     rejections.sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
 
+    const ctx: RouteEntryContext = {
+      probes,
+      endpoints: this.#sources.endpoints,
+      opened: this.#opened,
+      closed: this.#closed,
+      showClients: this.#sources.showClients,
+      now,
+    };
     const served = new Map(table.routes.map((r) => [r.key, r]));
     const routes: RouteStatusEntry[] = [];
     const seen = new Set<string>();
@@ -235,24 +139,30 @@ export class StatusModel {
       if (!status.claimed || seen.has(key)) continue;
       seen.add(key);
       routes.push(
-        this.#route(key, status.namespace, status.name, served.get(key), status.status.conditions, {
-          live: live.get(key),
-          probes,
-          rejections: rejectionsByRoute.get(key) ?? {},
-          now,
-        }),
+        routeEntry(
+          key,
+          status.namespace,
+          status.name,
+          served.get(key),
+          status.status.conditions,
+          { live: live.get(key), rejections: rejectionsByRoute.get(key) ?? {} },
+          ctx,
+        ),
       );
     }
     // A table set without the ledger (tests, or a route kind without status) still shows.
     for (const route of table.routes) {
       if (seen.has(route.key)) continue;
       routes.push(
-        this.#route(route.key, route.namespace, route.name, route, [], {
-          live: live.get(route.key),
-          probes,
-          rejections: rejectionsByRoute.get(route.key) ?? {},
-          now,
-        }),
+        routeEntry(
+          route.key,
+          route.namespace,
+          route.name,
+          route,
+          [],
+          { live: live.get(route.key), rejections: rejectionsByRoute.get(route.key) ?? {} },
+          ctx,
+        ),
       );
     }
     routes.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
@@ -274,170 +184,4 @@ export class StatusModel {
       ...(workers ? { workers } : {}),
     };
   }
-
-  #liveByRoute(now: number): Map<string, Map<string, LiveTally>> {
-    const byRoute = new Map<string, Map<string, LiveTally>>();
-    for (const c of this.#sources.connections) {
-      const routeKey = `${c.labels.namespace}/${c.labels.route}`;
-      let byEndpoint = byRoute.get(routeKey);
-      if (!byEndpoint) byRoute.set(routeKey, (byEndpoint = new Map()));
-      let tally = byEndpoint.get(c.labels.endpoint);
-      if (!tally) {
-        tally = {
-          backend: c.labels.backend,
-          connections: 0,
-          draining: 0,
-          drainDoneAt: now,
-          clients: new Map(),
-        };
-        byEndpoint.set(c.labels.endpoint, tally);
-      }
-      tally.connections++;
-      if (c.drainAt !== undefined) {
-        tally.draining++;
-        tally.drainDoneAt = Math.max(tally.drainDoneAt, c.drainAt);
-      }
-      if (this.#sources.showClients)
-        tally.clients.set(c.labels.client, (tally.clients.get(c.labels.client) ?? 0) + 1);
-    }
-    return byRoute;
-  }
-
-  #route(
-    key: string,
-    namespace: string,
-    name: string,
-    route: Route | undefined,
-    conditions: readonly Condition[],
-    ctx: {
-      live: Map<string, LiveTally> | undefined;
-      probes: Map<string, EndpointHealthView>;
-      rejections: Record<string, number>;
-      now: number;
-    },
-  ): RouteStatusEntry {
-    const live = ctx.live ?? new Map<string, LiveTally>();
-    const backends = new Map<string, { endpoints: Map<string, Omit<EndpointStatus, "connections">> }>();
-    const backendOf = (k: string) => {
-      let b = backends.get(k);
-      if (!b) backends.set(k, (b = { endpoints: new Map() }));
-      return b;
-    };
-    const paths: { type: string; value: string }[] = [];
-    for (const rule of route?.rules ?? []) {
-      for (const m of rule.matches) {
-        if (!paths.some((p) => p.type === m.type && p.value === m.value))
-          paths.push({ type: m.type, value: m.value });
-      }
-      for (const backend of rule.backends) {
-        const b = backendOf(backend.key);
-        for (const e of backend.endpoints) {
-          if (b.endpoints.has(e.id)) continue;
-          const probe = ctx.probes.get(e.id);
-          b.endpoints.set(e.id, {
-            id: e.id,
-            address: `${e.address}:${e.port}`,
-            state: this.#state(e, probe),
-            openedLastMinute: 0,
-            closedLastMinute: 0,
-            ...(probe && !probe.healthy && probe.lastResult ? { lastProbe: probe.lastResult } : {}),
-          });
-        }
-      }
-    }
-    // Endpoints that left the table but still hold connections of this route: draining.
-    for (const [id, tally] of live) {
-      const b = backendOf(tally.backend);
-      if (!b.endpoints.has(id)) {
-        b.endpoints.set(id, {
-          id,
-          address: id.slice(id.lastIndexOf("@") + 1),
-          state: "draining",
-          openedLastMinute: 0,
-          closedLastMinute: 0,
-        });
-      }
-    }
-
-    const clients = new Map<string, number>();
-    let connections = 0;
-    let draining = 0;
-    let readyEndpoints = 0;
-    let allEndpoints = 0;
-    const backendViews: BackendStatus[] = [];
-    for (const [backendKey, b] of [...backends].sort(([x], [y]) => x.localeCompare(y))) {
-      let backendConnections = 0;
-      let healthy = 0;
-      const endpoints: EndpointStatus[] = [];
-      for (const e of [...b.endpoints.values()].sort((x, y) => x.id.localeCompare(y.id))) {
-        const tally = live.get(e.id);
-        const n = tally?.connections ?? 0;
-        backendConnections += n;
-        allEndpoints++;
-        if (e.state === "ready") {
-          healthy++;
-          readyEndpoints++;
-        }
-        if (tally) {
-          draining += tally.draining;
-          for (const [address, count] of tally.clients)
-            clients.set(address, (clients.get(address) ?? 0) + count);
-        }
-        endpoints.push({
-          ...e,
-          connections: n,
-          openedLastMinute: this.#opened.total(`${key}\0${e.id}`),
-          closedLastMinute: this.#closed.total(`${key}\0${e.id}`),
-          ...(tally && tally.draining > 0
-            ? {
-                drain: {
-                  connections: tally.draining,
-                  doneInMs: Math.max(0, Math.round(tally.drainDoneAt - ctx.now)),
-                },
-              }
-            : {}),
-        });
-      }
-      connections += backendConnections;
-      backendViews.push({ backend: backendKey, connections: backendConnections, healthy, endpoints });
-    }
-    const perEndpoint = readyEndpoints > 0 ? readyEndpoints : allEndpoints;
-    return {
-      namespace,
-      name,
-      hosts: route?.hostnames ?? [],
-      paths,
-      conditions,
-      served: route !== undefined,
-      connections,
-      meanPerEndpoint: perEndpoint > 0 ? Number((connections / perEndpoint).toFixed(2)) : 0,
-      draining,
-      backends: backendViews,
-      rejections: ctx.rejections,
-      ...(this.#sources.showClients
-        ? {
-            clients: [...clients]
-              .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
-              .slice(0, CLIENTS_SHOWN)
-              .map(([address, count]) => ({ address, connections: count })),
-          }
-        : {}),
-    };
-  }
-
-  #state(e: Endpoint, probe: EndpointHealthView | undefined): EndpointState {
-    if (e.terminating) return "draining";
-    if (!e.ready) return "not_ready";
-    if (this.#sources.endpoints.isEjected(e.id)) return "ejected";
-    if (probe && !probe.healthy) return "probe_failed";
-    return "ready";
-  }
-}
-
-interface LiveTally {
-  readonly backend: string;
-  connections: number;
-  draining: number;
-  drainDoneAt: number;
-  readonly clients: Map<string, number>;
 }
