@@ -14,23 +14,7 @@ import type { RunningGateway } from "../src/cli/serve.js";
 import { parseManifestText } from "../src/sources/manifests.js";
 import { startEchoBackend, type EchoBackend } from "./helpers/backends.js";
 import { connect, expectRefusal, roundTrip } from "./helpers/gateway.js";
-import { manifestDir, startStandalone } from "./helpers/standalone.js";
-
-/** Service `echo` (port 80) in `namespace` with one ready endpoint 127.0.0.1:`port`. */
-function serviceIn(namespace: string, port: number): string {
-  return `apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: ${namespace} }
-spec: { ports: [{ name: ws, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-1, namespace: ${namespace}, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: ws, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
-`;
-}
+import { manifestDir, serviceYaml, startStandalone } from "./helpers/standalone.js";
 
 /**
  * Everything in `version` (v1beta1 for all four kinds): GatewayClass, Gateway `apps/web`,
@@ -81,7 +65,7 @@ describe("a standalone manifest written in Gateway API v1beta1", () => {
     const dir = manifestDir("gateway-api-v1beta1");
     writeFileSync(
       join(dir, "services.yaml"),
-      `${serviceIn("granted", backend.port)}---\n${serviceIn("refused", backend.port)}`,
+      `${serviceYaml("echo", backend.port, false, "granted")}---\n${serviceYaml("echo", backend.port, false, "refused")}`,
     );
     writeFileSync(join(dir, "gateway.yaml"), manifests("v1beta1"));
     running = await startStandalone(dir);

@@ -19,6 +19,16 @@ import type {
 /** Client addresses listed per route with `--status-show-clients`. */
 export const CLIENTS_SHOWN = 20;
 
+/** The {@link CLIENTS_SHOWN} addresses with the most connections (ties by address), from `address → connections`. */
+export function topClients(
+  clients: ReadonlyMap<string, number>,
+): { readonly address: string; readonly connections: number }[] {
+  return [...clients]
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .slice(0, CLIENTS_SHOWN)
+    .map(([address, connections]) => ({ address, connections }));
+}
+
 /** The live connections of one route on one endpoint. */
 export interface LiveTally {
   readonly backend: string;
@@ -206,13 +216,6 @@ export function routeEntry(
     draining,
     backends: backendViews,
     rejections: inputs.rejections,
-    ...(ctx.showClients
-      ? {
-          clients: [...clients]
-            .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
-            .slice(0, CLIENTS_SHOWN)
-            .map(([address, count]) => ({ address, connections: count })),
-        }
-      : {}),
+    ...(ctx.showClients ? { clients: topClients(clients) } : {}),
   };
 }

@@ -10,18 +10,18 @@ import { parseServeConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/observability/logger.js";
 
 /**
- * A Service `name` in `apps` (port 80 "ws") with one EndpointSlice: 127.0.0.1:`port`,
+ * A Service `name` in `namespace` (port 80 "ws") with one EndpointSlice: 127.0.0.1:`port`,
  * ready — or `terminating` (and not ready), as a Pod being deleted.
  */
-export function serviceYaml(name: string, port: number, terminating = false): string {
+export function serviceYaml(name: string, port: number, terminating = false, namespace = "apps"): string {
   return `apiVersion: v1
 kind: Service
-metadata: { name: ${name}, namespace: apps }
+metadata: { name: ${name}, namespace: ${namespace} }
 spec: { ports: [{ name: ws, port: 80 }] }
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: { name: ${name}-1, namespace: apps, labels: { kubernetes.io/service-name: ${name} } }
+metadata: { name: ${name}-1, namespace: ${namespace}, labels: { kubernetes.io/service-name: ${name} } }
 addressType: IPv4
 ports: [{ name: ws, port: ${port} }]
 endpoints: [{ addresses: [127.0.0.1], conditions: { ready: ${!terminating}, terminating: ${terminating} } }]
