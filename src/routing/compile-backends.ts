@@ -103,11 +103,15 @@ const SLICES = new LastIndex(slicesByService);
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
 
 export interface ResolvedBackends extends EndpointCounts {
-  rules: Rule[];
-  missing: string[];
+  readonly rules: readonly Rule[];
+  readonly missing: readonly string[];
   /** Backends left out because their TLS cannot be set up (never plain text to a TLS port). */
-  tlsProblems: BackendTlsProblem[];
+  readonly tlsProblems: readonly BackendTlsProblem[];
 }
+
+// Most routes have no problem: one empty list for all (the memo keeps each route's).
+const NO_MISSING: readonly string[] = Object.freeze([]);
+const NO_TLS_PROBLEMS: readonly BackendTlsProblem[] = Object.freeze([]);
 
 /**
  * kube-proxy's resolution: backendRef port → ServicePort → its name → the port of
@@ -147,7 +151,7 @@ function backendInputs(route: WebSocketRoute, lookup: Lookup, memo: RouteMemo): 
     for (let refIndex = 0; refIndex < refs.length; refIndex++) {
       const ref = refs[refIndex] as BackendRef;
       if (ref.backendTLS) return undefined;
-      const keys = refKeys(memo, ruleIndex, refIndex, ref, backendNamespace(ref, route.metadata.namespace));
+      const keys = refKeys(memo, ruleIndex, refIndex, refs, backendNamespace(ref, route.metadata.namespace));
       inputs[at++] = lookup.services.get(keys.service);
       inputs[at++] = lookup.slicesByService.get(keys.service);
     }
@@ -186,7 +190,9 @@ function resolveBackendsAnew(
     let unresolved = unresolvedByRule?.[index] ?? 0;
     for (let refIndex = 0; refIndex < rule.backendRefs.length; refIndex++) {
       const ref = rule.backendRefs[refIndex] as BackendRef;
-      const keys = memo ? refKeys(memo, index, refIndex, ref, backendNamespace(ref, ns)) : undefined;
+      const keys = memo
+        ? refKeys(memo, index, refIndex, rule.backendRefs, backendNamespace(ref, ns))
+        : undefined;
       const backend = resolveRef(ref, ns, lookup, keys, previous?.[refIndex], missing, tlsProblems);
       if (backend === undefined) {
         unresolved += ref.weight;
@@ -217,7 +223,14 @@ function resolveBackendsAnew(
   }
   if (memo) memo.rules = rules;
   const counts = memoCounts(memo, rules);
-  return { rules, missing, tlsProblems, ready: counts.ready, total: counts.total, routable: counts.routable };
+  return {
+    rules,
+    missing: missing.length === 0 ? NO_MISSING : missing,
+    tlsProblems: tlsProblems.length === 0 ? NO_TLS_PROBLEMS : tlsProblems,
+    ready: counts.ready,
+    total: counts.total,
+    routable: counts.routable,
+  };
 }
 
 function ruleKey(route: WebSocketRoute, index: number): string {

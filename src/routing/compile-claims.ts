@@ -91,5 +91,7 @@ export function firstForeignPath(
 }
 
 export function claimPathsOf(claims: readonly string[]): readonly string[] {
-  return claims.map(pathOfClaim);
+  // Most claims have no conditions: their paths are the claims themselves, the same list.
+  for (const claim of claims) if (claim.includes("\n")) return claims.map(pathOfClaim);
+  return claims;
 }

@@ -3,7 +3,7 @@ import type { WebSocketRoute } from "../api/route.js";
 import { ANY_HOST, HostnameOwnership, hostnameKeys } from "./hostname-ownership.js";
 
 function route(namespace: string, name: string, hostnames: string[]): WebSocketRoute {
-  return { metadata: { namespace, name }, spec: { hostnames } } as unknown as WebSocketRoute;
+  return { metadata: { namespace, name }, spec: { hostnames, rules: [] } } as unknown as WebSocketRoute;
 }
 
 describe("HostnameOwnership", () => {

@@ -17,6 +17,7 @@
  *   unrelated error came or went, which would flip traffic between namespaces.
  */
 import type { WebSocketRoute } from "../api/route.js";
+import { routeMemo } from "./compile-memo.js";
 import { isTranslated } from "./translated.js";
 
 /** The claim key of a route without hostnames. */
@@ -36,38 +37,24 @@ export interface ForeignClaim {
 
 /** The hostname claim keys of a route, lower-cased; `[""]` for any host. */
 export function hostnameKeys(route: WebSocketRoute): readonly string[] {
-  return factsOf(route).keys;
+  // A stored route's are made once and kept in its memo (every compile asks twice per route,
+  // and stored routes never change in place); translated routes are new every compile.
+  if (isTranslated(route)) return keysOf(route);
+  const memo = routeMemo(route);
+  return (memo.hostnameKeys ??= keysOf(route));
 }
 
-/** A route as the owner of its hostnames. */
+function keysOf(route: WebSocketRoute): readonly string[] {
+  return route.spec.hostnames.length > 0 ? route.spec.hostnames.map((h) => h.toLowerCase()) : [ANY_HOST];
+}
+
+/** A route as the owner of its hostnames (kept in a stored route's memo, as compile() uses it too). */
 function ownerOf(route: WebSocketRoute): HostnameOwner {
-  return factsOf(route).owner;
+  const { namespace, name } = route.metadata;
+  if (isTranslated(route)) return { namespace, route: `${namespace}/${name}` };
+  const memo = routeMemo(route);
+  return (memo.owner ??= { namespace, route: memo.key });
 }
-
-interface RouteFacts {
-  readonly keys: readonly string[];
-  readonly owner: HostnameOwner;
-}
-
-/**
- * A stored route's claim keys and owner, made once (every compile asks twice per route, and
- * stored routes never change in place) and kept in one entry: a compile from scratch adds
- * one per route (bench C1). Translated routes are new objects every compile: not kept.
- */
-function factsOf(route: WebSocketRoute): RouteFacts {
-  let facts = FACTS.get(route);
-  if (facts === undefined) {
-    const { namespace, name } = route.metadata;
-    facts = {
-      keys: route.spec.hostnames.length > 0 ? route.spec.hostnames.map((h) => h.toLowerCase()) : [ANY_HOST],
-      owner: { namespace, route: `${namespace}/${name}` },
-    };
-    if (!isTranslated(route)) FACTS.set(route, facts);
-  }
-  return facts;
-}
-
-const FACTS = new WeakMap<WebSocketRoute, RouteFacts>();
 
 /** A hostname claim key for messages. */
 export function describeHostname(hostname: string): string {
