@@ -3,6 +3,9 @@
  * resource the API server does not serve fails forever, so these are watched only after
  * API discovery lists them — polled until every one is there, so CRDs installed after
  * wsgate started are picked up without a restart.
+ *
+ * A kind may be listed in several versions, most wanted first: the first one discovery
+ * shows is watched and the others are dropped (see {@link GATEWAY_API_COLLECTIONS}).
  */
 import { GATEWAY_API_VERSION, GATEWAY_GROUP, GATEWAY_VERSION } from "../../api/gateway-api.js";
 import type { Kind } from "../../api/parse.js";
@@ -24,8 +27,14 @@ export interface OptionalCollection {
 }
 
 const GATEWAY_PREFIX = `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}`;
+const GATEWAY_V1BETA1_PREFIX = `/apis/${GATEWAY_GROUP}/v1beta1`;
 
-/** The Gateway API kinds wsgate reads (standard channel, v1). */
+/**
+ * The Gateway API kinds wsgate reads (standard channel, v1). ReferenceGrant was served as
+ * v1beta1 only before its v1 (the vendored v1.6.3 serves both, v1beta1 still stored): on a
+ * cluster with such older CRDs its v1beta1 (the same schema; `parseObject` reads it as v1)
+ * is watched instead, so that grants are not lost.
+ */
 export const GATEWAY_API_COLLECTIONS: readonly OptionalCollection[] = [
   ...[
     { kind: "GatewayClass", plural: "gatewayclasses", clusterScoped: true },
@@ -40,6 +49,14 @@ export const GATEWAY_API_COLLECTIONS: readonly OptionalCollection[] = [
     prefix: GATEWAY_PREFIX,
     discovery: { path: GATEWAY_PREFIX, resource: c.plural },
   })),
+  {
+    kind: "ReferenceGrant",
+    apiVersion: `${GATEWAY_GROUP}/v1beta1`,
+    prefix: GATEWAY_V1BETA1_PREFIX,
+    plural: "referencegrants",
+    clusterScoped: false,
+    discovery: { path: GATEWAY_V1BETA1_PREFIX, resource: "referencegrants" },
+  },
   // wsgate's own policy CRD: installed with the chart, but an older install may lack it.
   {
     kind: POLICY_KIND,
@@ -135,7 +152,10 @@ export class OptionalCollections {
       for (const c of this.#pending.filter(
         (p) => p.discovery.path === prefix && served.has(p.discovery.resource),
       )) {
-        this.#pending.splice(this.#pending.indexOf(c), 1);
+        // The kind's other versions (listed later, wanted less) are not watched as well.
+        for (let i = this.#pending.length - 1; i >= 0; i--) {
+          if (this.#pending[i]!.kind === c.kind) this.#pending.splice(i, 1);
+        }
         this.#log.info(
           { event: "collection_found", kind: c.kind, path: `${c.prefix}/${c.plural}` },
           "watching a newly served kind",
