@@ -3,13 +3,8 @@
  * its connections; the main thread's view (conditions, health, control plane) gets their
  * parts added in.
  */
-import {
-  CLIENTS_SHOWN,
-  type BackendStatus,
-  type EndpointStatus,
-  type RouteStatusEntry,
-  type StatusView,
-} from "./status.js";
+import type { BackendStatus, EndpointStatus, RouteStatusEntry, StatusView } from "./status.js";
+import { topClients } from "./status-route.js";
 
 /**
  * With `--workers`, connections live in the worker threads: each runs its own
@@ -96,14 +91,7 @@ export function mergeWorkerViews(main: StatusView, workers: readonly StatusView[
       draining,
       backends: backendViews,
       rejections,
-      ...(route.clients
-        ? {
-            clients: [...clients]
-              .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
-              .slice(0, CLIENTS_SHOWN)
-              .map(([address, n]) => ({ address, connections: n })),
-          }
-        : {}),
+      ...(route.clients ? { clients: topClients(clients) } : {}),
     };
   });
   const rejections = new Map<string, { reason: string; route: string; count: number }>();
