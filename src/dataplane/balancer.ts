@@ -53,8 +53,13 @@ export class Balancer {
    */
   candidates(rule: Rule, exclude: ReadonlySet<string>): Endpoint[] {
     const eligible: Endpoint[] = [];
-    for (const backend of rule.backends) {
-      for (const endpoint of backend.endpoints) {
+    let ejected = 0;
+    // Indexed loops: a for-of here allocated its iterator results per handshake (bench W5).
+    const backends = rule.backends;
+    for (let b = 0; b < backends.length; b++) {
+      const endpoints = (backends[b] as Rule["backends"][number]).endpoints;
+      for (let e = 0; e < endpoints.length; e++) {
+        const endpoint = endpoints[e] as Endpoint;
         if (
           endpoint.ready &&
           !endpoint.terminating &&
@@ -63,11 +68,14 @@ export class Balancer {
           (this.#health?.isHealthy(endpoint.id) ?? true)
         ) {
           eligible.push(endpoint);
+          if (this.#states.isEjected(endpoint.id)) ejected++;
         }
       }
     }
-    const healthy = eligible.filter((e) => !this.#states.isEjected(e.id));
-    return healthy.length > 0 ? healthy : eligible;
+    // None or all ejected: every eligible endpoint is a candidate, and no second array
+    // is built (the common case, bench W5: allocation per handshake).
+    if (ejected === 0 || ejected === eligible.length) return eligible;
+    return eligible.filter((e) => !this.#states.isEjected(e.id));
   }
 
   /**
@@ -93,18 +101,23 @@ export class Balancer {
   }
 
   #pickLeastConnections(candidates: Endpoint[]): Endpoint {
-    let best: Endpoint[] = [];
+    // The array of ties is built only when there is a tie: one candidate, or one least
+    // loaded, allocates nothing.
+    let best = candidates[0] as Endpoint;
+    let ties: Endpoint[] | undefined;
     let bestLoad = Infinity;
-    for (const endpoint of candidates) {
+    for (let i = 0; i < candidates.length; i++) {
+      const endpoint = candidates[i] as Endpoint;
       const load = this.#states.active(endpoint.id) / endpoint.weight;
       if (load < bestLoad) {
         bestLoad = load;
-        best = [endpoint];
+        best = endpoint;
+        ties = undefined;
       } else if (load === bestLoad) {
-        best.push(endpoint);
+        (ties ??= [best]).push(endpoint);
       }
     }
-    return best.length === 1 ? (best[0] as Endpoint) : this.#pickByWeight(best);
+    return ties ? this.#pickByWeight(ties) : best;
   }
 
   /**

@@ -6,7 +6,7 @@
  * gives its count back before the next one is tried.
  */
 import type http from "node:http";
-import type { RouteMatch } from "../routing/table.js";
+import type { BackendTls, RouteMatch } from "../routing/table.js";
 import type { Balancer, StickyChoice } from "./balancer.js";
 import type { EndpointStates } from "./endpoint-state.js";
 import type { Refusal } from "./gates.js";
@@ -39,12 +39,12 @@ export interface ConnectRequest {
   /** When the handshake started (ms since epoch): the handshake budget counts from here. */
   readonly startedAt: number;
   readonly lease: Lease;
-  /** True once the client is gone. */
-  clientGone(): boolean;
+  /** The handshake's client: `clientGone` is true once it left. Read, not called: no closure per handshake. */
+  readonly client: { readonly clientGone: boolean };
   /** Told of each endpoint tried, in order (tracing: more than one means retries). */
-  readonly onAttempt?: (endpointId: string) => void;
+  readonly onAttempt?: ((endpointId: string) => void) | undefined;
   /** The session's pin (session affinity), asked before the route's policy on every attempt. */
-  readonly sticky?: StickyChoice;
+  readonly sticky?: StickyChoice | undefined;
 }
 
 export interface ConnectServices {
@@ -61,72 +61,53 @@ export async function connectWithRetry(
 ): Promise<Connected | NotConnected> {
   const { states, balancer } = services;
   const { route, rule } = request.match;
-  const refuse = (
-    status: number,
-    reason: Refusal["reason"],
-    message: string,
-    headers?: Record<string, string>,
-  ) =>
-    ({
-      ok: false,
-      kind: "refused",
-      refusal: {
-        namespace: route.namespace,
-        route: route.name,
-        status,
-        reason,
-        message,
-        ...(headers ? { headers } : {}),
-      },
-    }) as const;
   const timeouts = route.settings.timeouts;
   // 0s means "no limit" for every timeout of the route. The connect budget starts after auth.
   const connectDeadline = timeouts.connectMs > 0 ? Date.now() + timeouts.connectMs : Infinity;
   const handshakeDeadline = timeouts.handshakeMs > 0 ? request.startedAt + timeouts.handshakeMs : Infinity;
-  const tried = new Set<string>();
+  // Created on the first retry: nearly every handshake needs one attempt (bench W5).
+  let tried: Set<string> | undefined;
   let lastFailure: AttemptOutcome | undefined;
   if (fallsOnUnresolved(rule)) {
-    return refuse(UNRESOLVED_BACKEND.status, UNRESOLVED_BACKEND.reason, UNRESOLVED_BACKEND.message);
+    return refuse(route, UNRESOLVED_BACKEND.status, UNRESOLVED_BACKEND.reason, UNRESOLVED_BACKEND.message);
   }
 
   for (;;) {
-    const endpoint = balancer.pick(rule, route.settings.policy, tried, request.sticky);
+    const endpoint = balancer.pick(rule, route.settings.policy, tried ?? NONE_TRIED, request.sticky);
     if (!endpoint) {
-      if (tried.size === 0) {
-        return refuse(503, "no_ready_endpoint", "no ready endpoint for this route", {
+      if (tried === undefined) {
+        return refuse(route, 503, "no_ready_endpoint", "no ready endpoint for this route", {
           "Retry-After": services.retryAfter,
         });
       }
       if (lastFailure?.kind === "unreachable" && lastFailure.timedOut) {
-        return refuse(504, "backend_timeout", "backend did not accept the connection in time");
+        return refuse(route, 504, "backend_timeout", "backend did not accept the connection in time");
       }
       if (
         lastFailure?.kind === "unreachable" &&
         (lastFailure.tlsFailed === true || isBackendTlsFailure(lastFailure.error))
       ) {
-        return refuse(502, "backend_tls", `backend TLS failed: ${lastFailure.error.message}`);
+        return refuse(route, 502, "backend_tls", `backend TLS failed: ${lastFailure.error.message}`);
       }
-      return refuse(502, "backend_refused", "no backend accepted the connection");
+      return refuse(route, 502, "backend_refused", "no backend accepted the connection");
     }
     const now = Date.now();
     if (now >= connectDeadline || now >= handshakeDeadline) {
-      return refuse(504, "backend_timeout", "backend did not accept the connection in time");
+      return refuse(route, 504, "backend_timeout", "backend did not accept the connection in time");
     }
-    tried.add(endpoint.id);
     request.onAttempt?.(endpoint.id);
     states.acquire(endpoint.id);
     const releaseEndpoint = request.lease.hold(() => states.release(endpoint.id));
     const outcome = await attemptHandshake({
       endpoint,
-      // At most 16 backends per rule: a scan is cheaper than an index kept per table.
-      tls: rule.backends.find((b) => b.key === endpoint.backend)?.tls,
+      tls: backendTls(rule, endpoint.backend),
       path: request.target,
       headers: request.headers,
       connectTimeoutMs: Math.min(connectDeadline, handshakeDeadline) - now,
       handshakeDeadline,
     });
 
-    if (request.clientGone()) {
+    if (request.client.clientGone) {
       if (outcome.kind === "upgraded") outcome.socket.destroy();
       if (outcome.kind === "answered") outcome.response.destroy();
       return { ok: false, kind: "client_gone" };
@@ -144,9 +125,44 @@ export async function connectWithRetry(
         releaseEndpoint();
         states.recordFailure(endpoint.id, outcome.error.message);
         lastFailure = outcome;
+        (tried ??= new Set()).add(endpoint.id);
         continue;
       case "timeout":
-        return refuse(504, "handshake_timeout", "backend did not complete the handshake in time");
+        return refuse(route, 504, "handshake_timeout", "backend did not complete the handshake in time");
     }
   }
+}
+
+const NONE_TRIED: ReadonlySet<string> = new Set();
+
+/** A refusal of `route`: a function rather than a closure per handshake (bench W5). */
+function refuse(
+  route: RouteMatch["route"],
+  status: number,
+  reason: Refusal["reason"],
+  message: string,
+  headers?: Record<string, string>,
+): NotConnected {
+  return {
+    ok: false,
+    kind: "refused",
+    refusal: {
+      namespace: route.namespace,
+      route: route.name,
+      status,
+      reason,
+      message,
+      ...(headers ? { headers } : {}),
+    },
+  };
+}
+
+/** The TLS settings of the rule's backend `key`. At most 16 backends per rule: a scan is cheaper than an index kept per table. */
+function backendTls(rule: RouteMatch["rule"], key: string): BackendTls | undefined {
+  const backends = rule.backends;
+  for (let i = 0; i < backends.length; i++) {
+    const backend = backends[i] as (typeof backends)[number];
+    if (backend.key === key) return backend.tls;
+  }
+  return undefined;
 }

@@ -47,12 +47,16 @@ function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-/** The X-Forwarded-* values to send upstream. */
-export function forwardingHeaders(
+/**
+ * Appends the X-Forwarded-* headers to send upstream to `out` (flat `[name, value…]`):
+ * pushed in place rather than returned as pairs, one array less per request (bench W5).
+ */
+function pushForwardingHeaders(
+  out: string[],
   req: IncomingMessage,
   request: CanonicalRequest,
   ctx: ForwardingContext,
-): [string, string][] {
+): void {
   const xff = ctx.extendForwardedFor ? single(req.headers["x-forwarded-for"]) : undefined;
   const proto = (ctx.peerTrusted && single(req.headers["x-forwarded-proto"])) || ctx.proto;
   const host = (ctx.peerTrusted && single(req.headers["x-forwarded-host"])) || request.authority;
@@ -61,12 +65,26 @@ export function forwardingHeaders(
     : ctx.clientAddress === ctx.peerAddress
       ? ctx.clientAddress
       : `${ctx.clientAddress}, ${ctx.peerAddress}`;
-  const out: [string, string][] = [
-    ["X-Forwarded-For", chain],
-    ["X-Forwarded-Proto", proto],
-  ];
-  if (host) out.push(["X-Forwarded-Host", host]);
-  return out;
+  out.push("X-Forwarded-For", chain, "X-Forwarded-Proto", proto);
+  if (host) out.push("X-Forwarded-Host", host);
+}
+
+const NOTHING_NOMINATED: ReadonlySet<string> = new Set();
+
+/**
+ * The headers a `Connection` value nominates for removal, lower case. `Upgrade` alone —
+ * what nearly every WebSocket client sends — names a header that is dropped anyway, so it
+ * costs no split and no Set (bench W5: allocation per handshake).
+ */
+function nominatedBy(connection: string | string[] | undefined): ReadonlySet<string> {
+  const value = single(connection);
+  if (value === undefined || value === "Upgrade" || value === "upgrade") return NOTHING_NOMINATED;
+  return new Set(
+    value
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** True for a client header that may go upstream. */
@@ -90,12 +108,7 @@ export function upstreamHeaders(
   upgrade: boolean,
 ): string[] {
   const raw = req.rawHeaders;
-  const nominated = new Set(
-    (single(req.headers.connection) ?? "")
-      .split(",")
-      .map((t) => t.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  const nominated = nominatedBy(req.headers.connection);
   const out: string[] = ["Host", request.authority];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -103,7 +116,7 @@ export function upstreamHeaders(
   }
   if (upgrade) out.push("Connection", "Upgrade", "Upgrade", "websocket");
   else if (req.headers["transfer-encoding"] !== undefined) out.push("Transfer-Encoding", "chunked");
-  for (const [name, value] of forwardingHeaders(req, request, ctx)) out.push(name, value);
+  pushForwardingHeaders(out, req, request, ctx);
   return out;
 }
 

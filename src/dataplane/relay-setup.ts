@@ -62,7 +62,9 @@ export function relayOptionsFor(
   const maxMessageBytes = settings.limits.maxMessageBytes ?? 0;
   // Inflate whenever deflate was negotiated on a limited route: with `Inflate` by choice,
   // with `Strip` only if a backend answered an extension it was never offered.
-  const deflate = extensions.split(",").some((element) => extensionName(element) === "permessage-deflate");
+  const deflate =
+    extensions !== "" &&
+    extensions.split(",").some((element) => extensionName(element) === "permessage-deflate");
   return {
     maxMessageBytes,
     extensions,

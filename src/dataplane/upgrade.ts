@@ -227,9 +227,10 @@ export class UpgradeHandler {
       headers: step ? withTraceHeaders(headers, step) : headers,
       startedAt: h.startedAt,
       lease: h.lease,
-      clientGone: () => h.clientGone,
-      ...(step ? { onAttempt: (id: string) => step.attempt(id) } : {}),
-      ...(pin ? { sticky: pin } : {}),
+      client: h,
+      // Set whether or not they are given: one object shape, and no spread copies (bench W5).
+      onAttempt: step ? (id: string) => step.attempt(id) : undefined,
+      sticky: pin,
     });
     if (pin && (connected.ok || connected.kind === "answered")) {
       pin.publish(match.route.namespace, match.route.name);
