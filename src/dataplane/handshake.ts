@@ -17,7 +17,10 @@ export type HandshakeCheck =
 const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
 function headerHasToken(value: string | undefined, token: string): boolean {
-  return value !== undefined && value.split(",").some((v) => v.trim().toLowerCase() === token);
+  if (value === undefined) return false;
+  // The usual value is the token alone (`websocket`, `Upgrade`): no split, no closure (bench W5).
+  if (value.length === token.length && value.toLowerCase() === token) return true;
+  return value.split(",").some((v) => v.trim().toLowerCase() === token);
 }
 
 export function checkHandshake(req: IncomingMessage): HandshakeCheck {

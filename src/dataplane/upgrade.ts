@@ -116,7 +116,9 @@ export class UpgradeHandler {
     const onError = (): void => void socket.destroy();
     const onClose = (): void => void (h.clientGone = true);
     socket.on("error", onError);
-    socket.once("close", onClose);
+    // `on`, not `once` (a wrapper less per handshake): a socket closes once, and a relayed
+    // one has it removed below.
+    socket.on("close", onClose);
     let relayed = false;
     let failure: Error | undefined;
     try {

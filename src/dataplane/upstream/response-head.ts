@@ -166,6 +166,8 @@ function parseHead(bytes: Buffer, end: number): BackendHead | undefined {
 
 /** True when a token list (already checked by TOKEN_LIST) names `upgrade`, in any case. */
 function hasUpgradeToken(list: string): boolean {
+  // The usual value is `Upgrade` alone: no split (bench W5).
+  if (list.length === 7) return list.toLowerCase() === "upgrade";
   for (const token of list.split(",")) {
     if (token.trim().toLowerCase() === "upgrade") return true;
   }
