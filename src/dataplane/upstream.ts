@@ -62,6 +62,11 @@ class Attempt {
   readonly #onData = (chunk: Buffer): void => this.#read(chunk);
   readonly #onEnd = (): void => this.#toNode();
   readonly #onError = (error: Error): void => this.#fail(error);
+  /** `on` and removed when detached, not `once`: no wrapper per attempt (bench W5). */
+  readonly #onConnect = (): void => {
+    this.#connected = true;
+    if (this.#timer === undefined) this.#armHandshakeTimer();
+  };
 
   constructor(options: AttemptOptions, resolve: (outcome: AttemptOutcome) => void) {
     this.#options = options;
@@ -78,18 +83,13 @@ class Attempt {
       this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, options.connectTimeoutMs));
     }
     if (options.tls) socket.once("secureConnect", () => (this.#secured = true));
-    socket.once("connect", () => this.#onConnect());
+    socket.on("connect", this.#onConnect);
     socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     // Held by the socket until it connects (and, for TLS, until it is secured), as Node's
     // client's write was: one write of the whole head.
     socket.write(head, "latin1");
-  }
-
-  #onConnect(): void {
-    this.#connected = true;
-    if (this.#timer === undefined) this.#armHandshakeTimer();
   }
 
   #onTimer(): void {
@@ -162,6 +162,7 @@ class Attempt {
   }
 
   #detach(): void {
+    this.#socket.off("connect", this.#onConnect);
     this.#socket.off("data", this.#onData);
     this.#socket.off("end", this.#onEnd);
     this.#socket.off("error", this.#onError);
