@@ -7,7 +7,7 @@
 // nginx, no change inside wsgate can reach that target on that Node server type.
 // Same placement as the benchmark: the server alone on CPU 0, client and backend on CPU 1.
 // Options: --workload W7|W5 (W7)  --rounds N (3)  --seconds S (per measurement, 2)  --no-write
-//          --only ... (which servers; W7: tls,https,https-sni,h2,W,N; W5: net,http,node-proxy,W,N)
+//          --only ... (which servers; W7: tls,https,https-sni,h2,W,N; W5: net,http,node-proxy,node-proxy-lean,W,N)
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -64,7 +64,7 @@ const FLOORS = secure
       "node-proxy-lean":
         "as node-proxy, without pipe(): the backend read into one buffer (onread), writes direct",
     };
-const only = args.only ?? (secure ? "N,W,h2,https,https-sni,tls" : "N,W,node-proxy,http,net");
+const only = args.only ?? (secure ? "N,W,h2,https,https-sni,tls" : "N,W,node-proxy-lean,node-proxy,http,net");
 
 async function measure(port, pid, clockTicks) {
   const child = start(
