@@ -24,15 +24,19 @@ const base = { minVersion: "TLSv1.2", cert, key };
 const KEY_HEADER = "sec-websocket-key";
 
 const answer = (req, socket) => socket.end(acceptResponse(req.headers[KEY_HEADER]));
-/** The least a proxy does: the request head passed on as it came, then both sockets piped. */
-const passOn = (req, socket, head) => {
-  const backend = net.connect(Number(backendPort), HOST);
-  backend.setNoDelay(true);
+/** The request head passed on as it came, and what the client sent after it. */
+const passHead = (req, head, backend) => {
   let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
   backend.write(`${text}\r\n`, "latin1");
   if (head.length > 0) backend.write(head);
+};
+/** The least a proxy does: the request head passed on as it came, then both sockets piped. */
+const passOn = (req, socket, head) => {
+  const backend = net.connect(Number(backendPort), HOST);
+  backend.setNoDelay(true);
+  passHead(req, head, backend);
   const end = () => {
     socket.destroy();
     backend.destroy();
@@ -50,11 +54,7 @@ const passOnLean = (req, socket, head) => {
     noDelay: true,
     onread: { buffer: READ, callback: (n, buf) => void socket.write(Buffer.from(buf.subarray(0, n))) },
   });
-  let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  backend.write(`${text}\r\n`, "latin1");
-  if (head.length > 0) backend.write(head);
+  passHead(req, head, backend);
   const end = () => {
     socket.destroy();
     backend.destroy();

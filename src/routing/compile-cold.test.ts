@@ -15,7 +15,8 @@ import { parseObject } from "../api/parse.js";
 import { forgetLastIndexes } from "./compile-memo.js";
 import { compile, type CompileResult } from "./compile.js";
 import { ObjectStore } from "./store.js";
-import { buildTable, type Route, type RoutingTable } from "./table.js";
+import type { RoutingTable } from "./table.js";
+import { forgetMatcher } from "../../test/helpers/compile-view.js";
 
 const EXPECTED = fileURLToPath(new URL("./compile-cold.expected.json", import.meta.url));
 
@@ -125,24 +126,6 @@ function documents(): unknown[] {
     });
   }
   return docs;
-}
-
-/** Makes the next table build its matcher anew (buildTable keeps the last one for equal shapes). */
-function forgetMatcher(): void {
-  const route: Route = {
-    namespace: "forget-matcher",
-    name: "r",
-    key: "forget-matcher/r",
-    hostnames: ["forget.test"],
-    rules: [],
-    settings: {
-      policy: "LeastConnections",
-      timeouts: { connectMs: 1, handshakeMs: 1, idleMs: 1, maxLifetimeMs: 1 },
-      limits: {} as Route["settings"]["limits"],
-      drain: { windowMs: 1, closeCode: 1001 },
-    },
-  };
-  buildTable(0, [route], new Map());
 }
 
 /** What a table serves: its routes (deep), certificates, and where each probe leads. */
