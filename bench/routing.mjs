@@ -118,8 +118,6 @@ const compileTimes = [];
 // CPU time (user + system, all threads) next to wall time: on a shared machine the wall
 // clock also counts the time other processes held the CPU.
 const compileCpuTimes = [];
-const coldTimes = [];
-const coldCpuTimes = [];
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -130,40 +128,36 @@ function parsedAnew() {
   for (const doc of objects()) fresh.upsert(parseObject(doc).object);
   return fresh.snapshot();
 }
-// From scratch: the first run warms up the JIT and is not counted.
-for (let run = 0; run < 4; run++) {
-  const snapshot = parsedAnew();
-  const c0 = performance.now();
-  const u0 = cpuMs();
-  compile(snapshot, { ingressClass: "wsgate", generation: run + 1 });
-  const c1 = performance.now();
-  const u1 = cpuMs();
-  if (run > 0) {
-    coldTimes.push(c1 - c0);
-    coldCpuTimes.push(u1 - u0);
+/**
+ * Compiles from scratch 4 times (the first warms up the JIT and is not counted), each on a
+ * store parsed anew; `beforeEach` runs between parsing and compiling. Wall and CPU times.
+ */
+function coldCompiles(beforeEach = () => {}) {
+  const wall = [];
+  const cpu = [];
+  for (let run = 0; run < 4; run++) {
+    const snapshot = parsedAnew();
+    beforeEach();
+    const c0 = performance.now();
+    const u0 = cpuMs();
+    compile(snapshot, { ingressClass: "wsgate", generation: run + 1 });
+    const c1 = performance.now();
+    const u1 = cpuMs();
+    if (run > 0) {
+      wall.push(c1 - c0);
+      cpu.push(u1 - u0);
+    }
   }
+  return { wall, cpu };
 }
+const { wall: coldTimes, cpu: coldCpuTimes } = coldCompiles();
 // From scratch again, the parsed snapshot first through a full GC (coldCompileSettledMs): the
 // compile's own cost. Above, the first young-generation GC inside compile() also copies the
 // 30,000 objects parsed just before (and their garbage), a cost of parsing that whatever
 // allocates next pays; a start-up whose objects arrived over seconds pays less of it.
 v8.setFlagsFromString("--expose-gc");
 const fullGc = vm.runInNewContext("gc");
-const settledTimes = [];
-const settledCpuTimes = [];
-for (let run = 0; run < 4; run++) {
-  const snapshot = parsedAnew();
-  fullGc();
-  const c0 = performance.now();
-  const u0 = cpuMs();
-  compile(snapshot, { ingressClass: "wsgate", generation: run + 1 });
-  const c1 = performance.now();
-  const u1 = cpuMs();
-  if (run > 0) {
-    settledTimes.push(c1 - c0);
-    settledCpuTimes.push(u1 - u0);
-  }
-}
+const { wall: settledTimes, cpu: settledCpuTimes } = coldCompiles(fullGc);
 let result = compile(store.snapshot(), { ingressClass: "wsgate", generation: 7 });
 // One route edited (its idle timeout; another route each run), then the whole store compiled.
 for (let run = 0; run < 6; run++) {
